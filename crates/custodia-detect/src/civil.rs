@@ -1,0 +1,143 @@
+//! Proleptic Gregorian calendar arithmetic for birth dates.
+//!
+//! The crate only needs "is this a real day, is it after 1900 and not after today" and
+//! "pick a random day in a range"; a date crate would be a dependency for three functions.
+//! Day counts use Howard Hinnant's `days_from_civil` algorithms, exact for every year
+//! this crate can see.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// China Standard Time, UTC+8: the customers are in China, so "today" is their today.
+const CST_OFFSET_SECS: u64 = 8 * 3600;
+
+/// A real calendar day. Fields are ordered so that the derived `Ord` is chronological.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Date {
+    pub year: i32,
+    pub month: u32,
+    pub day: u32,
+}
+
+impl Date {
+    /// The day, if it exists (no 30 February, 29 February only in leap years).
+    pub fn new(year: i32, month: u32, day: u32) -> Option<Date> {
+        let real = (1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month);
+        real.then_some(Date { year, month, day })
+    }
+
+    /// Today's date in China Standard Time.
+    pub fn today() -> Date {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Date::from_days(((secs + CST_OFFSET_SECS) / 86_400) as i64)
+    }
+
+    /// The day `days` days after 1970-01-01.
+    pub fn from_days(days: i64) -> Date {
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Date {
+            year: year as i32,
+            month,
+            day,
+        }
+    }
+
+    /// Days since 1970-01-01 (negative before).
+    #[cfg(test)]
+    pub fn days(self) -> i64 {
+        days_from_civil(self.year, self.month, self.day)
+    }
+}
+
+impl fmt::Display for Date {
+    /// ISO 8601, `YYYY-MM-DD`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// Days since 1970-01-01 of a year, month (1-12) and day.
+pub(crate) fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (i64::from(month) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn is_leap(year: i32) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_and_known_days() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(1969, 12, 31), -1);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(Date::from_days(0).to_string(), "1970-01-01");
+        assert_eq!(Date::from_days(11_016).to_string(), "2000-02-29");
+        assert_eq!(Date::from_days(-25_567).to_string(), "1900-01-01");
+    }
+
+    #[test]
+    fn days_round_trip_over_two_centuries() {
+        let start = days_from_civil(1899, 1, 1);
+        let end = days_from_civil(2101, 1, 1);
+        let mut previous: Option<Date> = None;
+        for days in start..end {
+            let date = Date::from_days(days);
+            assert_eq!(date.days(), days);
+            assert_eq!(Date::new(date.year, date.month, date.day), Some(date));
+            if let Some(p) = previous {
+                assert!(p < date);
+            }
+            previous = Some(date);
+        }
+    }
+
+    #[test]
+    fn only_real_days_exist() {
+        assert!(Date::new(2000, 2, 29).is_some());
+        assert!(Date::new(2024, 2, 29).is_some());
+        assert!(Date::new(1900, 2, 29).is_none());
+        assert!(Date::new(2023, 2, 29).is_none());
+        assert!(Date::new(2023, 2, 30).is_none());
+        assert!(Date::new(2023, 4, 31).is_none());
+        assert!(Date::new(2023, 12, 31).is_some());
+        assert!(Date::new(2023, 13, 1).is_none());
+        assert!(Date::new(2023, 0, 1).is_none());
+        assert!(Date::new(2023, 1, 0).is_none());
+    }
+
+    #[test]
+    fn today_is_plausible() {
+        let today = Date::today();
+        assert!(today.year >= 2025 && today.year < 2200);
+        assert_eq!(Date::new(today.year, today.month, today.day), Some(today));
+    }
+}

@@ -1,0 +1,70 @@
+-- Custodia schema v1. One text for SQLite and PostgreSQL: only TEXT and BIGINT columns,
+-- binary values are base64 or hex, booleans are 0/1.
+
+-- Installation facts: algorithm suite, sealed root key.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE collections (
+    name        TEXT PRIMARY KEY,
+    schema_json TEXT NOT NULL,
+    version     BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL
+);
+
+-- Versioned collection key-encryption keys, each wrapped under the root key.
+CREATE TABLE keks (
+    collection TEXT NOT NULL,
+    version    BIGINT NOT NULL,
+    wrapped    TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (collection, version)
+);
+
+-- Customer records: plain attributes for policy, encrypted fields (JSON of base64 ciphertexts).
+CREATE TABLE records (
+    collection TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    version    BIGINT NOT NULL,
+    tier       TEXT NOT NULL,
+    branch     TEXT NOT NULL,
+    fields     TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (collection, id)
+);
+
+-- One data-encryption key per record, wrapped under a KEK version. Kept apart from
+-- `records` so that deleting the row here (crypto-shredding) leaves every copy of the
+-- record table unreadable.
+CREATE TABLE record_keys (
+    collection  TEXT NOT NULL,
+    record_id   TEXT NOT NULL,
+    key_id      TEXT NOT NULL,
+    kek_version BIGINT NOT NULL,
+    wrapped     TEXT NOT NULL,
+    PRIMARY KEY (collection, record_id)
+);
+CREATE INDEX record_keys_by_kek ON record_keys (collection, kek_version);
+
+-- Blind indexes: truncated HMAC of the normalized value, per collection and field.
+CREATE TABLE blind_index (
+    collection TEXT NOT NULL,
+    field      TEXT NOT NULL,
+    hash       TEXT NOT NULL,
+    record_id  TEXT NOT NULL,
+    uniq       BIGINT NOT NULL,
+    PRIMARY KEY (collection, field, hash, record_id)
+);
+CREATE UNIQUE INDEX blind_index_unique ON blind_index (collection, field, hash) WHERE uniq = 1;
+CREATE INDEX blind_index_by_record ON blind_index (collection, record_id);
+
+-- Bearer tokens, stored as SHA-256 of the token.
+CREATE TABLE api_tokens (
+    token_hash TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);

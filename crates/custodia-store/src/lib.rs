@@ -1,0 +1,197 @@
+//! Persistence for Custodia: the [`Store`] trait and its two implementations, SQLite (the
+//! embedded default, WAL, one file) and PostgreSQL (production, shared by many nodes).
+//!
+//! The store sees only ciphertext, wrapped keys, blind-index hashes and plain attributes;
+//! it never handles a personal value in the clear. Both backends run the same SQL text
+//! (`$N` placeholders work in SQLite too) from one macro, so they cannot drift apart, and
+//! the same migrations, which are embedded in the binary.
+#![forbid(unsafe_code)]
+
+use async_trait::async_trait;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+mod sql;
+pub use sql::{PgStore, SqliteStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique searchable field already holds this value in another record.
+    #[error("another record already has this value in unique field '{field}'")]
+    Unique { field: String },
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration {version} failed: {message}")]
+    Migration { version: i64, message: String },
+    #[error("unsupported database URL: expected sqlite://… or postgres://…")]
+    UnsupportedUrl,
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub struct RecordRow {
+    pub id: String,
+    pub version: i64,
+    pub tier: String,
+    pub branch: String,
+    /// JSON object: field name → base64 ciphertext.
+    pub fields: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A record's wrapped data-encryption key.
+#[derive(Clone, Debug)]
+pub struct DekRow {
+    pub key_id: String,
+    pub kek_version: i64,
+    pub wrapped: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct KekRow {
+    pub version: i64,
+    pub wrapped: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub field: String,
+    pub hash: String,
+    pub unique: bool,
+}
+
+/// Everything written for one new record, in one transaction.
+#[derive(Clone, Debug)]
+pub struct NewRecord {
+    pub record: RecordRow,
+    pub dek: DekRow,
+    pub index: Vec<IndexEntry>,
+}
+
+/// A change to an existing record, applied only if its version is still `expected_version`.
+#[derive(Clone, Debug)]
+pub struct RecordUpdate {
+    pub expected_version: i64,
+    pub tier: String,
+    pub branch: String,
+    pub fields: String,
+    /// Searchable fields whose index rows are replaced: `(field, new entry or none)`.
+    pub index: Vec<(String, Option<IndexEntry>)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    Updated { version: i64 },
+    VersionMismatch { current: i64 },
+    NotFound,
+}
+
+#[derive(Clone, Debug)]
+pub struct TokenRow {
+    pub name: String,
+    pub role: String,
+}
+
+pub fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The storage operations Custodia needs; one shared test suite runs on both backends.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    async fn get_meta(&self, key: &str) -> Result<Option<String>>;
+    /// Sets a value only if the key is absent; returns whether it was set.
+    async fn insert_meta(&self, key: &str, value: &str) -> Result<bool>;
+
+    /// Creates (`expected_version` none) or replaces (compare-and-set) a schema; returns the
+    /// new version, or `None` if the expected version no longer holds.
+    async fn put_collection(
+        &self,
+        name: &str,
+        schema_json: &str,
+        expected_version: Option<i64>,
+    ) -> Result<Option<i64>>;
+    async fn get_collection(&self, name: &str) -> Result<Option<(String, i64)>>;
+    async fn list_collections(&self) -> Result<Vec<String>>;
+
+    async fn keks(&self, collection: &str) -> Result<Vec<KekRow>>;
+    /// Adds a KEK version; false if that version already exists (another node won).
+    async fn insert_kek(&self, collection: &str, version: i64, wrapped: &str) -> Result<bool>;
+
+    /// Inserts records with their keys and index rows, all or nothing.
+    async fn insert_records(&self, collection: &str, batch: &[NewRecord]) -> Result<()>;
+    async fn get_record(
+        &self,
+        collection: &str,
+        id: &str,
+    ) -> Result<Option<(RecordRow, Option<DekRow>)>>;
+    async fn get_records(
+        &self,
+        collection: &str,
+        ids: &[String],
+    ) -> Result<Vec<(RecordRow, Option<DekRow>)>>;
+    async fn update_record(
+        &self,
+        collection: &str,
+        id: &str,
+        update: &RecordUpdate,
+    ) -> Result<UpdateOutcome>;
+    /// Crypto-shredding: removes the record's DEK, its index rows and the record row.
+    async fn delete_record(&self, collection: &str, id: &str) -> Result<bool>;
+    async fn count_records(&self, collection: &str) -> Result<i64>;
+
+    /// Record ids whose blind index for `field` equals `hash`, at most `limit`.
+    async fn search(
+        &self,
+        collection: &str,
+        field: &str,
+        hash: &str,
+        limit: i64,
+    ) -> Result<Vec<String>>;
+
+    /// DEKs still wrapped under a KEK older than `version`, for re-wrapping.
+    async fn deks_older_than(
+        &self,
+        collection: &str,
+        version: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, DekRow)>>;
+    /// Replaces a wrapped DEK if it is still under `old_version`.
+    async fn rewrap_dek(
+        &self,
+        collection: &str,
+        record_id: &str,
+        old_version: i64,
+        new: &DekRow,
+    ) -> Result<bool>;
+
+    async fn insert_token(&self, token_hash: &str, name: &str, role: &str) -> Result<()>;
+    async fn find_token(&self, token_hash: &str) -> Result<Option<TokenRow>>;
+}
+
+/// Opens the store named by a URL (`sqlite://path`, `sqlite::memory:`, `postgres://…`) and
+/// applies pending migrations.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PgStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}
+
+/// Embedded migrations, applied in order, each once.
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];

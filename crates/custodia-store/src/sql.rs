@@ -1,0 +1,606 @@
+//! The SQL behind both backends. One macro expands the same statements for SQLite and
+//! PostgreSQL; only connection set-up and migration locking differ.
+
+use crate::*;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// SQLite: one writer connection (SQLite admits one writer; queueing in the pool beats
+/// `SQLITE_BUSY` retries) and a few readers, WAL, `secure_delete` so that a shredded DEK's
+/// bytes are overwritten in the file rather than left in a free page.
+pub struct SqliteStore {
+    read: sqlx::SqlitePool,
+    write: sqlx::SqlitePool,
+}
+
+pub struct PgStore {
+    read: sqlx::PgPool,
+    write: sqlx::PgPool,
+}
+
+impl SqliteStore {
+    pub async fn open(url: &str) -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("secure_delete", "ON")
+            .pragma("cache_size", "-16384");
+        let in_memory = url.contains(":memory:");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(opts.clone())
+            .await?;
+        Self::migrate(&write).await?;
+        let read = if in_memory {
+            write.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts.read_only(true))
+                .await?
+        };
+        Ok(SqliteStore { read, write })
+    }
+
+    /// Copies the live database into a new file (`VACUUM INTO`): used by tests and backups.
+    pub async fn backup_to(&self, path: &str) -> Result<()> {
+        sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+}
+
+impl PgStore {
+    pub async fn open(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Self::migrate(&pool).await?;
+        Ok(PgStore {
+            read: pool.clone(),
+            write: pool,
+        })
+    }
+}
+
+fn unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+macro_rules! sql_store {
+    ($store:ident, $db:ty, $backend:expr, $migration_lock:expr) => {
+        impl $store {
+            async fn migrate(pool: &sqlx::Pool<$db>) -> Result<()> {
+                let mut tx = pool.begin().await?;
+                if let Some(lock) = $migration_lock {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                sqlx::raw_sql(
+                    "CREATE TABLE IF NOT EXISTS custodia_migrations \
+                     (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+                )
+                .execute(&mut *tx)
+                .await?;
+                let applied: Vec<i64> =
+                    sqlx::query_scalar("SELECT version FROM custodia_migrations")
+                        .fetch_all(&mut *tx)
+                        .await?;
+                for (version, sql) in MIGRATIONS {
+                    if applied.contains(version) {
+                        continue;
+                    }
+                    sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| {
+                        StoreError::Migration {
+                            version: *version,
+                            message: e.to_string(),
+                        }
+                    })?;
+                    sqlx::query(
+                        "INSERT INTO custodia_migrations (version, applied_at) VALUES ($1, $2)",
+                    )
+                    .bind(*version)
+                    .bind(now_unix())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            /// Names the unique field that a failed insert collided on: a duplicate inside
+            /// the batch itself, or a value another record already holds.
+            async fn unique_conflict(
+                &self,
+                collection: &str,
+                entries: &[(&str, &IndexEntry)],
+            ) -> Result<String> {
+                let mut seen = std::collections::HashSet::new();
+                for (_, e) in entries.iter().filter(|(_, e)| e.unique) {
+                    if !seen.insert((&e.field, &e.hash)) {
+                        return Ok(e.field.clone());
+                    }
+                }
+                for (record_id, e) in entries.iter().filter(|(_, e)| e.unique) {
+                    let other: Option<String> = sqlx::query_scalar(
+                        "SELECT record_id FROM blind_index \
+                         WHERE collection = $1 AND field = $2 AND hash = $3 AND uniq = 1",
+                    )
+                    .bind(collection)
+                    .bind(&e.field)
+                    .bind(&e.hash)
+                    .fetch_optional(&self.write)
+                    .await?;
+                    if other.is_some_and(|o| o != *record_id) {
+                        return Ok(e.field.clone());
+                    }
+                }
+                Ok(entries
+                    .iter()
+                    .find(|(_, e)| e.unique)
+                    .map(|(_, e)| e.field.clone())
+                    .unwrap_or_default())
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> Backend {
+                $backend
+            }
+
+            async fn get_meta(&self, key: &str) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&self.read)
+                    .await?)
+            }
+
+            async fn insert_meta(&self, key: &str, value: &str) -> Result<bool> {
+                let r = sqlx::query(
+                    "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(value)
+                .execute(&self.write)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn put_collection(
+                &self,
+                name: &str,
+                schema_json: &str,
+                expected_version: Option<i64>,
+            ) -> Result<Option<i64>> {
+                let r = match expected_version {
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO collections (name, schema_json, version, updated_at) \
+                             VALUES ($1, $2, 1, $3) ON CONFLICT (name) DO NOTHING",
+                        )
+                        .bind(name)
+                        .bind(schema_json)
+                        .bind(now_unix())
+                        .execute(&self.write)
+                        .await?
+                    }
+                    Some(v) => {
+                        sqlx::query(
+                            "UPDATE collections SET schema_json = $1, version = version + 1, \
+                             updated_at = $2 WHERE name = $3 AND version = $4",
+                        )
+                        .bind(schema_json)
+                        .bind(now_unix())
+                        .bind(name)
+                        .bind(v)
+                        .execute(&self.write)
+                        .await?
+                    }
+                };
+                Ok((r.rows_affected() == 1).then(|| expected_version.unwrap_or(0) + 1))
+            }
+
+            async fn get_collection(&self, name: &str) -> Result<Option<(String, i64)>> {
+                let row = sqlx::query("SELECT schema_json, version FROM collections WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.read)
+                    .await?;
+                Ok(match row {
+                    Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+                    None => None,
+                })
+            }
+
+            async fn list_collections(&self) -> Result<Vec<String>> {
+                Ok(sqlx::query_scalar("SELECT name FROM collections ORDER BY name")
+                    .fetch_all(&self.read)
+                    .await?)
+            }
+
+            async fn keks(&self, collection: &str) -> Result<Vec<KekRow>> {
+                let rows = sqlx::query(
+                    "SELECT version, wrapped FROM keks WHERE collection = $1 ORDER BY version",
+                )
+                .bind(collection)
+                .fetch_all(&self.write)
+                .await?;
+                rows.into_iter()
+                    .map(|r| {
+                        Ok(KekRow {
+                            version: r.try_get(0)?,
+                            wrapped: r.try_get(1)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn insert_kek(&self, collection: &str, version: i64, wrapped: &str) -> Result<bool> {
+                let r = sqlx::query(
+                    "INSERT INTO keks (collection, version, wrapped, created_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (collection, version) DO NOTHING",
+                )
+                .bind(collection)
+                .bind(version)
+                .bind(wrapped)
+                .bind(now_unix())
+                .execute(&self.write)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn insert_records(&self, collection: &str, batch: &[NewRecord]) -> Result<()> {
+                if batch.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.write.begin().await?;
+                for chunk in batch.chunks(500) {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "INSERT INTO records (collection, id, version, tier, branch, fields, \
+                         created_at, updated_at) ",
+                    );
+                    q.push_values(chunk, |mut b, n| {
+                        let r = &n.record;
+                        b.push_bind(collection)
+                            .push_bind(&r.id)
+                            .push_bind(r.version)
+                            .push_bind(&r.tier)
+                            .push_bind(&r.branch)
+                            .push_bind(&r.fields)
+                            .push_bind(r.created_at)
+                            .push_bind(r.updated_at);
+                    });
+                    q.build().execute(&mut *tx).await?;
+                    let mut q = QueryBuilder::<$db>::new(
+                        "INSERT INTO record_keys (collection, record_id, key_id, kek_version, wrapped) ",
+                    );
+                    q.push_values(chunk, |mut b, n| {
+                        b.push_bind(collection)
+                            .push_bind(&n.record.id)
+                            .push_bind(&n.dek.key_id)
+                            .push_bind(n.dek.kek_version)
+                            .push_bind(&n.dek.wrapped);
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+                let entries: Vec<(&str, &IndexEntry)> = batch
+                    .iter()
+                    .flat_map(|n| n.index.iter().map(move |e| (n.record.id.as_str(), e)))
+                    .collect();
+                for chunk in entries.chunks(1000) {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "INSERT INTO blind_index (collection, field, hash, record_id, uniq) ",
+                    );
+                    q.push_values(chunk, |mut b, (id, e)| {
+                        b.push_bind(collection)
+                            .push_bind(&e.field)
+                            .push_bind(&e.hash)
+                            .push_bind(*id)
+                            .push_bind(e.unique as i64);
+                    });
+                    if let Err(e) = q.build().execute(&mut *tx).await {
+                        if unique_violation(&e) {
+                            tx.rollback().await?;
+                            let field = self.unique_conflict(collection, &entries).await?;
+                            return Err(StoreError::Unique { field });
+                        }
+                        return Err(e.into());
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_record(
+                &self,
+                collection: &str,
+                id: &str,
+            ) -> Result<Option<(RecordRow, Option<DekRow>)>> {
+                let row = sqlx::query(
+                    "SELECT r.id, r.version, r.tier, r.branch, r.fields, r.created_at, \
+                     r.updated_at, k.key_id, k.kek_version, k.wrapped \
+                     FROM records r LEFT JOIN record_keys k \
+                     ON k.collection = r.collection AND k.record_id = r.id \
+                     WHERE r.collection = $1 AND r.id = $2",
+                )
+                .bind(collection)
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?;
+                row.map(|r| decode_record_row(&r)).transpose()
+            }
+
+            async fn get_records(
+                &self,
+                collection: &str,
+                ids: &[String],
+            ) -> Result<Vec<(RecordRow, Option<DekRow>)>> {
+                if ids.is_empty() {
+                    return Ok(vec![]);
+                }
+                let mut q = QueryBuilder::<$db>::new(
+                    "SELECT r.id, r.version, r.tier, r.branch, r.fields, r.created_at, \
+                     r.updated_at, k.key_id, k.kek_version, k.wrapped \
+                     FROM records r LEFT JOIN record_keys k \
+                     ON k.collection = r.collection AND k.record_id = r.id \
+                     WHERE r.collection = ",
+                );
+                q.push_bind(collection).push(" AND r.id IN (");
+                let mut sep = q.separated(", ");
+                for id in ids {
+                    sep.push_bind(id);
+                }
+                sep.push_unseparated(") ORDER BY r.id");
+                let rows = q.build().fetch_all(&self.read).await?;
+                rows.iter().map(|r| decode_record_row(r)).collect()
+            }
+
+            async fn update_record(
+                &self,
+                collection: &str,
+                id: &str,
+                u: &RecordUpdate,
+            ) -> Result<UpdateOutcome> {
+                let mut tx = self.write.begin().await?;
+                let r = sqlx::query(
+                    "UPDATE records SET version = version + 1, tier = $1, branch = $2, \
+                     fields = $3, updated_at = $4 \
+                     WHERE collection = $5 AND id = $6 AND version = $7",
+                )
+                .bind(&u.tier)
+                .bind(&u.branch)
+                .bind(&u.fields)
+                .bind(now_unix())
+                .bind(collection)
+                .bind(id)
+                .bind(u.expected_version)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() == 0 {
+                    let current: Option<i64> = sqlx::query_scalar(
+                        "SELECT version FROM records WHERE collection = $1 AND id = $2",
+                    )
+                    .bind(collection)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    tx.rollback().await?;
+                    return Ok(match current {
+                        Some(current) => UpdateOutcome::VersionMismatch { current },
+                        None => UpdateOutcome::NotFound,
+                    });
+                }
+                for (field, entry) in &u.index {
+                    sqlx::query(
+                        "DELETE FROM blind_index WHERE collection = $1 AND record_id = $2 AND field = $3",
+                    )
+                    .bind(collection)
+                    .bind(id)
+                    .bind(field)
+                    .execute(&mut *tx)
+                    .await?;
+                    if let Some(e) = entry {
+                        let ins = sqlx::query(
+                            "INSERT INTO blind_index (collection, field, hash, record_id, uniq) \
+                             VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(collection)
+                        .bind(&e.field)
+                        .bind(&e.hash)
+                        .bind(id)
+                        .bind(e.unique as i64)
+                        .execute(&mut *tx)
+                        .await;
+                        if let Err(err) = ins {
+                            tx.rollback().await?;
+                            if unique_violation(&err) {
+                                return Err(StoreError::Unique { field: e.field.clone() });
+                            }
+                            return Err(err.into());
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(UpdateOutcome::Updated {
+                    version: u.expected_version + 1,
+                })
+            }
+
+            async fn delete_record(&self, collection: &str, id: &str) -> Result<bool> {
+                let mut tx = self.write.begin().await?;
+                for sql in [
+                    "DELETE FROM record_keys WHERE collection = $1 AND record_id = $2",
+                    "DELETE FROM blind_index WHERE collection = $1 AND record_id = $2",
+                ] {
+                    sqlx::query(sql)
+                        .bind(collection)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let r = sqlx::query("DELETE FROM records WHERE collection = $1 AND id = $2")
+                    .bind(collection)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn count_records(&self, collection: &str) -> Result<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE collection = $1")
+                    .bind(collection)
+                    .fetch_one(&self.read)
+                    .await?)
+            }
+
+            async fn search(
+                &self,
+                collection: &str,
+                field: &str,
+                hash: &str,
+                limit: i64,
+            ) -> Result<Vec<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT record_id FROM blind_index \
+                     WHERE collection = $1 AND field = $2 AND hash = $3 \
+                     ORDER BY record_id LIMIT $4",
+                )
+                .bind(collection)
+                .bind(field)
+                .bind(hash)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn deks_older_than(
+                &self,
+                collection: &str,
+                version: i64,
+                limit: i64,
+            ) -> Result<Vec<(String, DekRow)>> {
+                let rows = sqlx::query(
+                    "SELECT record_id, key_id, kek_version, wrapped FROM record_keys \
+                     WHERE collection = $1 AND kek_version < $2 ORDER BY record_id LIMIT $3",
+                )
+                .bind(collection)
+                .bind(version)
+                .bind(limit)
+                .fetch_all(&self.write)
+                .await?;
+                rows.into_iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get(0)?,
+                            DekRow {
+                                key_id: r.try_get(1)?,
+                                kek_version: r.try_get(2)?,
+                                wrapped: r.try_get(3)?,
+                            },
+                        ))
+                    })
+                    .collect()
+            }
+
+            async fn rewrap_dek(
+                &self,
+                collection: &str,
+                record_id: &str,
+                old_version: i64,
+                new: &DekRow,
+            ) -> Result<bool> {
+                let r = sqlx::query(
+                    "UPDATE record_keys SET kek_version = $1, wrapped = $2 \
+                     WHERE collection = $3 AND record_id = $4 AND kek_version = $5",
+                )
+                .bind(new.kek_version)
+                .bind(&new.wrapped)
+                .bind(collection)
+                .bind(record_id)
+                .bind(old_version)
+                .execute(&self.write)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn insert_token(&self, token_hash: &str, name: &str, role: &str) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO api_tokens (token_hash, name, role, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(token_hash)
+                .bind(name)
+                .bind(role)
+                .bind(now_unix())
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn find_token(&self, token_hash: &str) -> Result<Option<TokenRow>> {
+                let row = sqlx::query("SELECT name, role FROM api_tokens WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_optional(&self.read)
+                    .await?;
+                Ok(match row {
+                    Some(r) => Some(TokenRow {
+                        name: r.try_get(0)?,
+                        role: r.try_get(1)?,
+                    }),
+                    None => None,
+                })
+            }
+        }
+    };
+}
+
+fn decode_record_row<R>(r: &R) -> Result<(RecordRow, Option<DekRow>)>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let record = RecordRow {
+        id: r.try_get(0)?,
+        version: r.try_get(1)?,
+        tier: r.try_get(2)?,
+        branch: r.try_get(3)?,
+        fields: r.try_get(4)?,
+        created_at: r.try_get(5)?,
+        updated_at: r.try_get(6)?,
+    };
+    let key_id: Option<String> = r.try_get(7)?;
+    let kek_version: Option<i64> = r.try_get(8)?;
+    let wrapped: Option<String> = r.try_get(9)?;
+    let dek = match (key_id, kek_version, wrapped) {
+        (Some(key_id), Some(kek_version), Some(wrapped)) => Some(DekRow {
+            key_id,
+            kek_version,
+            wrapped,
+        }),
+        _ => None,
+    };
+    Ok((record, dek))
+}
+
+sql_store!(SqliteStore, sqlx::Sqlite, Backend::Sqlite, None::<&str>);
+sql_store!(
+    PgStore,
+    sqlx::Postgres,
+    Backend::Postgres,
+    Some("SELECT pg_advisory_xact_lock(7270010001)")
+);
