@@ -69,6 +69,14 @@ impl Suite {
         Key(k)
     }
 
+    /// A per-record data key from the thread-local CSPRNG (ChaCha, seeded and periodically
+    /// reseeded from the OS): as strong as `OsRng` without a system call per record.
+    pub fn generate_data_key(self) -> Key {
+        let mut k = Zeroizing::new(vec![0u8; self.key_len()]);
+        rand::thread_rng().fill_bytes(&mut k);
+        Key(k)
+    }
+
     /// A cipher keyed once and reused for every field of a record.
     pub fn aead(self, key: &Key) -> Result<Aead, CryptoError> {
         if key.0.len() != self.key_len() {

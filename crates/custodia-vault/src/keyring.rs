@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// How long a node trusts its idea of a collection's newest KEK version before asking the
 /// store again; bounds how long a node keeps wrapping new DEKs under a rotated-out KEK.
-const KEK_REFRESH: Duration = Duration::from_secs(5);
+pub const KEK_REFRESH: Duration = Duration::from_secs(5);
 
 struct KekSet {
     keys: BTreeMap<i64, Arc<Key>>,
@@ -183,8 +183,8 @@ impl Keyring {
         collection: &str,
         record_id: &str,
     ) -> (Dek, DekRow) {
-        let key = self.suite.generate_key();
-        let key_id = uuid::Uuid::new_v4().simple().to_string();
+        let key = self.suite.generate_data_key();
+        let key_id = random_uuid().simple().to_string();
         let wrapped = self
             .suite
             .aead(kek)
@@ -245,6 +245,17 @@ impl Keyring {
         while !self.add_kek(store, collection, version).await? {
             version += 1;
         }
+        let rewrapped = self.rewrap_to(store, collection, version).await?;
+        Ok((version, rewrapped))
+    }
+
+    /// Re-wraps every DEK of the collection still under a KEK older than `version`.
+    pub async fn rewrap_to(
+        &self,
+        store: &dyn Store,
+        collection: &str,
+        version: i64,
+    ) -> Result<u64, VaultError> {
         let new_kek = self.kek(store, collection, version).await?;
         let mut rewrapped = 0u64;
         loop {
@@ -271,7 +282,7 @@ impl Keyring {
                 }
             }
         }
-        Ok((version, rewrapped))
+        Ok(rewrapped)
     }
 
     /// The blind-index key of one field of one collection.
@@ -296,4 +307,10 @@ impl Keyring {
         self.suite
             .blind_index(&self.index_key(collection, field), canonical)
     }
+}
+
+/// A v4 UUID from the thread's CSPRNG (one `getrandom` call per id would dominate the cost
+/// of creating a record).
+pub(crate) fn random_uuid() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
 }

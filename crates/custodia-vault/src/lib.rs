@@ -11,11 +11,12 @@ pub mod values;
 pub use custodia_core::{Attributes, CollectionSchema, FieldDef, Level, Tier};
 pub use custodia_crypto::Suite;
 pub use error::VaultError;
+pub use custodia_store::NewRecord;
 pub use keyring::Keyring;
 
 use custodia_crypto::{aad, b64, unb64, Aead, SealedRoot};
 use custodia_store::{
-    now_unix, IndexEntry, NewRecord, RecordRow, RecordUpdate, Store, TokenRow, UpdateOutcome,
+    now_unix, IndexEntry, RecordRow, RecordUpdate, Store, TokenRow, UpdateOutcome,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -338,7 +339,7 @@ impl Vault {
             .validate()
             .map_err(|e| VaultError::invalid(&e.field, e.message))?;
         let canon = canonical_fields(schema, &input.fields, true)?;
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = keyring::random_uuid().to_string();
         let (dek, dek_row) = self.keys.wrap_new_dek(kek, kek_version, &schema.name, &id);
         let aead = self
             .suite()
@@ -716,10 +717,38 @@ impl Vault {
         Ok(custodia_crypto::check_verifier(verifier, &canonical))
     }
 
+    /// Encrypts a record in memory exactly as `create` does, without storing it
+    /// (benchmarks compare this with a bare AEAD loop).
+    pub async fn seal_only(&self, collection: &str, input: &RecordInput) -> Result<NewRecord> {
+        let (schema, _) = self.collection(collection).await?;
+        let (version, kek) = self
+            .keys
+            .current_kek(self.store.as_ref(), collection)
+            .await?;
+        Ok(self.prepare(&schema, input, &kek, version)?.new)
+    }
+
+    /// Decrypts a record sealed by [`Vault::seal_only`] exactly as `get` does.
+    pub async fn open_only(&self, collection: &str, new: &NewRecord) -> Result<Map<String, Value>> {
+        let (schema, _) = self.collection(collection).await?;
+        Ok(self
+            .open_record(&schema, &new.record, Some(&new.dek))
+            .await?
+            .1)
+    }
+
     /// Adds a new KEK version for the collection and re-wraps its DEKs.
     pub async fn rotate(&self, collection: &str) -> Result<(i64, u64)> {
         self.collection(collection).await?;
         self.keys.rotate(self.store.as_ref(), collection).await
+    }
+
+    /// Second pass of a rotation: re-wraps DEKs that nodes with a stale KEK cache created
+    /// under an older KEK while the first pass ran.
+    pub async fn finish_rotation(&self, collection: &str, version: i64) -> Result<u64> {
+        self.keys
+            .rewrap_to(self.store.as_ref(), collection, version)
+            .await
     }
 
     pub async fn count(&self, collection: &str) -> Result<i64> {

@@ -1,0 +1,116 @@
+//! `custodia.toml`: every key can be overridden by an environment variable named
+//! `CUSTODIA_<KEY IN UPPER CASE>` (e.g. `CUSTODIA_DATABASE_URL`), and command-line flags
+//! override both.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `sqlite:///abs/path/custodia.db` or `postgres://user@host/db`.
+    pub database_url: Option<String>,
+    /// Address to listen on, e.g. `127.0.0.1:8080`.
+    pub listen: Option<String>,
+    /// PEM certificate chain and private key; both set means HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy).
+    pub insecure_http: Option<bool>,
+    pub body_limit_bytes: Option<usize>,
+    pub request_timeout_secs: Option<u64>,
+    /// Log filter (`info`, `warn`, `custodia=debug` …).
+    pub log: Option<String>,
+}
+
+pub const KEYS: &[&str] = &[
+    "database_url",
+    "listen",
+    "tls_cert",
+    "tls_key",
+    "insecure_http",
+    "body_limit_bytes",
+    "request_timeout_secs",
+    "log",
+];
+
+impl Config {
+    pub fn load(path: Option<&Path>) -> Result<Config, String> {
+        let mut table = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read config {}: {e}", p.display()))?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| format!("config {}: {e}", p.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for key in KEYS {
+            let var = format!("CUSTODIA_{}", key.to_uppercase());
+            if let Ok(v) = std::env::var(&var) {
+                let value = match *key {
+                    "insecure_http" => toml::Value::Boolean(matches!(
+                        v.as_str(),
+                        "1" | "true" | "yes" | "on"
+                    )),
+                    "body_limit_bytes" | "request_timeout_secs" => toml::Value::Integer(
+                        v.parse()
+                            .map_err(|_| format!("{var} must be a whole number"))?,
+                    ),
+                    _ => toml::Value::String(v),
+                };
+                table.insert(key.to_string(), value);
+            }
+        }
+        let mut cfg: Config = table
+            .try_into()
+            .map_err(|e: toml::de::Error| format!("config: {e}"))?;
+        // Relative paths in a config file are relative to the file, not to the caller.
+        if let Some(dir) = path.and_then(Path::parent) {
+            for p in [&mut cfg.tls_cert, &mut cfg.tls_key].into_iter().flatten() {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
+            }
+            if let Some(url) = &cfg.database_url {
+                if let Some(rest) = url.strip_prefix("sqlite://") {
+                    if !rest.starts_with('/') && !rest.starts_with(':') {
+                        cfg.database_url =
+                            Some(format!("sqlite://{}", dir.join(rest).display()));
+                    }
+                }
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_paths_resolve_next_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custodia.toml");
+        std::fs::write(
+            &path,
+            "database_url = \"sqlite://data/c.db\"\nlisten = \"127.0.0.1:1\"\ntls_cert = \"cert.pem\"\n",
+        )
+        .unwrap();
+        // Only this test sets this variable.
+        std::env::set_var("CUSTODIA_REQUEST_TIMEOUT_SECS", "7");
+        let cfg = Config::load(Some(&path)).unwrap();
+        std::env::remove_var("CUSTODIA_REQUEST_TIMEOUT_SECS");
+        assert_eq!(cfg.request_timeout_secs, Some(7));
+        assert_eq!(
+            cfg.database_url.unwrap(),
+            format!("sqlite://{}", dir.path().join("data/c.db").display())
+        );
+        assert_eq!(cfg.tls_cert.unwrap(), dir.path().join("cert.pem"));
+        std::fs::write(&path, "listen = 5\n").unwrap();
+        assert!(Config::load(Some(&path)).is_err());
+        std::fs::write(&path, "colour = \"red\"\n").unwrap();
+        assert!(Config::load(Some(&path)).unwrap_err().contains("colour"));
+    }
+}

@@ -1,0 +1,277 @@
+//! `custodia records import`: streams a CSV or JSONL file into a collection in batches.
+//! Rows that fail are reported by line and field — never with their values — and the
+//! valid rows are imported. Exit code: 0 all imported, 1 some rows rejected, 2 error.
+
+use crate::{open_vault, ConfigArgs};
+use clap::Args;
+use custodia_vault::{Attributes, RecordInput, Vault};
+use serde_json::{Map, Value};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Collection to import into.
+    #[arg(long)]
+    collection: String,
+    /// `.csv` or `.jsonl` file (by extension; `--input-format` to force).
+    file: PathBuf,
+    #[arg(long, value_parser = ["csv", "jsonl"])]
+    input_format: Option<String>,
+    /// Report format: text or json (one object with counts and rejected rows).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
+    /// Records per transaction.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+}
+
+#[derive(serde::Serialize)]
+struct Rejected {
+    line: u64,
+    field: Option<String>,
+    code: String,
+    message: String,
+}
+
+pub async fn run(args: ImportArgs) -> Result<ExitCode, String> {
+    let vault = open_vault(&args.config.load()?).await?;
+    import(&vault, &args).await
+}
+
+async fn import(vault: &Vault, args: &ImportArgs) -> Result<ExitCode, String> {
+    vault
+        .collection(&args.collection)
+        .await
+        .map_err(|e| e.to_string())?;
+    let jsonl = match args.input_format.as_deref() {
+        Some(f) => f == "jsonl",
+        None => args
+            .file
+            .extension()
+            .is_some_and(|e| e == "jsonl" || e == "ndjson"),
+    };
+    let file = std::fs::File::open(&args.file)
+        .map_err(|e| format!("cannot open {}: {e}", args.file.display()))?;
+    let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = if crate::is_terminal_stderr() {
+        let b = indicatif::ProgressBar::new(total_bytes);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {msg} ({eta})",
+            )
+            .expect("template"),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let reader = std::io::BufReader::with_capacity(1 << 20, bar.wrap_read(file));
+    let mut rejected: Vec<Rejected> = Vec::new();
+    let mut imported = 0u64;
+    let mut batch: Vec<(u64, RecordInput)> = Vec::with_capacity(args.batch);
+    let start = std::time::Instant::now();
+
+    if jsonl {
+        for (i, line) in reader.lines().enumerate() {
+            let line_no = i as u64 + 1;
+            let line = line.map_err(|e| format!("read error at line {line_no}: {e}"))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match parse_jsonl(&line) {
+                Ok(r) => batch.push((line_no, r)),
+                Err((field, msg)) => rejected.push(Rejected {
+                    line: line_no,
+                    field,
+                    code: "invalid_row".into(),
+                    message: msg,
+                }),
+            }
+            if batch.len() >= args.batch {
+                flush(vault, &args.collection, &mut batch, &mut rejected, &mut imported).await?;
+                bar.set_message(format!("{imported} imported"));
+            }
+        }
+    } else {
+        let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
+        let headers = csv
+            .headers()
+            .map_err(|e| format!("CSV header: {e}"))?
+            .clone();
+        let mut row = csv::StringRecord::new();
+        loop {
+            match csv.read_record(&mut row) {
+                Ok(false) => break,
+                Ok(true) => {
+                    let line_no = row.position().map(|p| p.line()).unwrap_or(0);
+                    match csv_row(&headers, &row) {
+                        Ok(r) => batch.push((line_no, r)),
+                        Err((field, msg)) => rejected.push(Rejected {
+                            line: line_no,
+                            field,
+                            code: "invalid_row".into(),
+                            message: msg,
+                        }),
+                    }
+                }
+                Err(e) => {
+                    let line_no = e.position().map(|p| p.line()).unwrap_or(0);
+                    rejected.push(Rejected {
+                        line: line_no,
+                        field: None,
+                        code: "invalid_row".into(),
+                        message: "malformed CSV row (wrong number of columns or bad quoting)"
+                            .into(),
+                    });
+                }
+            }
+            if batch.len() >= args.batch {
+                flush(vault, &args.collection, &mut batch, &mut rejected, &mut imported).await?;
+                bar.set_message(format!("{imported} imported"));
+            }
+        }
+    }
+    if !batch.is_empty() {
+        flush(vault, &args.collection, &mut batch, &mut rejected, &mut imported).await?;
+    }
+    bar.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    rejected.sort_by_key(|r| r.line);
+    if args.format == "json" {
+        println!(
+            "{}",
+            serde_json::json!({
+                "collection": args.collection,
+                "imported": imported,
+                "rejected": rejected.len(),
+                "rows": rejected,
+                "seconds": secs,
+            })
+        );
+    } else {
+        for r in &rejected {
+            match &r.field {
+                Some(f) => eprintln!("line {}: field {f}: {} ({})", r.line, r.message, r.code),
+                None => eprintln!("line {}: {} ({})", r.line, r.message, r.code),
+            }
+        }
+        println!(
+            "imported {imported} records into {} in {secs:.2}s ({:.0} records/s); {} rows rejected",
+            args.collection,
+            imported as f64 / secs.max(1e-9),
+            rejected.len()
+        );
+    }
+    Ok(if rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn flush(
+    vault: &Vault,
+    collection: &str,
+    batch: &mut Vec<(u64, RecordInput)>,
+    rejected: &mut Vec<Rejected>,
+    imported: &mut u64,
+) -> Result<(), String> {
+    let (lines, inputs): (Vec<u64>, Vec<RecordInput>) = std::mem::take(batch).into_iter().unzip();
+    let results = vault
+        .create_many(collection, &inputs)
+        .await
+        .map_err(|e| e.to_string())?;
+    for (line, r) in lines.into_iter().zip(results) {
+        match r {
+            Ok(_) => *imported += 1,
+            Err(e) => rejected.push(Rejected {
+                line,
+                field: e.field().map(str::to_string),
+                code: e.code().to_string(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    Ok(())
+}
+
+type RowError = (Option<String>, String);
+
+fn attributes(tier: Option<&str>, branch: Option<&str>) -> Result<Attributes, RowError> {
+    let mut a = Attributes::default();
+    if let Some(t) = tier.filter(|t| !t.is_empty()) {
+        a.tier = t.parse().map_err(|_| {
+            (
+                Some("tier".to_string()),
+                "tier must be standard, high or vip".to_string(),
+            )
+        })?;
+    }
+    if let Some(b) = branch {
+        a.branch = b.to_string();
+    }
+    Ok(a)
+}
+
+fn csv_row(headers: &csv::StringRecord, row: &csv::StringRecord) -> Result<RecordInput, RowError> {
+    let mut fields = Map::new();
+    let mut tier = None;
+    let mut branch = None;
+    for (h, v) in headers.iter().zip(row.iter()) {
+        match h {
+            "tier" => tier = Some(v),
+            "branch" => branch = Some(v),
+            _ if v.is_empty() => {}
+            _ => {
+                fields.insert(h.to_string(), Value::from(v));
+            }
+        }
+    }
+    Ok(RecordInput {
+        fields,
+        attributes: attributes(tier, branch)?,
+    })
+}
+
+/// A JSONL line is either `{"fields":{…},"attributes":{…}}` or a flat object of fields
+/// (with optional `tier` and `branch`).
+fn parse_jsonl(line: &str) -> Result<RecordInput, RowError> {
+    let v: Value = serde_json::from_str(line).map_err(|e| {
+        (
+            None,
+            format!("not a JSON object (column {})", e.column()),
+        )
+    })?;
+    let Value::Object(mut obj) = v else {
+        return Err((None, "not a JSON object".into()));
+    };
+    if let Some(Value::Object(fields)) = obj.remove("fields") {
+        let attrs = match obj.remove("attributes") {
+            Some(a) => serde_json::from_value(a).map_err(|_| {
+                (
+                    Some("attributes".to_string()),
+                    "attributes must be {\"tier\":…,\"branch\":…}".to_string(),
+                )
+            })?,
+            None => Attributes::default(),
+        };
+        return Ok(RecordInput {
+            fields,
+            attributes: attrs,
+        });
+    }
+    let tier = obj.remove("tier");
+    let branch = obj.remove("branch");
+    let attrs = attributes(
+        tier.as_ref().and_then(Value::as_str),
+        branch.as_ref().and_then(Value::as_str),
+    )?;
+    Ok(RecordInput {
+        fields: obj,
+        attributes: attrs,
+    })
+}
