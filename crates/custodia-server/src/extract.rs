@@ -83,6 +83,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Purpose {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        if parts.headers.get_all(PURPOSE_HEADER).iter().count() > 1 {
+            return Err(ApiError::bad_request(
+                "invalid_header",
+                "X-Custodia-Purpose",
+                "declare exactly one purpose per request",
+            ));
+        }
         let Some(v) = parts.headers.get(PURPOSE_HEADER) else {
             return Err(ApiError::bad_request(
                 "missing_purpose",

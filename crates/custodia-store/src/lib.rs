@@ -11,6 +11,8 @@ use async_trait::async_trait;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 mod sql;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub use sql::{PgStore, SqliteStore};
 
 #[derive(Debug, thiserror::Error)]

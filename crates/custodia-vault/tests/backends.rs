@@ -6,6 +6,7 @@
 //! the field name and the record index.
 
 use custodia_detect::synth::Synth;
+use custodia_store::testing::TempPg;
 use custodia_store::{PgStore, SqliteStore, Store};
 use custodia_vault::{CollectionSchema, RecordInput, RecordPatch, Suite, Vault, VaultError};
 use serde_json::{json, Map, Value};
@@ -24,11 +25,7 @@ enum Raw {
         path: std::path::PathBuf,
         _dir: tempfile::TempDir,
     },
-    Postgres {
-        admin_url: String,
-        db: String,
-        url: String,
-    },
+    Postgres { db: TempPg },
 }
 
 struct Ctx {
@@ -53,23 +50,13 @@ impl Ctx {
     }
 
     async fn postgres(admin_url: &str, suite: Suite) -> Ctx {
-        let db = format!("custodia_t_{}", uuid_like());
-        let admin = sqlx::PgPool::connect(admin_url).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {db}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        admin.close().await;
-        let url = with_database(admin_url, &db);
+        let db = TempPg::create(admin_url).await;
+        let url = db.url.clone();
         let store: Arc<dyn Store> = Arc::new(PgStore::open(&url).await.unwrap());
         let vault = Vault::init(store, suite, PASSPHRASE, true).await.unwrap();
         vault.put_collection(schema()).await.unwrap();
         Ctx {
-            raw: Raw::Postgres {
-                admin_url: admin_url.to_string(),
-                db,
-                url: url.clone(),
-            },
+            raw: Raw::Postgres { db },
             vault,
             url,
         }
@@ -87,8 +74,8 @@ impl Ctx {
                 pool.close().await;
                 n
             }
-            Raw::Postgres { url, .. } => {
-                let pool = sqlx::PgPool::connect(url).await.unwrap();
+            Raw::Postgres { .. } => {
+                let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
                 let mut q = sqlx::query(sql);
                 for b in binds {
                     q = q.bind(*b);
@@ -123,7 +110,7 @@ impl Ctx {
         }
         match &self.raw {
             Raw::Sqlite { .. } => fetch!(sqlx::SqlitePool::connect(&self.url).await.unwrap()),
-            Raw::Postgres { url, .. } => fetch!(sqlx::PgPool::connect(url).await.unwrap()),
+            Raw::Postgres { .. } => fetch!(sqlx::PgPool::connect(&self.url).await.unwrap()),
         }
     }
 
@@ -138,10 +125,10 @@ impl Ctx {
                 }
                 bytes
             }
-            Raw::Postgres { url, .. } => {
+            Raw::Postgres { .. } => {
                 let out = std::process::Command::new("pg_dump")
                     .arg("--no-owner")
-                    .arg(url)
+                    .arg(&self.url)
                     .output()
                     .expect("pg_dump must be installed for the PostgreSQL suite");
                 assert!(out.status.success(), "pg_dump failed");
@@ -153,12 +140,8 @@ impl Ctx {
     async fn finish(self) {
         let Ctx { raw, vault, .. } = self;
         drop(vault);
-        if let Raw::Postgres { admin_url, db, .. } = raw {
-            let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-                .execute(&admin)
-                .await
-                .unwrap();
+        if let Raw::Postgres { db } = raw {
+            db.drop_db().await;
         }
     }
 
@@ -167,27 +150,6 @@ impl Ctx {
         let store = custodia_store::open(&self.url).await.unwrap();
         Vault::open(store, passphrase).await
     }
-}
-
-fn uuid_like() -> String {
-    use rand::Rng;
-    let mut r = rand::thread_rng();
-    (0..12)
-        .map(|_| (b'a' + r.gen_range(0..26)) as char)
-        .collect()
-}
-
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let base = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    format!("{base}/{db}{query}")
 }
 
 fn customer(s: &mut Synth) -> RecordInput {
