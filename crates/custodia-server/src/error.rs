@@ -75,15 +75,11 @@ impl From<VaultError> for ApiError {
             VaultError::SchemaConflict { .. } | VaultError::Duplicate { .. } => {
                 StatusCode::CONFLICT
             }
-            VaultError::CollectionNotFound(_) | VaultError::RecordNotFound => {
-                StatusCode::NOT_FOUND
-            }
+            VaultError::CollectionNotFound(_) | VaultError::RecordNotFound => StatusCode::NOT_FOUND,
             VaultError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             VaultError::Shredded => StatusCode::GONE,
             VaultError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-            VaultError::AlreadyInitialized | VaultError::NotInitialized => {
-                StatusCode::CONFLICT
-            }
+            VaultError::AlreadyInitialized | VaultError::NotInitialized => StatusCode::CONFLICT,
             VaultError::Integrity { .. }
             | VaultError::BadPassphrase
             | VaultError::KeyDamaged(_) => StatusCode::INTERNAL_SERVER_ERROR,

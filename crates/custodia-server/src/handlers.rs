@@ -204,7 +204,10 @@ pub async fn metrics(State(s): State<AppState>) -> Response {
     responses((status = 200, description = "This API's OpenAPI 3.1 document")))]
 pub async fn openapi() -> Response {
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         crate::openapi_json(),
     )
         .into_response()
@@ -311,11 +314,7 @@ pub async fn create_record(
         fields: body.fields,
         attributes: body.attributes,
     };
-    let r = s
-        .vault
-        .create(&name, input)
-        .await
-        .map_err(ApiError::from);
+    let r = s.vault.create(&name, input).await.map_err(ApiError::from);
     let id = r.as_ref().map(|w| w.id.as_str()).unwrap_or("-");
     access_log(&rid, &who, &purpose, "create", &name, id, outcome(&r));
     let w = r?;
@@ -505,13 +504,13 @@ pub async fn rotate(
 
 /// A bare handler returning a constant body of a chosen size, enabled only with
 /// `bench_routes`: the reference the read path is measured against.
-pub async fn bench_constant(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-) -> Response {
+pub async fn bench_constant(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let _ = headers;
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         s.bench_body.clone(),
     )
         .into_response()

@@ -78,7 +78,9 @@ pub fn router(vault: Arc<Vault>, cfg: &ServerConfig) -> Router {
         .route("/v1/collections/{name}/search", post(search))
         .route("/v1/collections/{name}/keys/rotate", post(rotate))
         .route_layer(from_fn_with_state(state.clone(), require_auth));
-    let mut app = Router::new().route("/healthz", get(healthz)).merge(protected);
+    let mut app = Router::new()
+        .route("/healthz", get(healthz))
+        .merge(protected);
     if cfg.bench_body_bytes.is_some() {
         app = app.route("/bench/constant", get(bench_constant));
     }

@@ -46,7 +46,11 @@ impl Server {
         let app = custodia_server::router(Arc::new(vault), &cfg);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(custodia_server::serve(listener, app, std::future::pending()));
+        tokio::spawn(custodia_server::serve(
+            listener,
+            app,
+            std::future::pending(),
+        ));
         Server {
             base: format!("http://{addr}"),
             http: Client::new(),
@@ -69,7 +73,10 @@ impl Server {
             .header("X-Custodia-Purpose", "account_service")
     }
 
-    async fn send(&self, rb: reqwest::RequestBuilder) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    async fn send(
+        &self,
+        rb: reqwest::RequestBuilder,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         let resp = rb.send().await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
@@ -108,10 +115,18 @@ fn customer(s: &mut Synth) -> Value {
     json!({"fields": fields, "attributes": {"tier": "high", "branch": "SH-002"}})
 }
 
-fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str, field: Option<&str>) {
+fn assert_error(
+    status: StatusCode,
+    body: &Value,
+    want: StatusCode,
+    code: &str,
+    field: Option<&str>,
+) {
     assert_eq!(status, want, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
     if let Some(f) = field {
         assert_eq!(body["error"]["field"], f, "{body}");
     }
@@ -163,7 +178,9 @@ async fn records_crud(s: &Server) {
         )
         .await;
     assert_eq!(st, StatusCode::OK, "second PUT of the same schema: {body}");
-    let (st, _, body) = s.send(s.req(Method::GET, "/v1/collections/customers")).await;
+    let (st, _, body) = s
+        .send(s.req(Method::GET, "/v1/collections/customers"))
+        .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(body["schema"]["fields"].as_array().unwrap().len(), 13);
 
@@ -174,7 +191,10 @@ async fn records_crud(s: &Server) {
     rec["fields"]["mobile"] = json!(spaced);
     rec["fields"]["phone_pin"] = json!("908172");
     let (st, headers, body) = s
-        .send(s.req(Method::POST, "/v1/collections/customers/records").json(&rec))
+        .send(
+            s.req(Method::POST, "/v1/collections/customers/records")
+                .json(&rec),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{body}");
     assert_eq!(headers["etag"], "\"1\"");
@@ -186,9 +206,19 @@ async fn records_crud(s: &Server) {
     assert_eq!(st, StatusCode::OK);
     assert_eq!(headers["etag"], "\"1\"");
     assert_eq!(body["id"], id.as_str());
-    assert_eq!(body["fields"]["mobile"], mobile.as_str(), "canonical form returned");
-    assert!(body["fields"].get("phone_pin").is_none(), "C3 never returned");
-    assert_eq!(body["attributes"], json!({"tier": "high", "branch": "SH-002"}));
+    assert_eq!(
+        body["fields"]["mobile"],
+        mobile.as_str(),
+        "canonical form returned"
+    );
+    assert!(
+        body["fields"].get("phone_pin").is_none(),
+        "C3 never returned"
+    );
+    assert_eq!(
+        body["attributes"],
+        json!({"tier": "high", "branch": "SH-002"})
+    );
 
     let (st, _, body) = s
         .send(
@@ -200,21 +230,49 @@ async fn records_crud(s: &Server) {
 
     let patch = json!({"fields": {"annual_income": 123456}});
     let (st, _, body) = s.send(s.req(Method::PATCH, &path).json(&patch)).await;
-    assert_error(st, &body, StatusCode::PRECONDITION_REQUIRED, "precondition_required", Some("If-Match"));
+    assert_error(
+        st,
+        &body,
+        StatusCode::PRECONDITION_REQUIRED,
+        "precondition_required",
+        Some("If-Match"),
+    );
     let (st, _, body) = s
-        .send(s.req(Method::PATCH, &path).header("If-Match", "\"7\"").json(&patch))
+        .send(
+            s.req(Method::PATCH, &path)
+                .header("If-Match", "\"7\"")
+                .json(&patch),
+        )
         .await;
-    assert_error(st, &body, StatusCode::PRECONDITION_FAILED, "version_mismatch", None);
+    assert_error(
+        st,
+        &body,
+        StatusCode::PRECONDITION_FAILED,
+        "version_mismatch",
+        None,
+    );
     let (st, headers, body) = s
-        .send(s.req(Method::PATCH, &path).header("If-Match", "\"1\"").json(&patch))
+        .send(
+            s.req(Method::PATCH, &path)
+                .header("If-Match", "\"1\"")
+                .json(&patch),
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{body}");
     assert_eq!(body["version"], 2);
     assert_eq!(headers["etag"], "\"2\"");
 
     // Concurrent PATCHes at the same version: one wins, the other gets 412.
-    let p1 = s.send(s.req(Method::PATCH, &path).header("If-Match", "2").json(&json!({"fields": {"risk_score": "1.5"}})));
-    let p2 = s.send(s.req(Method::PATCH, &path).header("If-Match", "2").json(&json!({"fields": {"risk_score": "2.5"}})));
+    let p1 = s.send(
+        s.req(Method::PATCH, &path)
+            .header("If-Match", "2")
+            .json(&json!({"fields": {"risk_score": "1.5"}})),
+    );
+    let p2 = s.send(
+        s.req(Method::PATCH, &path)
+            .header("If-Match", "2")
+            .json(&json!({"fields": {"risk_score": "2.5"}})),
+    );
     let ((a, _, _), (b, _, _)) = tokio::join!(p1, p2);
     let mut got = [a.as_u16(), b.as_u16()];
     got.sort();
@@ -427,14 +485,21 @@ async fn bad_input(s: &Server) {
         let st = resp.status();
         let text = resp.text().await.unwrap();
         assert!(
-            !text.contains(secret_mobile) && !text.contains("11010519491231002Y") && !text.contains("6222020200112233441"),
+            !text.contains(secret_mobile)
+                && !text.contains("11010519491231002Y")
+                && !text.contains("6222020200112233441"),
             "case {i}: error body echoes the submitted value"
         );
-        let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("case {i}: body is not JSON"));
+        let body: Value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("case {i}: body is not JSON"));
         assert!(st.is_client_error(), "case {i}: {st} {body}");
         assert_error(st, &body, status, code, field);
     }
-    assert_eq!(s.record_count().await, before, "no bad request wrote anything");
+    assert_eq!(
+        s.record_count().await,
+        before,
+        "no bad request wrote anything"
+    );
 }
 
 async fn moved_ciphertext_over_http(s: &Server) {
@@ -442,7 +507,10 @@ async fn moved_ciphertext_over_http(s: &Server) {
     let mut ids = vec![];
     for _ in 0..2 {
         let (st, _, body) = s
-            .send(s.req(Method::POST, "/v1/collections/customers/records").json(&customer(&mut synth)))
+            .send(
+                s.req(Method::POST, "/v1/collections/customers/records")
+                    .json(&customer(&mut synth)),
+            )
             .await;
         assert_eq!(st, StatusCode::CREATED, "{body}");
         ids.push(body["id"].as_str().unwrap().to_string());
@@ -453,12 +521,25 @@ async fn moved_ciphertext_over_http(s: &Server) {
     macro_rules! tamper {
         ($pool:expr) => {{
             let pool = $pool;
-            let a: String = sqlx::query_scalar(sql_get).bind(&ids[0]).fetch_one(&pool).await.unwrap();
-            let b: String = sqlx::query_scalar(sql_get).bind(&ids[1]).fetch_one(&pool).await.unwrap();
+            let a: String = sqlx::query_scalar(sql_get)
+                .bind(&ids[0])
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            let b: String = sqlx::query_scalar(sql_get)
+                .bind(&ids[1])
+                .fetch_one(&pool)
+                .await
+                .unwrap();
             let a: Value = serde_json::from_str(&a).unwrap();
             let mut b: Value = serde_json::from_str(&b).unwrap();
             b["mobile"] = a["mobile"].clone();
-            sqlx::query(sql_set).bind(b.to_string()).bind(&ids[1]).execute(&pool).await.unwrap();
+            sqlx::query(sql_set)
+                .bind(b.to_string())
+                .bind(&ids[1])
+                .execute(&pool)
+                .await
+                .unwrap();
         }};
     }
     if s.url.starts_with("sqlite") {
@@ -467,10 +548,22 @@ async fn moved_ciphertext_over_http(s: &Server) {
         tamper!(sqlx::PgPool::connect(&s.url).await.unwrap());
     }
     let (st, _, body) = s
-        .send(s.req(Method::GET, &format!("/v1/collections/customers/records/{}", ids[1])))
+        .send(s.req(
+            Method::GET,
+            &format!("/v1/collections/customers/records/{}", ids[1]),
+        ))
         .await;
-    assert_error(st, &body, StatusCode::INTERNAL_SERVER_ERROR, "integrity_error", Some("mobile"));
-    assert!(body.get("fields").is_none(), "nothing of the record is returned");
+    assert_error(
+        st,
+        &body,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "integrity_error",
+        Some("mobile"),
+    );
+    assert!(
+        body.get("fields").is_none(),
+        "nothing of the record is returned"
+    );
 }
 
 async fn openapi_metrics_request_ids(s: &Server) {
@@ -487,14 +580,19 @@ async fn openapi_metrics_request_ids(s: &Server) {
     ] {
         assert!(doc["paths"].get(p).is_some(), "OpenAPI lacks {p}");
     }
-    assert!(doc["paths"]["/v1/collections/{name}/records/{id}"].get("patch").is_some());
+    assert!(doc["paths"]["/v1/collections/{name}/records/{id}"]
+        .get("patch")
+        .is_some());
     let (st, _, text) = s.send(s.req(Method::GET, "/metrics")).await;
     assert_eq!(st, StatusCode::OK);
     let text = text.as_str().unwrap();
     assert!(text.contains("custodia_http_requests_total{method=\"POST\",route=\"/v1/collections/{name}/records\",status=\"201\"}"));
     assert!(text.contains("status=\"400\""));
     let resp = s.req(Method::GET, "/healthz").send().await.unwrap();
-    assert!(resp.headers().get("x-request-id").is_some_and(|v| v.len() >= 32));
+    assert!(resp
+        .headers()
+        .get("x-request-id")
+        .is_some_and(|v| v.len() >= 32));
     let resp = s
         .req(Method::GET, "/healthz")
         .header("x-request-id", "trace-me-42")
@@ -531,7 +629,11 @@ async fn api_on_postgres() {
     s.finish().await;
     if let Ok(marker) = std::env::var("CUSTODIA_TEST_PG_MARKER") {
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().append(true).create(true).open(marker).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(marker)
+            .unwrap();
         writeln!(f, "custodia-server api_on_postgres passed").unwrap();
     }
 }

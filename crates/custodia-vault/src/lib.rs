@@ -10,8 +10,8 @@ pub mod values;
 
 pub use custodia_core::{Attributes, CollectionSchema, FieldDef, Level, Tier};
 pub use custodia_crypto::Suite;
-pub use error::VaultError;
 pub use custodia_store::NewRecord;
+pub use error::VaultError;
 pub use keyring::Keyring;
 
 use custodia_crypto::{aad, b64, unb64, Aead, SealedRoot};

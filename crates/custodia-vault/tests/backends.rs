@@ -25,7 +25,9 @@ enum Raw {
         path: std::path::PathBuf,
         _dir: tempfile::TempDir,
     },
-    Postgres { db: TempPg },
+    Postgres {
+        db: TempPg,
+    },
 }
 
 struct Ctx {

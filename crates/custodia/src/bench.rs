@@ -59,7 +59,9 @@ fn twelve_field_record(s: &mut Synth) -> RecordInput {
 async fn crypto(suite: Suite, records: usize, passes: usize) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let store = custodia_store::open(&url).await.map_err(|e| e.to_string())?;
+    let store = custodia_store::open(&url)
+        .await
+        .map_err(|e| e.to_string())?;
     let vault = Vault::init(store, suite, b"bench passphrase", true)
         .await
         .map_err(|e| e.to_string())?;
@@ -89,8 +91,14 @@ async fn crypto(suite: Suite, records: usize, passes: usize) -> Result<(), Strin
 
     // Warm up both paths.
     for r in inputs.iter().take(100) {
-        let sealed = vault.seal_only("customers", r).await.map_err(|e| e.to_string())?;
-        vault.open_only("customers", &sealed).await.map_err(|e| e.to_string())?;
+        let sealed = vault
+            .seal_only("customers", r)
+            .await
+            .map_err(|e| e.to_string())?;
+        vault
+            .open_only("customers", &sealed)
+            .await
+            .map_err(|e| e.to_string())?;
     }
 
     let total = records * passes;
@@ -98,7 +106,10 @@ async fn crypto(suite: Suite, records: usize, passes: usize) -> Result<(), Strin
     let mut sink = 0usize;
     for _ in 0..passes {
         for r in &inputs {
-            let sealed = vault.seal_only("customers", r).await.map_err(|e| e.to_string())?;
+            let sealed = vault
+                .seal_only("customers", r)
+                .await
+                .map_err(|e| e.to_string())?;
             let opened = vault
                 .open_only("customers", &sealed)
                 .await

@@ -49,10 +49,9 @@ impl Config {
             let var = format!("CUSTODIA_{}", key.to_uppercase());
             if let Ok(v) = std::env::var(&var) {
                 let value = match *key {
-                    "insecure_http" => toml::Value::Boolean(matches!(
-                        v.as_str(),
-                        "1" | "true" | "yes" | "on"
-                    )),
+                    "insecure_http" => {
+                        toml::Value::Boolean(matches!(v.as_str(), "1" | "true" | "yes" | "on"))
+                    }
                     "body_limit_bytes" | "request_timeout_secs" => toml::Value::Integer(
                         v.parse()
                             .map_err(|_| format!("{var} must be a whole number"))?,
@@ -75,8 +74,7 @@ impl Config {
             if let Some(url) = &cfg.database_url {
                 if let Some(rest) = url.strip_prefix("sqlite://") {
                     if !rest.starts_with('/') && !rest.starts_with(':') {
-                        cfg.database_url =
-                            Some(format!("sqlite://{}", dir.join(rest).display()));
+                        cfg.database_url = Some(format!("sqlite://{}", dir.join(rest).display()));
                     }
                 }
             }

@@ -60,10 +60,8 @@ async fn import(vault: &Vault, args: &ImportArgs) -> Result<ExitCode, String> {
     let bar = if crate::is_terminal_stderr() {
         let b = indicatif::ProgressBar::new(total_bytes);
         b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {msg} ({eta})",
-            )
-            .expect("template"),
+            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta})")
+                .expect("template"),
         );
         b
     } else {
@@ -92,12 +90,21 @@ async fn import(vault: &Vault, args: &ImportArgs) -> Result<ExitCode, String> {
                 }),
             }
             if batch.len() >= args.batch {
-                flush(vault, &args.collection, &mut batch, &mut rejected, &mut imported).await?;
+                flush(
+                    vault,
+                    &args.collection,
+                    &mut batch,
+                    &mut rejected,
+                    &mut imported,
+                )
+                .await?;
                 bar.set_message(format!("{imported} imported"));
             }
         }
     } else {
-        let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
+        let mut csv = csv::ReaderBuilder::new()
+            .flexible(false)
+            .from_reader(reader);
         let headers = csv
             .headers()
             .map_err(|e| format!("CSV header: {e}"))?
@@ -130,13 +137,27 @@ async fn import(vault: &Vault, args: &ImportArgs) -> Result<ExitCode, String> {
                 }
             }
             if batch.len() >= args.batch {
-                flush(vault, &args.collection, &mut batch, &mut rejected, &mut imported).await?;
+                flush(
+                    vault,
+                    &args.collection,
+                    &mut batch,
+                    &mut rejected,
+                    &mut imported,
+                )
+                .await?;
                 bar.set_message(format!("{imported} imported"));
             }
         }
     }
     if !batch.is_empty() {
-        flush(vault, &args.collection, &mut batch, &mut rejected, &mut imported).await?;
+        flush(
+            vault,
+            &args.collection,
+            &mut batch,
+            &mut rejected,
+            &mut imported,
+        )
+        .await?;
     }
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
@@ -240,12 +261,8 @@ fn csv_row(headers: &csv::StringRecord, row: &csv::StringRecord) -> Result<Recor
 /// A JSONL line is either `{"fields":{…},"attributes":{…}}` or a flat object of fields
 /// (with optional `tier` and `branch`).
 fn parse_jsonl(line: &str) -> Result<RecordInput, RowError> {
-    let v: Value = serde_json::from_str(line).map_err(|e| {
-        (
-            None,
-            format!("not a JSON object (column {})", e.column()),
-        )
-    })?;
+    let v: Value = serde_json::from_str(line)
+        .map_err(|e| (None, format!("not a JSON object (column {})", e.column())))?;
     let Value::Object(mut obj) = v else {
         return Err((None, "not a JSON object".into()));
     };

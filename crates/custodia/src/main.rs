@@ -196,7 +196,10 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         } => {
             let vault = open_vault(&config.load()?).await?;
             let schema = read_schema(&file)?;
-            let (v, created) = vault.put_collection(schema).await.map_err(|e| e.to_string())?;
+            let (v, created) = vault
+                .put_collection(schema)
+                .await
+                .map_err(|e| e.to_string())?;
             println!(
                 "{} collection, schema version {v}",
                 if created { "created" } else { "updated" }
@@ -230,9 +233,9 @@ fn passphrase(confirm: bool) -> Result<Zeroizing<String>, String> {
 }
 
 fn database_url(cfg: &Config) -> Result<&str, String> {
-    cfg.database_url
-        .as_deref()
-        .ok_or_else(|| "no database: set database_url in the config, CUSTODIA_DATABASE_URL or --database".into())
+    cfg.database_url.as_deref().ok_or_else(|| {
+        "no database: set database_url in the config, CUSTODIA_DATABASE_URL or --database".into()
+    })
 }
 
 async fn open_vault(cfg: &Config) -> Result<Vault, String> {
@@ -274,7 +277,9 @@ async fn init(args: InitArgs) -> Result<(), String> {
     if pass.chars().count() < 12 {
         return Err("the passphrase must be at least 12 characters".into());
     }
-    let store = custodia_store::open(&url).await.map_err(|e| e.to_string())?;
+    let store = custodia_store::open(&url)
+        .await
+        .map_err(|e| e.to_string())?;
     let vault = Vault::init(store, args.suite, pass.as_bytes(), false)
         .await
         .map_err(|e| e.to_string())?;
@@ -337,8 +342,10 @@ async fn rotate(
     }
     if !no_wait && !rotated.is_empty() {
         // Running servers notice a new KEK within KEK_REFRESH; re-wrap what they wrote meanwhile.
-        tokio::time::sleep(custodia_vault::keyring::KEK_REFRESH + std::time::Duration::from_secs(1))
-            .await;
+        tokio::time::sleep(
+            custodia_vault::keyring::KEK_REFRESH + std::time::Duration::from_secs(1),
+        )
+        .await;
         for (name, version) in rotated {
             let n = vault
                 .finish_rotation(name, version)

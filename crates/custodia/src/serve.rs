@@ -69,7 +69,9 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
                 .handle(handle.clone())
                 .serve(app.into_make_service_with_connect_info::<SocketAddr>());
             let announce_handle = handle.clone();
-            let dev_ref = dev.as_ref().map(|d| (d.token.clone(), d.dir_display.clone()));
+            let dev_ref = dev
+                .as_ref()
+                .map(|d| (d.token.clone(), d.dir_display.clone()));
             tokio::spawn(async move {
                 if let Some(local) = announce_handle.listening().await {
                     println!("listening on https://{local}");

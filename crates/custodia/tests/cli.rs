@@ -1,0 +1,360 @@
+//! The `custodia` binary as a user runs it: real processes, real ports, real files.
+//! Output checks look for ids, counts and messages; record values are never printed.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_custodia");
+const TOKEN: &str = "cli-test-admin-token-0123456789";
+const PASS: &str = "cli test passphrase 2026";
+
+fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
+}
+
+fn custodia(args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env("CUSTODIA_PASSPHRASE", PASS)
+        .env("CUSTODIA_ADMIN_TOKEN", TOKEN)
+        .env("CUSTODIA_LOG", "warn")
+        .env_remove("CUSTODIA_CONFIG")
+        .env_remove("CUSTODIA_DATABASE_URL")
+        .env_remove("CUSTODIA_LISTEN");
+    c
+}
+
+/// A running server; killed on drop.
+struct Running {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `custodia serve …` and waits for its "listening on" line.
+fn start(mut cmd: Command, wait: Duration) -> Running {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn custodia");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    let url = rx.recv_timeout(wait).expect("server announced its address");
+    Running { child, url }
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn search(url: &str, field: &str, value: &str) -> serde_json::Value {
+    client()
+        .post(format!("{url}/v1/collections/customers/search"))
+        .bearer_auth(TOKEN)
+        .header("X-Custodia-Purpose", "account_service")
+        .json(&serde_json::json!({"where": {field: value}}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+fn metric(url: &str, prefix: &str) -> Option<f64> {
+    let text = client()
+        .get(format!("{url}/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn serve_dev_loads_ten_thousand_customers() {
+    let started = Instant::now();
+    let s = start(
+        custodia(&["serve", "--dev", "--listen", "127.0.0.1:0"]),
+        Duration::from_secs(120),
+    );
+    eprintln!("serve --dev (debug build) ready in {:?}", started.elapsed());
+    let health: serde_json::Value = client()
+        .get(format!("{}/healthz", s.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(
+        metric(&s.url, "custodia_records{collection=\"customers\"} "),
+        Some(10_000.0)
+    );
+    // A token other than the one from CUSTODIA_ADMIN_TOKEN is refused.
+    let st = client()
+        .get(format!("{}/v1/collections", s.url))
+        .bearer_auth("nope")
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(st.as_u16(), 401);
+}
+
+fn init_dir(suite: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = custodia(&[
+        "init",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--suite",
+        suite,
+        "--collection",
+        repo_file("examples/customers.toml").to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "init failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("collection customers created"));
+    assert!(stdout.contains(&format!("suite {suite}")));
+    let config = data.join("custodia.toml");
+    assert!(config.exists());
+    (dir, config)
+}
+
+#[test]
+fn init_import_rotate_serve() {
+    let (dir, config) = init_dir("gm");
+    let config = config.to_str().unwrap().to_string();
+    // Initializing twice is refused.
+    let again = custodia(&[
+        "init",
+        "--data-dir",
+        config.trim_end_matches("/custodia.toml"),
+    ])
+    .output()
+    .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already initialized"));
+
+    let csv = dir.path().join("customers.csv");
+    let out = custodia(&[
+        "bench",
+        "gen-csv",
+        "--rows",
+        "300",
+        "--out",
+        csv.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let first_data = text.lines().nth(1).unwrap().to_string();
+    let first_mobile = first_data.split(',').nth(2).unwrap().to_string();
+    // Two bad rows at known lines: 302 (unallocated mobile prefix) and 303 (bad tier).
+    let mut f = std::fs::OpenOptions::new().append(true).open(&csv).unwrap();
+    let mut bad_mobile: Vec<String> = first_data.split(',').map(str::to_string).collect();
+    bad_mobile[1] = "11010519491231002X".into();
+    bad_mobile[2] = "15499990000".into();
+    writeln!(f, "{}", bad_mobile.join(",")).unwrap();
+    let mut bad_tier: Vec<String> = text
+        .lines()
+        .nth(2)
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    bad_tier[1] = "110105194912310038".into();
+    bad_tier[10] = "gold".into();
+    writeln!(f, "{}", bad_tier.join(",")).unwrap();
+    drop(f);
+
+    let out = custodia(&[
+        "records",
+        "import",
+        "--config",
+        &config,
+        "--collection",
+        "customers",
+        csv.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "some rows rejected → exit 1");
+    assert!(stdout.contains("imported 300 records"), "{stdout}");
+    assert!(stdout.contains("2 rows rejected"), "{stdout}");
+    assert!(stderr.contains("line 302: field mobile"), "{stderr}");
+    assert!(stderr.contains("line 303: field tier"), "{stderr}");
+    assert!(
+        !stderr.contains("15499990000") && !stderr.contains("gold"),
+        "values never echoed"
+    );
+
+    // JSONL, both shapes, with a machine-readable report.
+    let jsonl = dir.path().join("more.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"full_name\":\"测试甲\",\"id_no\":\"11010519491231002X\",\"mobile\":\"13912345678\",\"tier\":\"vip\",\"branch\":\"BJ-001\"}\n\
+         {\"fields\":{\"full_name\":\"测试乙\",\"id_no\":\"110105194912310038\",\"mobile\":\"+86 139-1234-5679\"},\"attributes\":{\"tier\":\"high\"}}\n\
+         {\"fields\":{\"full_name\":\"测试丙\",\"id_no\":\"11010519491231002X\",\"mobile\":\"13912345670\"}}\n\
+         not json\n",
+    )
+    .unwrap();
+    let out = custodia(&[
+        "records",
+        "import",
+        "--config",
+        &config,
+        "--collection",
+        "customers",
+        "--format",
+        "json",
+        jsonl.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["imported"], 2);
+    assert_eq!(report["rejected"], 2);
+    assert_eq!(report["rows"][0]["line"], 3);
+    assert_eq!(report["rows"][0]["code"], "duplicate_value");
+    assert_eq!(report["rows"][0]["field"], "id_no");
+    assert_eq!(report["rows"][1]["line"], 4);
+
+    let out = custodia(&["keys", "rotate", "--config", &config, "--no-wait"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("customers: KEK version 2, 302 record keys re-wrapped"),
+        "{stdout}"
+    );
+
+    let s = start(
+        custodia(&["serve", "--config", &config, "--listen", "127.0.0.1:0"]),
+        Duration::from_secs(60),
+    );
+    let found = search(&s.url, "mobile", &first_mobile);
+    assert_eq!(found["count"], 1);
+    let found = search(&s.url, "mobile", "139 1234 5679");
+    assert_eq!(found["count"], 1);
+    assert_eq!(found["records"][0]["attributes"]["tier"], "high");
+    drop(s);
+
+    // The wrong passphrase opens nothing.
+    let out = custodia(&["serve", "--config", &config, "--listen", "127.0.0.1:0"])
+        .env("CUSTODIA_PASSPHRASE", "not the passphrase")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong passphrase"));
+}
+
+#[test]
+fn plain_http_only_on_loopback_and_tls_works() {
+    let (dir, config) = init_dir("intl");
+    let config = config.to_str().unwrap().to_string();
+    let out = custodia(&["serve", "--config", &config, "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to serve plain HTTP"));
+    // Environment overrides the config file too.
+    let out = custodia(&["serve", "--config", &config])
+        .env("CUSTODIA_LISTEN", "0.0.0.0:0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let s = start(
+        custodia(&[
+            "serve",
+            "--config",
+            &config,
+            "--listen",
+            "0.0.0.0:0",
+            "--insecure-http",
+        ]),
+        Duration::from_secs(60),
+    );
+    assert!(s.url.starts_with("http://0.0.0.0:"));
+    drop(s);
+
+    // TLS with a self-signed certificate made by openssl.
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl is needed for the TLS test");
+    assert!(st.success());
+    let mut cmd = custodia(&["serve", "--config", &config, "--listen", "127.0.0.1:0"]);
+    cmd.env("CUSTODIA_TLS_CERT", &cert)
+        .env("CUSTODIA_TLS_KEY", &key);
+    let s = start(cmd, Duration::from_secs(60));
+    assert!(s.url.starts_with("https://127.0.0.1:"), "{}", s.url);
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--cacert",
+            cert.to_str().unwrap(),
+            &format!("{}/healthz", s.url),
+        ])
+        .output()
+        .expect("curl is needed for the TLS test");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "{\"status\":\"ok\"}");
+}
