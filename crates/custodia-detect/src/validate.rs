@@ -1361,3 +1361,39 @@ mod tests {
         }
     }
 }
+
+/// A plain calendar date `YYYY-MM-DD` (any real day, past or future), for fields of type
+/// `date`. Unlike [`date_of_birth`] it takes only the canonical form.
+pub fn calendar_date(raw: &str) -> Result<String, Invalid> {
+    let s = raw.trim();
+    let b = s.as_bytes();
+    let shaped = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shaped {
+        return Err(Invalid("date must be written YYYY-MM-DD"));
+    }
+    let (y, m, d) = (
+        s[0..4].parse().unwrap_or(0),
+        s[5..7].parse().unwrap_or(0),
+        s[8..10].parse().unwrap_or(0),
+    );
+    Date::new(y, m, d)
+        .map(|_| s.to_string())
+        .ok_or(Invalid("date does not exist in the calendar"))
+}
+
+#[cfg(test)]
+mod calendar_date_tests {
+    #[test]
+    fn calendar_dates() {
+        assert_eq!(super::calendar_date("2024-02-29").unwrap(), "2024-02-29");
+        assert!(super::calendar_date("2023-02-29").is_err());
+        assert!(super::calendar_date("2023-2-28").is_err());
+        assert!(super::calendar_date("2023-13-01").is_err());
+        assert!(super::calendar_date("２023-01-01").is_err());
+    }
+}

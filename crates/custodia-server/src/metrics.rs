@@ -5,9 +5,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
+/// (method, route template, status) → (count, total seconds).
+type RequestCounters = BTreeMap<(String, String, u16), (u64, f64)>;
+
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), (u64, f64)>>,
+    requests: Mutex<RequestCounters>,
 }
 
 impl Metrics {

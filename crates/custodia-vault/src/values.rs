@@ -60,9 +60,8 @@ pub fn canonical(def: &FieldDef, value: &Value) -> Result<String, VaultError> {
         }
         FieldType::Date => {
             let s = value.as_str().ok_or_else(need_string)?;
-            date(s.trim()).ok_or_else(|| {
-                VaultError::invalid(name, format!("field '{name}' must be a date YYYY-MM-DD"))
-            })
+            custodia_detect::validate::calendar_date(s)
+                .map_err(|e| VaultError::invalid(name, format!("field '{name}': {e}")))
         }
         FieldType::Boolean => match value {
             Value::Bool(b) => Ok(b.to_string()),
@@ -123,25 +122,6 @@ fn decimal(s: &str) -> Option<String> {
         out.push_str(frac);
     }
     Some(out)
-}
-
-fn date(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let y: u32 = s[0..4].parse().ok()?;
-    let m: u32 = s[5..7].parse().ok()?;
-    let d: u32 = s[8..10].parse().ok()?;
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    (d >= 1 && d <= days).then(|| s.to_string())
 }
 
 #[cfg(test)]

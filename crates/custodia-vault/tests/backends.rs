@@ -221,7 +221,7 @@ async fn read_write_search_round_trip(ctx: &Ctx) {
         json!(mobile),
         "stored in canonical form"
     );
-    assert_eq!(rec.fields["annual_income"].as_i64().is_some(), true);
+    assert!(rec.fields["annual_income"].as_i64().is_some());
     assert!(
         !rec.fields.contains_key("phone_pin"),
         "C3 is never returned"
