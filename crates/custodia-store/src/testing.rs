@@ -59,6 +59,20 @@ pub fn with_database(url: &str, db: &str) -> String {
     format!("{base}/{db}{query}")
 }
 
+/// Records that a PostgreSQL suite ran to completion, in the file named by
+/// `CUSTODIA_TEST_PG_MARKER` (set by `.ci/run`, which fails when a line is missing).
+pub fn mark_suite_passed(suite: &str) {
+    use std::io::Write;
+    if let Ok(path) = std::env::var("CUSTODIA_TEST_PG_MARKER") {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .expect("open CUSTODIA_TEST_PG_MARKER");
+        writeln!(f, "{suite} passed").expect("write CUSTODIA_TEST_PG_MARKER");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -71,19 +85,5 @@ mod tests {
             super::with_database("postgres://u@h", "x"),
             "postgres://u@h/x"
         );
-    }
-}
-
-/// Records that a PostgreSQL suite ran to completion, in the file named by
-/// `CUSTODIA_TEST_PG_MARKER` (set by `.ci/run`, which fails when a line is missing).
-pub fn mark_suite_passed(suite: &str) {
-    use std::io::Write;
-    if let Ok(path) = std::env::var("CUSTODIA_TEST_PG_MARKER") {
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-            .expect("open CUSTODIA_TEST_PG_MARKER");
-        writeln!(f, "{suite} passed").expect("write CUSTODIA_TEST_PG_MARKER");
     }
 }
