@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# HTTP read-path benchmark: GET of a 12-field record (decrypting every field) against a bare
+# axum handler on the same server returning a constant JSON body of the same size, both
+# driven by wrk on loopback in the same run. Then p99 at half the saturated rate, and RSS.
+#
+# Usage: bench/http.sh [sqlite|postgres]   (postgres uses CUSTODIA_BENCH_PG, default
+#        postgres://postgres@127.0.0.1:5432, and creates/drops database custodia_bench)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BACKEND="${1:-sqlite}"
+DURATION="${DURATION:-10s}"
+CONNS="${CONNS:-32}"
+PORT="${PORT:-18181}"
+export TOKEN="bench-token-0123456789"
+export CUSTODIA_ADMIN_TOKEN="$TOKEN" CUSTODIA_PASSPHRASE="bench passphrase 2026" CUSTODIA_LOG=warn
+command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)" >&2; exit 1; }
+cargo build --release -q
+BIN="$PWD/target/release/custodia"
+DIR="$(mktemp -d)"
+PID=""
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$DIR"; }
+trap cleanup EXIT
+
+start() { # start the server with extra args; wait for health
+  "$BIN" "$@" --listen "127.0.0.1:$PORT" > "$DIR/server.out" 2>&1 &
+  PID=$!
+  for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return; sleep 0.1; done
+  echo "server did not start" >&2; cat "$DIR/server.out" >&2; exit 1
+}
+stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
+
+if [ "$BACKEND" = sqlite ]; then
+  SERVE=(serve --dev --data-dir "$DIR/data")
+else
+  PG="${CUSTODIA_BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
+  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS custodia_bench WITH (FORCE)" -c "CREATE DATABASE custodia_bench" >/dev/null
+  "$BIN" init --data-dir "$DIR/data" --database "$PG/custodia_bench" --collection examples/customers.toml >/dev/null
+  "$BIN" bench gen-csv --rows 10000 --out "$DIR/c.csv"
+  "$BIN" records import --config "$DIR/data/custodia.toml" --collection customers "$DIR/c.csv" >/dev/null || true
+  SERVE=(serve --config "$DIR/data/custodia.toml")
+fi
+
+start "${SERVE[@]}"
+H=(-H "Authorization: Bearer $TOKEN" -H "X-Custodia-Purpose: account_service" -H "Content-Type: application/json")
+ID=$(curl -sf "${H[@]}" "http://127.0.0.1:$PORT/v1/collections/customers/records" -d '{"fields":{
+  "full_name":"欧阳明华","id_no":"110105194912310046","mobile":"13912340001","email":"ouyang.minghua@example.com",
+  "bank_card":"6222020200112233446","address":"北京市朝阳区建国路88号3栋1201室","date_of_birth":"1949-12-31",
+  "employer_uscc":"91350100M000100Y43","segment":"private","annual_income":880000,"risk_score":"3.25",
+  "notes":"prefers branch visits; statement by post"},"attributes":{"tier":"vip","branch":"BJ-001"}}' \
+  | sed -E 's/.*"id":"([^"]+)".*/\1/')
+READ_URL="http://127.0.0.1:$PORT/v1/collections/customers/records/$ID"
+SIZE=$(curl -sf "${H[@]}" "$READ_URL" | wc -c)
+stop
+start "${SERVE[@]}" --bench-body-bytes "$SIZE"
+CONST_URL="http://127.0.0.1:$PORT/bench/constant"
+CSIZE=$(curl -sf "$CONST_URL" | wc -c)
+IDLE_RSS=$(awk '/VmRSS/ {print int($2/1024)}' /proc/$PID/status)
+
+rate() { awk '/Requests\/sec/ {print $2}'; }
+p99() { awk '/ 99%/ {print $2}'; }
+run() { DELAY_MS="${2:-0}" wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s bench/get.lua "$1"; }
+
+run "$CONST_URL" >/dev/null 2>&1 || true   # warm-up
+CONST_OUT=$(run "$CONST_URL")
+READ_OUT=$(run "$READ_URL")
+CONST_RATE=$(echo "$CONST_OUT" | rate)
+READ_RATE=$(echo "$READ_OUT" | rate)
+HIGH_RSS=$(awk '/VmHWM/ {print int($2/1024)}' /proc/$PID/status)
+# Half the saturated read rate: pace each connection.
+HALF=$(awk -v r="$READ_RATE" 'BEGIN {printf "%d", r / 2}')
+DELAY=$(awk -v c="$CONNS" -v h="$HALF" 'BEGIN {printf "%d", c * 1000 / h}')
+HALF_OUT=$(run "$READ_URL" "$DELAY")
+
+echo "backend              : $BACKEND"
+echo "body size            : record $SIZE bytes, constant $CSIZE bytes"
+echo "bare handler         : $CONST_RATE req/s (p99 $(echo "$CONST_OUT" | p99))"
+echo "record read (12 flds): $READ_RATE req/s (p99 $(echo "$READ_OUT" | p99))"
+awk -v a="$READ_RATE" -v b="$CONST_RATE" 'BEGIN {printf "ratio                : %.2f\n", a / b}'
+echo "paced run            : target ~$HALF req/s (delay ${DELAY} ms/conn), achieved $(echo "$HALF_OUT" | rate) req/s, p99 $(echo "$HALF_OUT" | p99)"
+echo "server RSS           : idle ${IDLE_RSS} MB, peak under load ${HIGH_RSS} MB"
