@@ -10,7 +10,7 @@
 //! index MACs, passphrase sealing (Argon2id) and Argon2id verifiers for C3 data.
 #![forbid(unsafe_code)]
 
-use aes_gcm::aead::{consts::U12, Aead as _, KeyInit, Payload};
+use aes_gcm::aead::{consts::U12, AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, AesGcm, Nonce};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
@@ -126,8 +126,19 @@ impl Suite {
 
     /// Blind index of a canonical value under a per-field key: truncated MAC, hex.
     pub fn blind_index(self, field_key: &Key, canonical: &str) -> String {
-        let mac = self.mac(field_key, canonical.as_bytes());
-        hex::encode(&mac[..BLIND_INDEX_LEN])
+        self.mac_key(field_key).blind_index(canonical)
+    }
+
+    pub fn mac_key(self, key: &Key) -> MacKey {
+        match self {
+            Suite::Intl => MacKey::Sha256(Box::new(
+                <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key.0)
+                    .expect("HMAC takes any key length"),
+            )),
+            Suite::Gm => MacKey::Sm3(Box::new(
+                <Hmac<sm3::Sm3> as Mac>::new_from_slice(&key.0).expect("HMAC takes any key length"),
+            )),
+        }
     }
 }
 
@@ -176,38 +187,111 @@ pub enum Aead {
 
 impl Aead {
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
         let mut nonce = [0u8; NONCE_LEN];
         rand::thread_rng().fill_bytes(&mut nonce);
-        let payload = Payload {
-            msg: plaintext,
-            aad,
-        };
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(plaintext);
         let n = Nonce::from_slice(&nonce);
-        let ct = match self {
-            Aead::Aes(c) => c.encrypt(n, payload),
-            Aead::Sm4(c) => c.encrypt(n, payload),
+        let body = &mut out[NONCE_LEN..];
+        let tag = match self {
+            Aead::Aes(c) => c.encrypt_in_place_detached(n, aad, body),
+            Aead::Sm4(c) => c.encrypt_in_place_detached(n, aad, body),
         }
         .expect("AEAD encryption of in-memory data does not fail");
-        let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
+        out.extend_from_slice(&tag);
         out
     }
 
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        self.open_owned(aad, sealed.to_vec())
+    }
+
+    /// Decrypts `nonce ‖ ciphertext ‖ tag` where it lies; returns the plaintext sub-slice.
+    pub fn open_in_place<'a>(
+        &self,
+        aad: &[u8],
+        sealed: &'a mut [u8],
+    ) -> Result<&'a [u8], CryptoError> {
         if sealed.len() < NONCE_LEN + TAG_LEN {
             return Err(CryptoError::Integrity);
         }
-        let (nonce, ct) = sealed.split_at(NONCE_LEN);
-        let payload = Payload { msg: ct, aad };
+        let tag_at = sealed.len() - TAG_LEN;
+        let (head, tag) = sealed.split_at_mut(tag_at);
+        let (nonce, body) = head.split_at_mut(NONCE_LEN);
+        let tag = aes_gcm::Tag::from_slice(tag);
         let n = Nonce::from_slice(nonce);
-        match self {
-            Aead::Aes(c) => c.decrypt(n, payload),
-            Aead::Sm4(c) => c.decrypt(n, payload),
-        }
-        .map(Zeroizing::new)
-        .map_err(|_| CryptoError::Integrity)
+        let ok = match self {
+            Aead::Aes(c) => c.decrypt_in_place_detached(n, aad, body, tag),
+            Aead::Sm4(c) => c.decrypt_in_place_detached(n, aad, body, tag),
+        };
+        ok.map_err(|_| CryptoError::Integrity)?;
+        Ok(body)
     }
+
+    /// Decrypts in place, reusing the buffer `nonce ‖ ciphertext ‖ tag` for the plaintext.
+    pub fn open_owned(
+        &self,
+        aad: &[u8],
+        mut sealed: Vec<u8>,
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if sealed.len() < NONCE_LEN + TAG_LEN {
+            return Err(CryptoError::Integrity);
+        }
+        let tag_at = sealed.len() - TAG_LEN;
+        let tag = aes_gcm::Tag::clone_from_slice(&sealed[tag_at..]);
+        let nonce = *Nonce::from_slice(&sealed[..NONCE_LEN]);
+        let body = &mut sealed[NONCE_LEN..tag_at];
+        let ok = match self {
+            Aead::Aes(c) => c.decrypt_in_place_detached(&nonce, aad, body, &tag),
+            Aead::Sm4(c) => c.decrypt_in_place_detached(&nonce, aad, body, &tag),
+        };
+        if ok.is_err() {
+            return Err(CryptoError::Integrity);
+        }
+        sealed.truncate(tag_at);
+        sealed.drain(..NONCE_LEN);
+        Ok(Zeroizing::new(sealed))
+    }
+}
+
+/// A MAC key with its HMAC state already keyed: computing a blind index then costs only
+/// the message's compression rounds, not the key schedule.
+#[derive(Clone)]
+pub enum MacKey {
+    Sha256(Box<Hmac<sha2::Sha256>>),
+    Sm3(Box<Hmac<sm3::Sm3>>),
+}
+
+impl MacKey {
+    /// Blind index of a canonical value: truncated MAC, hex.
+    pub fn blind_index(&self, canonical: &str) -> String {
+        let full: [u8; 32] = match self {
+            MacKey::Sha256(m) => {
+                let mut m = m.as_ref().clone();
+                m.update(canonical.as_bytes());
+                m.finalize().into_bytes().into()
+            }
+            MacKey::Sm3(m) => {
+                let mut m = m.as_ref().clone();
+                m.update(canonical.as_bytes());
+                m.finalize().into_bytes().into()
+            }
+        };
+        hex_lower(&full[..BLIND_INDEX_LEN])
+    }
+}
+
+/// Lower-case hex, table-driven (the `hex` crate's char iterator is several times slower
+/// on this hot path: one call per searchable field per write).
+pub fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize]);
+        out.push(DIGITS[(b & 0x0f) as usize]);
+    }
+    String::from_utf8(out).expect("hex digits are ASCII")
 }
 
 /// Builds AAD from parts, each prefixed by its length, so `("ab","c")` ≠ `("a","bc")`.
@@ -373,6 +457,12 @@ mod tests {
             let other = suite.aead(&suite.generate_key()).unwrap();
             assert_eq!(other.open(&a, &ct), Err(CryptoError::Integrity));
         }
+    }
+
+    #[test]
+    fn hex_matches_the_hex_crate() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(hex_lower(&bytes), hex::encode(&bytes));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use custodia_detect::synth::Synth;
 use custodia_server::ServerConfig;
 use custodia_store::testing::TempPg;
+use custodia_vault::stored::SealedFields;
 use custodia_vault::{CollectionSchema, Suite, Vault};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
@@ -531,11 +532,11 @@ async fn moved_ciphertext_over_http(s: &Server) {
                 .fetch_one(&pool)
                 .await
                 .unwrap();
-            let a: Value = serde_json::from_str(&a).unwrap();
-            let mut b: Value = serde_json::from_str(&b).unwrap();
-            b["mobile"] = a["mobile"].clone();
+            let a = SealedFields::decode(&a).unwrap();
+            let mut b = SealedFields::decode(&b).unwrap();
+            b.set("mobile", a.get("mobile").unwrap().to_vec());
             sqlx::query(sql_set)
-                .bind(b.to_string())
+                .bind(b.encode())
                 .bind(&ids[1])
                 .execute(&pool)
                 .await

@@ -6,7 +6,7 @@
 //! record or version fails to unwrap.
 
 use crate::error::VaultError;
-use custodia_crypto::{aad, b64, unb64, Key, Suite};
+use custodia_crypto::{aad, b64, unb64, Aead, Key, MacKey, Suite};
 use custodia_store::{DekRow, Store};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -16,8 +16,13 @@ use std::time::{Duration, Instant};
 /// store again; bounds how long a node keeps wrapping new DEKs under a rotated-out KEK.
 pub const KEK_REFRESH: Duration = Duration::from_secs(5);
 
+/// A KEK with its cipher keyed once.
+pub struct Kek {
+    pub aead: Aead,
+}
+
 struct KekSet {
-    keys: BTreeMap<i64, Arc<Key>>,
+    keys: BTreeMap<i64, Arc<Kek>>,
     loaded_at: Instant,
 }
 
@@ -26,7 +31,8 @@ pub struct Keyring {
     root: Key,
     index_root: Key,
     keks: RwLock<HashMap<String, KekSet>>,
-    index_keys: RwLock<HashMap<(String, String), Arc<Key>>>,
+    /// collection → field → pre-keyed blind-index MAC.
+    index_macs: RwLock<HashMap<String, HashMap<String, Arc<MacKey>>>>,
 }
 
 /// A record's unwrapped data key with its id.
@@ -47,7 +53,7 @@ impl Keyring {
             root,
             index_root,
             keks: RwLock::new(HashMap::new()),
-            index_keys: RwLock::new(HashMap::new()),
+            index_macs: RwLock::new(HashMap::new()),
         }
     }
 
@@ -77,7 +83,11 @@ impl Keyring {
             let key = root
                 .open(&Self::kek_aad(collection, row.version), &wrapped)
                 .map_err(|_| damaged("KEK failed to unwrap"))?;
-            keys.insert(row.version, Arc::new(Key::from_bytes(key.to_vec())));
+            let aead = self
+                .suite
+                .aead(&Key::from_bytes(key.to_vec()))
+                .map_err(|_| damaged("KEK length"))?;
+            keys.insert(row.version, Arc::new(Kek { aead }));
         }
         self.keks.write().expect("keyring lock").insert(
             collection.to_string(),
@@ -114,7 +124,7 @@ impl Keyring {
         &self,
         store: &dyn Store,
         collection: &str,
-    ) -> Result<(i64, Arc<Key>), VaultError> {
+    ) -> Result<(i64, Arc<Kek>), VaultError> {
         for _ in 0..3 {
             let fresh = {
                 let keks = self.keks.read().expect("keyring lock");
@@ -146,7 +156,7 @@ impl Keyring {
         store: &dyn Store,
         collection: &str,
         version: i64,
-    ) -> Result<Arc<Key>, VaultError> {
+    ) -> Result<Arc<Kek>, VaultError> {
         let cached = self
             .keks
             .read()
@@ -178,21 +188,17 @@ impl Keyring {
 
     pub(crate) fn wrap_new_dek(
         &self,
-        kek: &Key,
+        kek: &Kek,
         kek_version: i64,
         collection: &str,
         record_id: &str,
     ) -> (Dek, DekRow) {
         let key = self.suite.generate_data_key();
         let key_id = random_uuid().simple().to_string();
-        let wrapped = self
-            .suite
-            .aead(kek)
-            .expect("KEK length fits the suite")
-            .seal(
-                &Self::dek_aad(collection, record_id, &key_id, kek_version),
-                key.expose(),
-            );
+        let wrapped = kek.aead.seal(
+            &Self::dek_aad(collection, record_id, &key_id, kek_version),
+            key.expose(),
+        );
         let row = DekRow {
             key_id: key_id.clone(),
             kek_version,
@@ -210,13 +216,11 @@ impl Keyring {
     ) -> Result<Dek, VaultError> {
         let kek = self.kek(store, collection, row.kek_version).await?;
         let wrapped = unb64(&row.wrapped).ok_or_else(|| damaged("DEK encoding"))?;
-        let key = self
-            .suite
-            .aead(&kek)
-            .map_err(|_| damaged("KEK"))?
-            .open(
+        let key = kek
+            .aead
+            .open_owned(
                 &Self::dek_aad(collection, record_id, &row.key_id, row.kek_version),
-                &wrapped,
+                wrapped,
             )
             .map_err(|_| damaged("record key failed to unwrap"))?;
         Ok(Dek {
@@ -265,7 +269,7 @@ impl Keyring {
             }
             for (record_id, row) in batch {
                 let dek = self.unwrap_dek(store, collection, &record_id, &row).await?;
-                let wrapped = self.suite.aead(&new_kek).expect("KEK length").seal(
+                let wrapped = new_kek.aead.seal(
                     &Self::dek_aad(collection, &record_id, &dek.key_id, version),
                     dek.key.expose(),
                 );
@@ -285,27 +289,34 @@ impl Keyring {
         Ok(rewrapped)
     }
 
-    /// The blind-index key of one field of one collection.
-    pub fn index_key(&self, collection: &str, field: &str) -> Arc<Key> {
-        let k = (collection.to_string(), field.to_string());
-        if let Some(key) = self.index_keys.read().expect("keyring lock").get(&k) {
-            return key.clone();
+    /// The pre-keyed blind-index MAC of one field of one collection.
+    fn index_mac(&self, collection: &str, field: &str) -> Arc<MacKey> {
+        if let Some(m) = self
+            .index_macs
+            .read()
+            .expect("keyring lock")
+            .get(collection)
+            .and_then(|f| f.get(field))
+        {
+            return m.clone();
         }
-        let key = Arc::new(self.suite.derive(
+        let key = self.suite.derive(
             &self.index_root,
             &aad(&[collection.as_bytes(), field.as_bytes()]),
             32,
-        ));
-        self.index_keys
+        );
+        let mac = Arc::new(self.suite.mac_key(&key));
+        self.index_macs
             .write()
             .expect("keyring lock")
-            .insert(k, key.clone());
-        key
+            .entry(collection.to_string())
+            .or_default()
+            .insert(field.to_string(), mac.clone());
+        mac
     }
 
     pub fn blind_index(&self, collection: &str, field: &str, canonical: &str) -> String {
-        self.suite
-            .blind_index(&self.index_key(collection, field), canonical)
+        self.index_mac(collection, field).blind_index(canonical)
     }
 }
 

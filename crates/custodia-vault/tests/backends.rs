@@ -8,6 +8,7 @@
 use custodia_detect::synth::Synth;
 use custodia_store::testing::TempPg;
 use custodia_store::{PgStore, SqliteStore, Store};
+use custodia_vault::stored::SealedFields;
 use custodia_vault::{CollectionSchema, RecordInput, RecordPatch, Suite, Vault, VaultError};
 use serde_json::{json, Map, Value};
 use sqlx::Row;
@@ -352,17 +353,17 @@ async fn moved_ciphertext_is_detected(ctx: &Ctx) {
             &[&a.id],
         )
         .await;
-    let a_fields: Map<String, Value> = serde_json::from_str(&rows[0][0]).unwrap();
+    let a_fields = SealedFields::decode(&rows[0][0]).unwrap();
     let rows = ctx
         .text_rows(
             "SELECT fields FROM records WHERE collection = 'customers' AND id = $1",
             &[&b.id],
         )
         .await;
-    let mut b_fields: Map<String, Value> = serde_json::from_str(&rows[0][0]).unwrap();
+    let mut b_fields = SealedFields::decode(&rows[0][0]).unwrap();
     // Another record's mobile ciphertext pasted into b.
-    b_fields.insert("mobile".into(), a_fields["mobile"].clone());
-    let tampered = serde_json::to_string(&b_fields).unwrap();
+    b_fields.set("mobile", a_fields.get("mobile").unwrap().to_vec());
+    let tampered = b_fields.encode();
     ctx.exec(
         "UPDATE records SET fields = $1 WHERE collection = 'customers' AND id = $2",
         &[&tampered, &b.id],
@@ -373,8 +374,8 @@ async fn moved_ciphertext_is_detected(ctx: &Ctx) {
     assert_eq!(e.field(), Some("mobile"));
     // A field's ciphertext moved to another field of the same record.
     let mut a_swapped = a_fields.clone();
-    a_swapped.insert("email".into(), a_fields["mobile"].clone());
-    let tampered = serde_json::to_string(&a_swapped).unwrap();
+    a_swapped.set("email", a_fields.get("mobile").unwrap().to_vec());
+    let tampered = a_swapped.encode();
     ctx.exec(
         "UPDATE records SET fields = $1 WHERE collection = 'customers' AND id = $2",
         &[&tampered, &a.id],
@@ -383,6 +384,19 @@ async fn moved_ciphertext_is_detected(ctx: &Ctx) {
     let e = ctx.vault.get("customers", &a.id).await.unwrap_err();
     assert_eq!(e.code(), "integrity_error");
     assert_eq!(e.field(), Some("email"));
+    // A single flipped bit in a ciphertext.
+    let mut flipped = a_fields.clone();
+    let mut ct = a_fields.get("full_name").unwrap().to_vec();
+    ct[14] ^= 0x01;
+    flipped.set("full_name", ct);
+    ctx.exec(
+        "UPDATE records SET fields = $1 WHERE collection = 'customers' AND id = $2",
+        &[&flipped.encode(), &a.id],
+    )
+    .await;
+    let e = ctx.vault.get("customers", &a.id).await.unwrap_err();
+    assert_eq!(e.code(), "integrity_error");
+    assert_eq!(e.field(), Some("full_name"));
 }
 
 async fn delete_shreds_old_copies(ctx: &Ctx) {
