@@ -1,5 +1,6 @@
 -- Custodia schema v1. One text for SQLite and PostgreSQL: only TEXT and BIGINT columns,
--- binary values are base64 or hex, booleans are 0/1.
+-- binary values are base64 or hex, booleans are 0/1. The migration runner turns
+-- `/*WITHOUT_ROWID*/` into `WITHOUT ROWID` on SQLite and drops it on PostgreSQL.
 
 -- Installation facts: algorithm suite, sealed root key.
 CREATE TABLE meta (
@@ -46,20 +47,22 @@ CREATE TABLE record_keys (
     kek_version BIGINT NOT NULL,
     wrapped     TEXT NOT NULL,
     PRIMARY KEY (collection, record_id)
-);
+) /*WITHOUT_ROWID*/;
 CREATE INDEX record_keys_by_kek ON record_keys (collection, kek_version);
 
--- Blind indexes: truncated HMAC of the normalized value, per collection and field.
+-- Blind indexes: truncated HMAC of the normalized value, per collection and field. Keyed
+-- by record (record ids are time-ordered, so bulk inserts append) with a lookup index for
+-- search. `/*WITHOUT_ROWID*/` becomes `WITHOUT ROWID` on SQLite (the table is its key).
 CREATE TABLE blind_index (
     collection TEXT NOT NULL,
+    record_id  TEXT NOT NULL,
     field      TEXT NOT NULL,
     hash       TEXT NOT NULL,
-    record_id  TEXT NOT NULL,
     uniq       BIGINT NOT NULL,
-    PRIMARY KEY (collection, field, hash, record_id)
-);
+    PRIMARY KEY (collection, record_id, field)
+) /*WITHOUT_ROWID*/;
+CREATE INDEX blind_index_lookup ON blind_index (collection, field, hash);
 CREATE UNIQUE INDEX blind_index_unique ON blind_index (collection, field, hash) WHERE uniq = 1;
-CREATE INDEX blind_index_by_record ON blind_index (collection, record_id);
 
 -- Bearer tokens, stored as SHA-256 of the token.
 CREATE TABLE api_tokens (

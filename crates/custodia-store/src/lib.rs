@@ -154,6 +154,14 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_record(&self, collection: &str, id: &str) -> Result<bool>;
     async fn count_records(&self, collection: &str) -> Result<i64>;
 
+    /// Which of `hashes` a unique field already holds (to sort out a batch with duplicates).
+    async fn unique_hashes_present(
+        &self,
+        collection: &str,
+        field: &str,
+        hashes: &[&str],
+    ) -> Result<Vec<String>>;
+
     /// Record ids whose blind index for `field` equals `hash`, at most `limit`.
     async fn search(
         &self,

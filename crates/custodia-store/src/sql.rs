@@ -29,9 +29,13 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .pragma("secure_delete", "ON")
-            .pragma("cache_size", "-16384");
+            .pragma("cache_size", "-131072")
+            .pragma("mmap_size", "268435456");
         let in_memory = url.contains(":memory:");
+        // No ping before each acquire: a local file cannot drop off the network, and the
+        // ping is a full round trip through sqlx's worker thread on every query.
         let write = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -43,6 +47,7 @@ impl SqliteStore {
             write.clone()
         } else {
             SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(4)
                 .connect_with(opts.read_only(true))
                 .await?
@@ -62,7 +67,10 @@ impl SqliteStore {
 
 impl PgStore {
     pub async fn open(url: &str) -> Result<Self> {
+        // A broken connection surfaces as an error on use (503 to the client) and is then
+        // replaced; pinging before every acquire would double the round trips.
         let pool = PgPoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
@@ -80,7 +88,7 @@ fn unique_violation(e: &sqlx::Error) -> bool {
 }
 
 macro_rules! sql_store {
-    ($store:ident, $db:ty, $backend:expr, $migration_lock:expr) => {
+    ($store:ident, $db:ty, $backend:expr, $migration_lock:expr, $without_rowid:expr) => {
         impl $store {
             async fn migrate(pool: &sqlx::Pool<$db>) -> Result<()> {
                 let mut tx = pool.begin().await?;
@@ -101,7 +109,8 @@ macro_rules! sql_store {
                     if applied.contains(version) {
                         continue;
                     }
-                    sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| {
+                    let sql = sql.replace("/*WITHOUT_ROWID*/", $without_rowid);
+                    sqlx::raw_sql(&sql).execute(&mut *tx).await.map_err(|e| {
                         StoreError::Migration {
                             version: *version,
                             message: e.to_string(),
@@ -294,19 +303,21 @@ macro_rules! sql_store {
                     });
                     q.build().execute(&mut *tx).await?;
                 }
-                let entries: Vec<(&str, &IndexEntry)> = batch
+                let mut entries: Vec<(&str, &IndexEntry)> = batch
                     .iter()
                     .flat_map(|n| n.index.iter().map(move |e| (n.record.id.as_str(), e)))
                     .collect();
+                // Key order: inserts land next to each other in the B-tree.
+                entries.sort_unstable_by(|a, b| (a.0, &a.1.field).cmp(&(b.0, &b.1.field)));
                 for chunk in entries.chunks(1000) {
                     let mut q = QueryBuilder::<$db>::new(
-                        "INSERT INTO blind_index (collection, field, hash, record_id, uniq) ",
+                        "INSERT INTO blind_index (collection, record_id, field, hash, uniq) ",
                     );
                     q.push_values(chunk, |mut b, (id, e)| {
                         b.push_bind(collection)
+                            .push_bind(*id)
                             .push_bind(&e.field)
                             .push_bind(&e.hash)
-                            .push_bind(*id)
                             .push_bind(e.unique as i64);
                     });
                     if let Err(e) = q.build().execute(&mut *tx).await {
@@ -465,6 +476,34 @@ macro_rules! sql_store {
                     .await?)
             }
 
+            async fn unique_hashes_present(
+                &self,
+                collection: &str,
+                field: &str,
+                hashes: &[&str],
+            ) -> Result<Vec<String>> {
+                let mut found = Vec::new();
+                for chunk in hashes.chunks(1000) {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "SELECT hash FROM blind_index WHERE uniq = 1 AND collection = ",
+                    );
+                    q.push_bind(collection)
+                        .push(" AND field = ")
+                        .push_bind(field)
+                        .push(" AND hash IN (");
+                    let mut sep = q.separated(", ");
+                    for h in chunk {
+                        sep.push_bind(*h);
+                    }
+                    sep.push_unseparated(")");
+                    let rows = q.build().fetch_all(&self.write).await?;
+                    for r in rows {
+                        found.push(r.try_get(0)?);
+                    }
+                }
+                Ok(found)
+            }
+
             async fn search(
                 &self,
                 collection: &str,
@@ -597,10 +636,17 @@ where
     Ok((record, dek))
 }
 
-sql_store!(SqliteStore, sqlx::Sqlite, Backend::Sqlite, None::<&str>);
+sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    Backend::Sqlite,
+    None::<&str>,
+    "WITHOUT ROWID"
+);
 sql_store!(
     PgStore,
     sqlx::Postgres,
     Backend::Postgres,
-    Some("SELECT pg_advisory_xact_lock(7270010001)")
+    Some("SELECT pg_advisory_xact_lock(7270010001)"),
+    ""
 );

@@ -325,3 +325,14 @@ impl Keyring {
 pub(crate) fn random_uuid() -> uuid::Uuid {
     uuid::Builder::from_random_bytes(rand::random()).into_uuid()
 }
+
+/// A record id: UUIDv7, so ids (and every index keyed by them) grow in insertion order —
+/// B-tree appends instead of random page splits on bulk imports. The creation time it
+/// reveals is stored beside the record anyway; the 74 random bits keep ids unguessable.
+pub(crate) fn record_uuid() -> uuid::Uuid {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &rand::random()).into_uuid()
+}

@@ -317,22 +317,79 @@ impl Vault {
                 Err(e) => out.push(Err(e)),
             }
         }
-        match self.store.insert_records(collection, &batch).await {
-            Ok(()) => {}
-            Err(custodia_store::StoreError::Unique { .. }) => {
-                for (slot, new) in batch_slots.into_iter().zip(batch) {
-                    if let Err(e) = self
-                        .store
-                        .insert_records(collection, std::slice::from_ref(&new))
-                        .await
-                    {
-                        out[slot] = Err(e.into());
+        let mut pending: Vec<(usize, NewRecord)> = batch_slots.into_iter().zip(batch).collect();
+        for _ in 0..3 {
+            let records: Vec<NewRecord> = pending.iter().map(|(_, r)| r.clone()).collect();
+            match self.store.insert_records(collection, &records).await {
+                Ok(()) => return Ok(out),
+                Err(custodia_store::StoreError::Unique { .. }) => {
+                    let dups = self.duplicates_in(collection, &pending).await?;
+                    if dups.is_empty() {
+                        break; // a concurrent writer got there first: settle row by row
                     }
+                    pending.retain(|(slot, _)| match dups.get(slot) {
+                        Some(field) => {
+                            out[*slot] = Err(VaultError::Duplicate {
+                                field: field.clone(),
+                            });
+                            false
+                        }
+                        None => true,
+                    });
                 }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
+        }
+        for (slot, new) in pending {
+            if let Err(e) = self
+                .store
+                .insert_records(collection, std::slice::from_ref(&new))
+                .await
+            {
+                out[slot] = Err(e.into());
+            }
         }
         Ok(out)
+    }
+
+    /// The records of a batch that would break a unique field — repeated within the batch
+    /// or already stored — with the field they break, by slot.
+    async fn duplicates_in(
+        &self,
+        collection: &str,
+        pending: &[(usize, NewRecord)],
+    ) -> Result<HashMap<usize, String>> {
+        let mut dups = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut by_field: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (slot, rec) in pending {
+            for e in rec.index.iter().filter(|e| e.unique) {
+                if !seen.insert((e.field.as_str(), e.hash.as_str())) {
+                    dups.entry(*slot).or_insert_with(|| e.field.clone());
+                }
+                by_field.entry(&e.field).or_default().push(&e.hash);
+            }
+        }
+        let mut present = std::collections::HashSet::new();
+        for (field, hashes) in by_field {
+            for h in self
+                .store
+                .unique_hashes_present(collection, field, &hashes)
+                .await?
+            {
+                present.insert((field.to_string(), h));
+            }
+        }
+        for (slot, rec) in pending {
+            if let Some(e) = rec
+                .index
+                .iter()
+                .find(|e| e.unique && present.contains(&(e.field.clone(), e.hash.clone())))
+            {
+                dups.entry(*slot).or_insert_with(|| e.field.clone());
+            }
+        }
+        Ok(dups)
     }
 
     fn prepare(
@@ -360,7 +417,7 @@ impl Vault {
         kek: &keyring::Kek,
         kek_version: i64,
     ) -> Prepared {
-        let id = keyring::random_uuid().to_string();
+        let id = keyring::record_uuid().to_string();
         let (dek, dek_row) = self.keys.wrap_new_dek(kek, kek_version, &schema.name, &id);
         let aead = self
             .suite()
