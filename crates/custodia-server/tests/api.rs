@@ -24,6 +24,17 @@ struct Server {
 
 impl Server {
     async fn boot(pg_admin: Option<&str>) -> Server {
+        Server::boot_with(
+            pg_admin,
+            ServerConfig {
+                body_limit_bytes: 64 * 1024,
+                ..ServerConfig::default()
+            },
+        )
+        .await
+    }
+
+    async fn boot_with(pg_admin: Option<&str>, cfg: ServerConfig) -> Server {
         let (url, dir, pg) = match pg_admin {
             None => {
                 let dir = tempfile::tempdir().unwrap();
@@ -40,10 +51,6 @@ impl Server {
             .await
             .unwrap();
         vault.install_token(TOKEN, "admin", "admin").await.unwrap();
-        let cfg = ServerConfig {
-            body_limit_bytes: 64 * 1024,
-            ..ServerConfig::default()
-        };
         let app = custodia_server::router(Arc::new(vault), &cfg);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -629,6 +636,22 @@ async fn api_on_postgres() {
     run_all(&s).await;
     s.finish().await;
     custodia_store::testing::mark_suite_passed("custodia-server api_on_postgres");
+}
+
+/// A request that outlives the configured timeout gets 503 `timeout` in the error shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_requests_time_out() {
+    let s = Server::boot_with(
+        None,
+        ServerConfig {
+            request_timeout: std::time::Duration::ZERO,
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    let (st, _, body) = s.send(s.req(Method::GET, "/v1/collections")).await;
+    assert_error(st, &body, StatusCode::SERVICE_UNAVAILABLE, "timeout", None);
+    s.finish().await;
 }
 
 #[test]

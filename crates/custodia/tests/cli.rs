@@ -358,3 +358,92 @@ fn plain_http_only_on_loopback_and_tls_works() {
         .expect("curl is needed for the TLS test");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "{\"status\":\"ok\"}");
 }
+
+/// The same CLI flow with the database on PostgreSQL (`CUSTODIA_TEST_DATABASE_URL`).
+#[test]
+fn init_import_serve_on_postgres() {
+    let Ok(admin) = std::env::var("CUSTODIA_TEST_DATABASE_URL") else {
+        eprintln!("init_import_serve_on_postgres skipped: CUSTODIA_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pg = rt.block_on(custodia_store::testing::TempPg::create(&admin));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = custodia(&[
+        "init",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--database",
+        &pg.url,
+        "--collection",
+        repo_file("examples/customers.toml").to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "init failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = data.join("custodia.toml");
+    assert!(std::fs::read_to_string(&config)
+        .unwrap()
+        .contains("postgres://"));
+    let config = config.to_str().unwrap().to_string();
+    let csv = dir.path().join("c.csv");
+    assert!(custodia(&[
+        "bench",
+        "gen-csv",
+        "--rows",
+        "50",
+        "--out",
+        csv.to_str().unwrap()
+    ])
+    .status()
+    .unwrap()
+    .success());
+    let out = custodia(&[
+        "records",
+        "import",
+        "--config",
+        &config,
+        "--collection",
+        "customers",
+        csv.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 50 records"));
+    let out = custodia(&["keys", "rotate", "--config", &config, "--no-wait"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("KEK version 2, 50 record keys re-wrapped")
+    );
+    let mobile = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(2)
+        .unwrap()
+        .to_string();
+    let s = start(
+        custodia(&["serve", "--config", &config, "--listen", "127.0.0.1:0"]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(search(&s.url, "mobile", &mobile)["count"], 1);
+    drop(s);
+    rt.block_on(pg.drop_db());
+    custodia_store::testing::mark_suite_passed("custodia cli_on_postgres");
+}
