@@ -277,6 +277,20 @@ const BRANCHES: [&str; 12] = [
     "HZ-001", "WH-001", "XA-001",
 ];
 
+/// The fields of [`Synth::customer`], in the order it returns them.
+pub const CUSTOMER_FIELDS: [&str; 10] = [
+    "full_name",
+    "id_no",
+    "mobile",
+    "email",
+    "bank_card",
+    "address",
+    "date_of_birth",
+    "segment",
+    "annual_income",
+    "risk_score",
+];
+
 /// A seeded source of synthetic customer values.
 #[derive(Clone, Debug)]
 pub struct Synth {
@@ -555,21 +569,7 @@ mod tests {
         for _ in 0..SAMPLES {
             let customer = s.customer();
             let names: Vec<&str> = customer.iter().map(|(n, _)| *n).collect();
-            assert_eq!(
-                names,
-                [
-                    "full_name",
-                    "id_no",
-                    "mobile",
-                    "email",
-                    "bank_card",
-                    "address",
-                    "date_of_birth",
-                    "segment",
-                    "annual_income",
-                    "risk_score"
-                ]
-            );
+            assert_eq!(names, CUSTOMER_FIELDS);
             let field: BTreeMap<&str, &str> =
                 customer.iter().map(|(n, v)| (*n, v.as_str())).collect();
             for (name, ty) in [

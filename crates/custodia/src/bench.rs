@@ -199,21 +199,9 @@ async fn crypto(suite: Suite, records: usize, passes: usize, rounds: usize) -> R
 fn gen_csv(rows: usize, out: &PathBuf, seed: u64) -> Result<(), String> {
     let mut w = csv::Writer::from_path(out).map_err(|e| e.to_string())?;
     let mut s = Synth::new(seed);
-    let cols = [
-        "full_name",
-        "id_no",
-        "mobile",
-        "email",
-        "bank_card",
-        "address",
-        "date_of_birth",
-        "segment",
-        "annual_income",
-        "risk_score",
-        "tier",
-        "branch",
-    ];
-    w.write_record(cols).map_err(|e| e.to_string())?;
+    let mut cols: Vec<&str> = custodia_detect::synth::CUSTOMER_FIELDS.to_vec();
+    cols.extend(["tier", "branch"]);
+    w.write_record(&cols).map_err(|e| e.to_string())?;
     let mut row: Vec<String> = Vec::with_capacity(cols.len());
     for _ in 0..rows {
         row.clear();

@@ -68,37 +68,22 @@ async fn import(vault: &Vault, args: &ImportArgs) -> Result<ExitCode, String> {
         indicatif::ProgressBar::hidden()
     };
     let reader = std::io::BufReader::with_capacity(1 << 20, bar.wrap_read(file));
-    let mut rejected: Vec<Rejected> = Vec::new();
-    let mut imported = 0u64;
-    let mut batch: Vec<(u64, RecordInput)> = Vec::with_capacity(args.batch);
     let start = std::time::Instant::now();
-
+    let mut sink = Sink {
+        vault,
+        collection: &args.collection,
+        batch_size: args.batch.max(1),
+        batch: Vec::with_capacity(args.batch),
+        rejected: Vec::new(),
+        imported: 0,
+        bar: &bar,
+    };
     if jsonl {
         for (i, line) in reader.lines().enumerate() {
             let line_no = i as u64 + 1;
             let line = line.map_err(|e| format!("read error at line {line_no}: {e}"))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            match parse_jsonl(&line) {
-                Ok(r) => batch.push((line_no, r)),
-                Err((field, msg)) => rejected.push(Rejected {
-                    line: line_no,
-                    field,
-                    code: "invalid_row".into(),
-                    message: msg,
-                }),
-            }
-            if batch.len() >= args.batch {
-                flush(
-                    vault,
-                    &args.collection,
-                    &mut batch,
-                    &mut rejected,
-                    &mut imported,
-                )
-                .await?;
-                bar.set_message(format!("{imported} imported"));
+            if !line.trim().is_empty() {
+                sink.row(line_no, parse_jsonl(&line)).await?;
             }
         }
     } else {
@@ -115,51 +100,23 @@ async fn import(vault: &Vault, args: &ImportArgs) -> Result<ExitCode, String> {
                 Ok(false) => break,
                 Ok(true) => {
                     let line_no = row.position().map(|p| p.line()).unwrap_or(0);
-                    match csv_row(&headers, &row) {
-                        Ok(r) => batch.push((line_no, r)),
-                        Err((field, msg)) => rejected.push(Rejected {
-                            line: line_no,
-                            field,
-                            code: "invalid_row".into(),
-                            message: msg,
-                        }),
-                    }
+                    sink.row(line_no, csv_row(&headers, &row)).await?;
                 }
                 Err(e) => {
                     let line_no = e.position().map(|p| p.line()).unwrap_or(0);
-                    rejected.push(Rejected {
-                        line: line_no,
-                        field: None,
-                        code: "invalid_row".into(),
-                        message: "malformed CSV row (wrong number of columns or bad quoting)"
-                            .into(),
-                    });
+                    let why = "malformed CSV row (wrong number of columns or bad quoting)";
+                    sink.row(line_no, Err((None, why.into()))).await?;
                 }
-            }
-            if batch.len() >= args.batch {
-                flush(
-                    vault,
-                    &args.collection,
-                    &mut batch,
-                    &mut rejected,
-                    &mut imported,
-                )
-                .await?;
-                bar.set_message(format!("{imported} imported"));
             }
         }
     }
-    if !batch.is_empty() {
-        flush(
-            vault,
-            &args.collection,
-            &mut batch,
-            &mut rejected,
-            &mut imported,
-        )
-        .await?;
-    }
+    sink.flush().await?;
     bar.finish_and_clear();
+    let Sink {
+        mut rejected,
+        imported,
+        ..
+    } = sink;
     let secs = start.elapsed().as_secs_f64();
     rejected.sort_by_key(|r| r.line);
     if args.format == "json" {
@@ -194,30 +151,63 @@ async fn import(vault: &Vault, args: &ImportArgs) -> Result<ExitCode, String> {
     })
 }
 
-async fn flush(
-    vault: &Vault,
-    collection: &str,
-    batch: &mut Vec<(u64, RecordInput)>,
-    rejected: &mut Vec<Rejected>,
-    imported: &mut u64,
-) -> Result<(), String> {
-    let (lines, inputs): (Vec<u64>, Vec<RecordInput>) = std::mem::take(batch).into_iter().unzip();
-    let results = vault
-        .create_many(collection, &inputs)
-        .await
-        .map_err(|e| e.to_string())?;
-    for (line, r) in lines.into_iter().zip(results) {
-        match r {
-            Ok(_) => *imported += 1,
-            Err(e) => rejected.push(Rejected {
+/// Collects parsed rows into batches and stores each full batch.
+struct Sink<'a> {
+    vault: &'a Vault,
+    collection: &'a str,
+    batch_size: usize,
+    batch: Vec<(u64, RecordInput)>,
+    rejected: Vec<Rejected>,
+    imported: u64,
+    bar: &'a indicatif::ProgressBar,
+}
+
+impl Sink<'_> {
+    async fn row(
+        &mut self,
+        line: u64,
+        parsed: Result<RecordInput, RowError>,
+    ) -> Result<(), String> {
+        match parsed {
+            Ok(r) => self.batch.push((line, r)),
+            Err((field, message)) => self.rejected.push(Rejected {
                 line,
-                field: e.field().map(str::to_string),
-                code: e.code().to_string(),
-                message: e.to_string(),
+                field,
+                code: "invalid_row".into(),
+                message,
             }),
         }
+        if self.batch.len() >= self.batch_size {
+            self.flush().await?;
+            self.bar.set_message(format!("{} imported", self.imported));
+        }
+        Ok(())
     }
-    Ok(())
+
+    async fn flush(&mut self) -> Result<(), String> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let (lines, inputs): (Vec<u64>, Vec<RecordInput>) =
+            std::mem::take(&mut self.batch).into_iter().unzip();
+        let results = self
+            .vault
+            .create_many(self.collection, &inputs)
+            .await
+            .map_err(|e| e.to_string())?;
+        for (line, r) in lines.into_iter().zip(results) {
+            match r {
+                Ok(_) => self.imported += 1,
+                Err(e) => self.rejected.push(Rejected {
+                    line,
+                    field: e.field().map(str::to_string),
+                    code: e.code().to_string(),
+                    message: e.to_string(),
+                }),
+            }
+        }
+        Ok(())
+    }
 }
 
 type RowError = (Option<String>, String);

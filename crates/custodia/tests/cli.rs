@@ -122,20 +122,24 @@ fn serve_dev_loads_ten_thousand_customers() {
     assert_eq!(st.as_u16(), 401);
 }
 
-fn init_dir(suite: &str) -> (tempfile::TempDir, PathBuf) {
+/// `custodia init` into a new temporary dir (SQLite there, or the given database).
+fn init_dir(suite: &str, database: Option<&str>) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = custodia(&[
+    let schema = repo_file("examples/customers.toml");
+    let mut args = vec![
         "init",
         "--data-dir",
         data.to_str().unwrap(),
         "--suite",
         suite,
         "--collection",
-        repo_file("examples/customers.toml").to_str().unwrap(),
-    ])
-    .output()
-    .unwrap();
+        schema.to_str().unwrap(),
+    ];
+    if let Some(db) = database {
+        args.extend(["--database", db]);
+    }
+    let out = custodia(&args).output().unwrap();
     assert!(
         out.status.success(),
         "init failed: {}",
@@ -151,7 +155,7 @@ fn init_dir(suite: &str) -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn init_import_rotate_serve() {
-    let (dir, config) = init_dir("gm");
+    let (dir, config) = init_dir("gm", None);
     let config = config.to_str().unwrap().to_string();
     // Initializing twice is refused.
     let again = custodia(&[
@@ -288,7 +292,7 @@ fn init_import_rotate_serve() {
 
 #[test]
 fn plain_http_only_on_loopback_and_tls_works() {
-    let (dir, config) = init_dir("intl");
+    let (dir, config) = init_dir("intl", None);
     let config = config.to_str().unwrap().to_string();
     let out = custodia(&["serve", "--config", &config, "--listen", "0.0.0.0:0"])
         .output()
@@ -371,25 +375,7 @@ fn init_import_serve_on_postgres() {
         .build()
         .unwrap();
     let pg = rt.block_on(custodia_store::testing::TempPg::create(&admin));
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let out = custodia(&[
-        "init",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--database",
-        &pg.url,
-        "--collection",
-        repo_file("examples/customers.toml").to_str().unwrap(),
-    ])
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "init failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let config = data.join("custodia.toml");
+    let (dir, config) = init_dir("intl", Some(&pg.url));
     assert!(std::fs::read_to_string(&config)
         .unwrap()
         .contains("postgres://"));
