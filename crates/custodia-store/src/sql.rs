@@ -30,7 +30,8 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .pragma("secure_delete", "ON")
             .pragma("cache_size", "-131072")
-            .pragma("mmap_size", "268435456");
+            .pragma("mmap_size", "268435456")
+            .pragma("wal_autocheckpoint", "16384");
         let in_memory = url.contains(":memory:");
         // No ping before each acquire: a local file cannot drop off the network, and the
         // ping is a full round trip through sqlx's worker thread on every query.
