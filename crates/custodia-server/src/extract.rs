@@ -179,3 +179,18 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
         ))
     }
 }
+
+/// Path parameters; a segment that is not valid UTF-8 after percent-decoding is a 400 in
+/// the API's error shape (axum's own rejection would be plain text quoting the segment).
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|_| ApiError::bad_request("invalid_path", "path", "malformed path parameter"))
+    }
+}

@@ -2,10 +2,10 @@
 //! a value); the audit log of a later issue replaces these lines with signed events.
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{IfMatch, JsonBody, Principal, Purpose, RequestId};
+use crate::extract::{ApiPath, IfMatch, JsonBody, Principal, Purpose, RequestId};
 use crate::AppState;
-use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use custodia_core::{Attributes, CollectionSchema};
@@ -231,7 +231,7 @@ pub async fn list_collections(State(s): State<AppState>) -> Result<Json<Collecti
               (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn put_collection(
     State(s): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
     check_name("collection", &name)?;
@@ -284,7 +284,7 @@ use axum::extract::FromRequest;
     responses((status = 200, body = CollectionInfo), (status = 404, body = ErrorBody)))]
 pub async fn get_collection(
     State(s): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<CollectionInfo>, ApiError> {
     check_name("collection", &name)?;
     let (schema, version) = s.vault.collection(&name).await?;
@@ -306,7 +306,7 @@ pub async fn create_record(
     rid: RequestId,
     who: Principal,
     purpose: Purpose,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     JsonBody(body): JsonBody<CreateRecord>,
 ) -> Result<Response, ApiError> {
     check_name("collection", &name)?;
@@ -346,7 +346,7 @@ pub async fn get_record(
     rid: RequestId,
     who: Principal,
     purpose: Purpose,
-    Path((name, id)): Path<(String, String)>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     check_name("collection", &name)?;
     check_id(&id)?;
@@ -370,7 +370,7 @@ pub async fn patch_record(
     rid: RequestId,
     who: Principal,
     purpose: Purpose,
-    Path((name, id)): Path<(String, String)>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
     IfMatch(version): IfMatch,
     JsonBody(body): JsonBody<PatchRecord>,
 ) -> Result<Response, ApiError> {
@@ -408,7 +408,7 @@ pub async fn delete_record(
     rid: RequestId,
     who: Principal,
     purpose: Purpose,
-    Path((name, id)): Path<(String, String)>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     check_name("collection", &name)?;
     check_id(&id)?;
@@ -428,7 +428,7 @@ pub async fn search(
     rid: RequestId,
     who: Principal,
     purpose: Purpose,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     JsonBody(body): JsonBody<SearchRequest>,
 ) -> Result<Json<SearchResult>, ApiError> {
     check_name("collection", &name)?;
@@ -470,7 +470,7 @@ pub async fn verify(
     rid: RequestId,
     who: Principal,
     purpose: Purpose,
-    Path((name, id)): Path<(String, String)>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
     JsonBody(body): JsonBody<VerifyRequest>,
 ) -> Result<Json<VerifyResult>, ApiError> {
     check_name("collection", &name)?;
@@ -490,7 +490,7 @@ pub async fn verify(
 pub async fn rotate(
     State(s): State<AppState>,
     who: Principal,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Rotation>, ApiError> {
     check_name("collection", &name)?;
     let (kek_version, rewrapped) = s.vault.rotate(&name).await?;
@@ -503,9 +503,8 @@ pub async fn rotate(
 }
 
 /// A bare handler returning a constant body of a chosen size, enabled only with
-/// `bench_routes`: the reference the read path is measured against.
-pub async fn bench_constant(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let _ = headers;
+/// `--bench-body-bytes`: the reference the read path is measured against.
+pub async fn bench_constant(State(s): State<AppState>) -> Response {
     (
         [(
             header::CONTENT_TYPE,

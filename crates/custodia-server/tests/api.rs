@@ -482,6 +482,12 @@ async fn bad_input(s: &Server) {
         ),
         (s.req(Method::GET, "/v1/nothing-here"), StatusCode::NOT_FOUND, "not_found", None),
         (
+            s.req(Method::GET, "/v1/collections/customers/records/%FF%FE"),
+            StatusCode::BAD_REQUEST,
+            "invalid_path",
+            Some("path"),
+        ),
+        (
             s.req(Method::DELETE, "/v1/collections/customers"),
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
