@@ -188,19 +188,25 @@ pub enum Aead {
 impl Aead {
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
+        self.seal_into(aad, plaintext, &mut out);
+        out
+    }
+
+    /// Appends `nonce ‖ ciphertext ‖ tag` to `out` (no allocation of its own).
+    pub fn seal_into(&self, aad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
         let mut nonce = [0u8; NONCE_LEN];
         rand::thread_rng().fill_bytes(&mut nonce);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(plaintext);
         let n = Nonce::from_slice(&nonce);
-        let body = &mut out[NONCE_LEN..];
+        let body = &mut out[start + NONCE_LEN..];
         let tag = match self {
             Aead::Aes(c) => c.encrypt_in_place_detached(n, aad, body),
             Aead::Sm4(c) => c.encrypt_in_place_detached(n, aad, body),
         }
         .expect("AEAD encryption of in-memory data does not fail");
         out.extend_from_slice(&tag);
-        out
     }
 
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {

@@ -429,8 +429,15 @@ impl Vault {
         let mut index = Vec::new();
         for (def, value) in canon {
             let value = value.as_ref();
-            let sealed = self.seal_field(&aead, aad.for_field(&def.name), def, value);
-            stored::push_entry(&mut raw, &def.name, &sealed);
+            let field_aad = aad.for_field(&def.name);
+            if def.level == Level::C3 {
+                let sealed = self.seal_field(&aead, field_aad, def, value);
+                stored::push_entry(&mut raw, &def.name, &sealed);
+            } else {
+                stored::push_entry_with(&mut raw, &def.name, |out| {
+                    aead.seal_into(field_aad, value.as_bytes(), out)
+                });
+            }
             if def.searchable {
                 index.push(IndexEntry {
                     field: def.name.clone(),

@@ -68,6 +68,21 @@ pub(crate) fn push_entry(buf: &mut Vec<u8>, name: &str, sealed: &[u8]) {
     buf.extend_from_slice(sealed);
 }
 
+/// Appends one entry whose sealed value `write` appends to the buffer itself.
+pub(crate) fn push_entry_with(buf: &mut Vec<u8>, name: &str, write: impl FnOnce(&mut Vec<u8>)) {
+    buf.push(name.len() as u8);
+    buf.extend_from_slice(name.as_bytes());
+    let len_at = buf.len();
+    buf.extend_from_slice(&[0, 0]);
+    write(buf);
+    let len = buf.len() - len_at - 2;
+    assert!(
+        len <= u16::MAX as usize,
+        "sealed field too long for the stored form"
+    );
+    buf[len_at..len_at + 2].copy_from_slice(&(len as u16).to_be_bytes());
+}
+
 pub(crate) fn encode_bytes(buf: &[u8]) -> String {
     custodia_crypto::b64(buf)
 }
