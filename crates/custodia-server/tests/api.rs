@@ -535,12 +535,12 @@ async fn moved_ciphertext_over_http(s: &Server) {
     macro_rules! tamper {
         ($pool:expr) => {{
             let pool = $pool;
-            let a: String = sqlx::query_scalar(sql_get)
+            let a: Vec<u8> = sqlx::query_scalar(sql_get)
                 .bind(&ids[0])
                 .fetch_one(&pool)
                 .await
                 .unwrap();
-            let b: String = sqlx::query_scalar(sql_get)
+            let b: Vec<u8> = sqlx::query_scalar(sql_get)
                 .bind(&ids[1])
                 .fetch_one(&pool)
                 .await

@@ -1,5 +1,5 @@
 -- Custodia schema v1. One text for SQLite and PostgreSQL: only TEXT and BIGINT columns,
--- binary values are base64 or hex, booleans are 0/1. The migration runner turns
+-- keys and hashes are base64 or hex, booleans are 0/1. The migration runner turns
 -- `/*WITHOUT_ROWID*/` into `WITHOUT ROWID` on SQLite and drops it on PostgreSQL.
 
 -- Installation facts: algorithm suite, sealed root key.
@@ -24,14 +24,15 @@ CREATE TABLE keks (
     PRIMARY KEY (collection, version)
 );
 
--- Customer records: plain attributes for policy, encrypted fields (JSON of base64 ciphertexts).
+-- Customer records: plain attributes for policy, encrypted fields (see custodia-vault's
+-- `stored` module; `__BYTES__` is BLOB on SQLite, BYTEA on PostgreSQL).
 CREATE TABLE records (
     collection TEXT NOT NULL,
     id         TEXT NOT NULL,
     version    BIGINT NOT NULL,
     tier       TEXT NOT NULL,
     branch     TEXT NOT NULL,
-    fields     TEXT NOT NULL,
+    fields     __BYTES__ NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (collection, id)

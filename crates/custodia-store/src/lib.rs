@@ -42,8 +42,8 @@ pub struct RecordRow {
     pub version: i64,
     pub tier: String,
     pub branch: String,
-    /// JSON object: field name → base64 ciphertext.
-    pub fields: String,
+    /// The sealed fields in custodia-vault's stored form.
+    pub fields: Vec<u8>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -83,7 +83,7 @@ pub struct RecordUpdate {
     pub expected_version: i64,
     pub tier: String,
     pub branch: String,
-    pub fields: String,
+    pub fields: Vec<u8>,
     /// Searchable fields whose index rows are replaced: `(field, new entry or none)`.
     pub index: Vec<(String, Option<IndexEntry>)>,
 }

@@ -89,7 +89,7 @@ fn unique_violation(e: &sqlx::Error) -> bool {
 }
 
 macro_rules! sql_store {
-    ($store:ident, $db:ty, $backend:expr, $migration_lock:expr, $without_rowid:expr) => {
+    ($store:ident, $db:ty, $backend:expr, $migration_lock:expr, $without_rowid:expr, $bytes:expr) => {
         impl $store {
             async fn migrate(pool: &sqlx::Pool<$db>) -> Result<()> {
                 let mut tx = pool.begin().await?;
@@ -110,7 +110,9 @@ macro_rules! sql_store {
                     if applied.contains(version) {
                         continue;
                     }
-                    let sql = sql.replace("/*WITHOUT_ROWID*/", $without_rowid);
+                    let sql = sql
+                        .replace("/*WITHOUT_ROWID*/", $without_rowid)
+                        .replace("__BYTES__", $bytes);
                     sqlx::raw_sql(&sql).execute(&mut *tx).await.map_err(|e| {
                         StoreError::Migration {
                             version: *version,
@@ -610,6 +612,7 @@ where
     R: Row,
     usize: sqlx::ColumnIndex<R>,
     for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Vec<u8>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
@@ -642,12 +645,14 @@ sql_store!(
     sqlx::Sqlite,
     Backend::Sqlite,
     None::<&str>,
-    "WITHOUT ROWID"
+    "WITHOUT ROWID",
+    "BLOB"
 );
 sql_store!(
     PgStore,
     sqlx::Postgres,
     Backend::Postgres,
     Some("SELECT pg_advisory_xact_lock(7270010001)"),
-    ""
+    "",
+    "BYTEA"
 );

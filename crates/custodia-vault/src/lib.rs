@@ -454,7 +454,7 @@ impl Vault {
                     version: 1,
                     tier: attributes.tier.as_str().to_string(),
                     branch: attributes.branch.clone(),
-                    fields: stored::encode_bytes(&raw),
+                    fields: raw,
                     created_at: now,
                     updated_at: now,
                 },
@@ -487,8 +487,7 @@ impl Vault {
             .await?;
         let damaged = || VaultError::KeyDamaged("record field encoding".into());
         // One buffer for the whole record, decrypted in place and wiped afterwards.
-        let mut raw =
-            zeroize::Zeroizing::new(stored::decode_bytes(&row.fields).ok_or_else(damaged)?);
+        let mut raw = zeroize::Zeroizing::new(row.fields.clone());
         let entries = stored::entry_ranges(&raw).ok_or_else(damaged)?;
         let aead = self
             .suite()

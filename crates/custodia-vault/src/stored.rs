@@ -1,7 +1,7 @@
-//! The stored form of a record's encrypted fields: one base64 text holding
+//! The stored form of a record's encrypted fields: one binary value (BLOB/BYTEA) holding
 //! `0x01` then, per field, `name length (u8) ‖ name ‖ sealed length (u16, big endian) ‖
-//! nonce ‖ ciphertext ‖ tag`. One encoding pass per record instead of one per field, no
-//! JSON escaping scans, and decryption in place in a single buffer.
+//! nonce ‖ ciphertext ‖ tag`. No text encoding at all, and decryption in place in a single
+//! buffer.
 //!
 //! The format is public so that operators' tools (and tests playing a malicious DBA) can
 //! read and rewrite it; rewriting never helps an attacker, since every sealed value is bound
@@ -34,7 +34,7 @@ impl SealedFields {
         self.entries.retain(|(n, _)| n != name);
     }
 
-    pub fn encode(&self) -> String {
+    pub fn encode(&self) -> Vec<u8> {
         let mut buf = Vec::with_capacity(
             1 + self
                 .entries
@@ -46,13 +46,12 @@ impl SealedFields {
         for (name, sealed) in &self.entries {
             push_entry(&mut buf, name, sealed);
         }
-        encode_bytes(&buf)
+        buf
     }
 
-    pub fn decode(text: &str) -> Option<SealedFields> {
-        let buf = decode_bytes(text)?;
+    pub fn decode(buf: &[u8]) -> Option<SealedFields> {
         let mut entries = Vec::new();
-        for (name, range) in entries_of(&buf)? {
+        for (name, range) in entries_of(buf)? {
             entries.push((name.to_string(), buf[range].to_vec()));
         }
         Some(SealedFields { entries })
@@ -81,14 +80,6 @@ pub(crate) fn push_entry_with(buf: &mut Vec<u8>, name: &str, write: impl FnOnce(
         "sealed field too long for the stored form"
     );
     buf[len_at..len_at + 2].copy_from_slice(&(len as u16).to_be_bytes());
-}
-
-pub(crate) fn encode_bytes(buf: &[u8]) -> String {
-    custodia_crypto::b64(buf)
-}
-
-pub(crate) fn decode_bytes(text: &str) -> Option<Vec<u8>> {
-    custodia_crypto::unb64(text)
 }
 
 type Range = std::ops::Range<usize>;
@@ -145,9 +136,9 @@ mod tests {
 
     #[test]
     fn damaged_text_is_refused() {
-        assert!(SealedFields::decode("not base64 !").is_none());
-        assert!(SealedFields::decode(&encode_bytes(&[2])).is_none());
-        assert!(SealedFields::decode(&encode_bytes(&[1, 3, b'a'])).is_none());
-        assert!(SealedFields::decode(&encode_bytes(&[1, 1, b'a', 0, 9, 1])).is_none());
+        assert!(SealedFields::decode(b"").is_none());
+        assert!(SealedFields::decode(&[2]).is_none());
+        assert!(SealedFields::decode(&[1, 3, b'a']).is_none());
+        assert!(SealedFields::decode(&[1, 1, b'a', 0, 9, 1]).is_none());
     }
 }

@@ -117,6 +117,54 @@ impl Ctx {
         }
     }
 
+    /// A record's stored `fields` value, as a DBA would read it.
+    async fn fields_of(&self, id: &str) -> SealedFields {
+        let sql = "SELECT fields FROM records WHERE collection = 'customers' AND id = $1";
+        let bytes: Vec<u8> = match &self.raw {
+            Raw::Sqlite { .. } => {
+                let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+                sqlx::query_scalar(sql)
+                    .bind(id)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+            Raw::Postgres { .. } => {
+                let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+                sqlx::query_scalar(sql)
+                    .bind(id)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        SealedFields::decode(&bytes).unwrap()
+    }
+
+    /// Overwrites a record's stored `fields` value behind the vault's back.
+    async fn set_fields(&self, id: &str, fields: &SealedFields) {
+        let sql = "UPDATE records SET fields = $1 WHERE collection = 'customers' AND id = $2";
+        let n = match &self.raw {
+            Raw::Sqlite { .. } => {
+                let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+                let r = sqlx::query(sql)
+                    .bind(fields.encode())
+                    .bind(id)
+                    .execute(&pool);
+                r.await.unwrap().rows_affected()
+            }
+            Raw::Postgres { .. } => {
+                let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+                let r = sqlx::query(sql)
+                    .bind(fields.encode())
+                    .bind(id)
+                    .execute(&pool);
+                r.await.unwrap().rows_affected()
+            }
+        };
+        assert_eq!(n, 1);
+    }
+
     /// Every byte the database keeps: the SQLite file and its WAL, or a full `pg_dump`.
     async fn raw_bytes(&self) -> Vec<u8> {
         match &self.raw {
@@ -347,40 +395,18 @@ async fn moved_ciphertext_is_detected(ctx: &Ctx) {
         .create("customers", customer(&mut s))
         .await
         .unwrap();
-    let rows = ctx
-        .text_rows(
-            "SELECT fields FROM records WHERE collection = 'customers' AND id = $1",
-            &[&a.id],
-        )
-        .await;
-    let a_fields = SealedFields::decode(&rows[0][0]).unwrap();
-    let rows = ctx
-        .text_rows(
-            "SELECT fields FROM records WHERE collection = 'customers' AND id = $1",
-            &[&b.id],
-        )
-        .await;
-    let mut b_fields = SealedFields::decode(&rows[0][0]).unwrap();
+    let a_fields = ctx.fields_of(&a.id).await;
+    let mut b_fields = ctx.fields_of(&b.id).await;
     // Another record's mobile ciphertext pasted into b.
     b_fields.set("mobile", a_fields.get("mobile").unwrap().to_vec());
-    let tampered = b_fields.encode();
-    ctx.exec(
-        "UPDATE records SET fields = $1 WHERE collection = 'customers' AND id = $2",
-        &[&tampered, &b.id],
-    )
-    .await;
+    ctx.set_fields(&b.id, &b_fields).await;
     let e = ctx.vault.get("customers", &b.id).await.unwrap_err();
     assert_eq!(e.code(), "integrity_error");
     assert_eq!(e.field(), Some("mobile"));
     // A field's ciphertext moved to another field of the same record.
     let mut a_swapped = a_fields.clone();
     a_swapped.set("email", a_fields.get("mobile").unwrap().to_vec());
-    let tampered = a_swapped.encode();
-    ctx.exec(
-        "UPDATE records SET fields = $1 WHERE collection = 'customers' AND id = $2",
-        &[&tampered, &a.id],
-    )
-    .await;
+    ctx.set_fields(&a.id, &a_swapped).await;
     let e = ctx.vault.get("customers", &a.id).await.unwrap_err();
     assert_eq!(e.code(), "integrity_error");
     assert_eq!(e.field(), Some("email"));
@@ -389,11 +415,7 @@ async fn moved_ciphertext_is_detected(ctx: &Ctx) {
     let mut ct = a_fields.get("full_name").unwrap().to_vec();
     ct[14] ^= 0x01;
     flipped.set("full_name", ct);
-    ctx.exec(
-        "UPDATE records SET fields = $1 WHERE collection = 'customers' AND id = $2",
-        &[&flipped.encode(), &a.id],
-    )
-    .await;
+    ctx.set_fields(&a.id, &flipped).await;
     let e = ctx.vault.get("customers", &a.id).await.unwrap_err();
     assert_eq!(e.code(), "integrity_error");
     assert_eq!(e.field(), Some("full_name"));
@@ -407,12 +429,13 @@ async fn delete_shreds_old_copies(ctx: &Ctx) {
     // A copy of the record table, as an old backup would hold it.
     let backup = ctx
         .text_rows(
-            "SELECT id, CAST(version AS TEXT), tier, branch, fields, CAST(created_at AS TEXT), \
+            "SELECT id, CAST(version AS TEXT), tier, branch, CAST(created_at AS TEXT), \
              CAST(updated_at AS TEXT) FROM records WHERE collection = 'customers' AND id = $1",
             &[&w.id],
         )
         .await;
     assert_eq!(backup.len(), 1);
+    let backup_fields = ctx.fields_of(&w.id).await;
     let dek_before = ctx
         .text_rows(
             "SELECT wrapped FROM record_keys WHERE collection = 'customers' AND record_id = $1",
@@ -452,10 +475,11 @@ async fn delete_shreds_old_copies(ctx: &Ctx) {
     let r = &backup[0];
     ctx.exec(
         "INSERT INTO records (collection, id, version, tier, branch, fields, created_at, updated_at) \
-         VALUES ('customers', $1, CAST($2 AS BIGINT), $3, $4, $5, CAST($6 AS BIGINT), CAST($7 AS BIGINT))",
-        &[&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]],
+         VALUES ('customers', $1, CAST($2 AS BIGINT), $3, $4, '', CAST($5 AS BIGINT), CAST($6 AS BIGINT))",
+        &[&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]],
     )
     .await;
+    ctx.set_fields(&w.id, &backup_fields).await;
     let e = ctx.vault.get("customers", &w.id).await.unwrap_err();
     assert_eq!(e.code(), "record_shredded");
     if let Raw::Sqlite { .. } = ctx.raw {
