@@ -52,8 +52,10 @@ CREATE TABLE record_keys (
 CREATE INDEX record_keys_by_kek ON record_keys (collection, kek_version);
 
 -- Blind indexes: truncated HMAC of the normalized value, per collection and field. Keyed
--- by record (record ids are time-ordered, so bulk inserts append) with a lookup index for
--- search. `/*WITHOUT_ROWID*/` becomes `WITHOUT ROWID` on SQLite (the table is its key).
+-- by record (record ids are time-ordered, so bulk inserts append). Search goes through one of
+-- two partial indexes: the unique one for unique fields, the lookup one for the others, so
+-- each value is inserted into one randomly ordered index only.
+-- `/*WITHOUT_ROWID*/` becomes `WITHOUT ROWID` on SQLite (the table is its key).
 CREATE TABLE blind_index (
     collection TEXT NOT NULL,
     record_id  TEXT NOT NULL,
@@ -62,7 +64,7 @@ CREATE TABLE blind_index (
     uniq       BIGINT NOT NULL,
     PRIMARY KEY (collection, record_id, field)
 ) /*WITHOUT_ROWID*/;
-CREATE INDEX blind_index_lookup ON blind_index (collection, field, hash);
+CREATE INDEX blind_index_lookup ON blind_index (collection, field, hash) WHERE uniq = 0;
 CREATE UNIQUE INDEX blind_index_unique ON blind_index (collection, field, hash) WHERE uniq = 1;
 
 -- Bearer tokens, stored as SHA-256 of the token.

@@ -162,12 +162,14 @@ pub trait Store: Send + Sync + 'static {
         hashes: &[&str],
     ) -> Result<Vec<String>>;
 
-    /// Record ids whose blind index for `field` equals `hash`, at most `limit`.
+    /// Record ids whose blind index for `field` equals `hash`, at most `limit`; `unique`
+    /// says whether the field is a unique one (its entries live in the unique index).
     async fn search(
         &self,
         collection: &str,
         field: &str,
         hash: &str,
+        unique: bool,
         limit: i64,
     ) -> Result<Vec<String>>;
 

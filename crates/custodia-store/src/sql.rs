@@ -30,7 +30,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .pragma("secure_delete", "ON")
             .pragma("cache_size", "-131072")
-            .pragma("mmap_size", "268435456")
+            .pragma("temp_store", "MEMORY")
             .pragma("wal_autocheckpoint", "16384");
         let in_memory = url.contains(":memory:");
         // No ping before each acquire: a local file cannot drop off the network, and the
@@ -89,7 +89,8 @@ fn unique_violation(e: &sqlx::Error) -> bool {
 }
 
 macro_rules! sql_store {
-    ($store:ident, $db:ty, $backend:expr, $migration_lock:expr, $without_rowid:expr, $bytes:expr) => {
+    ($store:ident, $db:ty, $backend:expr, $migration_lock:expr, $without_rowid:expr, $bytes:expr, $bulk_insert:expr,
+     $use_lookup:literal, $use_unique:literal) => {
         impl $store {
             async fn migrate(pool: &sqlx::Pool<$db>) -> Result<()> {
                 let mut tx = pool.begin().await?;
@@ -278,8 +279,9 @@ macro_rules! sql_store {
                 }
                 let mut tx = self.write.begin().await?;
                 for chunk in batch.chunks(500) {
-                    let mut q = QueryBuilder::<$db>::new(
-                        "INSERT INTO records (collection, id, version, tier, branch, fields, \
+                    let mut q = QueryBuilder::<$db>::new($bulk_insert);
+                    q.push(
+                        " INTO records (collection, id, version, tier, branch, fields, \
                          created_at, updated_at) ",
                     );
                     q.push_values(chunk, |mut b, n| {
@@ -293,10 +295,13 @@ macro_rules! sql_store {
                             .push_bind(r.created_at)
                             .push_bind(r.updated_at);
                     });
-                    q.build().execute(&mut *tx).await?;
-                    let mut q = QueryBuilder::<$db>::new(
-                        "INSERT INTO record_keys (collection, record_id, key_id, kek_version, wrapped) ",
-                    );
+                    let done = q.build().execute(&mut *tx).await?.rows_affected();
+                    if done != chunk.len() as u64 {
+                        tx.rollback().await?;
+                        return Err(StoreError::Unique { field: "id".into() });
+                    }
+                    let mut q = QueryBuilder::<$db>::new($bulk_insert);
+                    q.push(" INTO record_keys (collection, record_id, key_id, kek_version, wrapped) ");
                     q.push_values(chunk, |mut b, n| {
                         b.push_bind(collection)
                             .push_bind(&n.record.id)
@@ -304,7 +309,11 @@ macro_rules! sql_store {
                             .push_bind(n.dek.kek_version)
                             .push_bind(&n.dek.wrapped);
                     });
-                    q.build().execute(&mut *tx).await?;
+                    let done = q.build().execute(&mut *tx).await?.rows_affected();
+                    if done != chunk.len() as u64 {
+                        tx.rollback().await?;
+                        return Err(StoreError::Unique { field: "id".into() });
+                    }
                 }
                 let mut entries: Vec<(&str, &IndexEntry)> = batch
                     .iter()
@@ -313,9 +322,8 @@ macro_rules! sql_store {
                 // Key order: inserts land next to each other in the B-tree.
                 entries.sort_unstable_by(|a, b| (a.0, &a.1.field).cmp(&(b.0, &b.1.field)));
                 for chunk in entries.chunks(1000) {
-                    let mut q = QueryBuilder::<$db>::new(
-                        "INSERT INTO blind_index (collection, record_id, field, hash, uniq) ",
-                    );
+                    let mut q = QueryBuilder::<$db>::new($bulk_insert);
+                    q.push(" INTO blind_index (collection, record_id, field, hash, uniq) ");
                     q.push_values(chunk, |mut b, (id, e)| {
                         b.push_bind(collection)
                             .push_bind(*id)
@@ -323,13 +331,17 @@ macro_rules! sql_store {
                             .push_bind(&e.hash)
                             .push_bind(e.unique as i64);
                     });
-                    if let Err(e) = q.build().execute(&mut *tx).await {
-                        if unique_violation(&e) {
-                            tx.rollback().await?;
-                            let field = self.unique_conflict(collection, &entries).await?;
-                            return Err(StoreError::Unique { field });
-                        }
-                        return Err(e.into());
+                    // A conflict is an error (PostgreSQL) or a skipped row (SQLite's
+                    // `OR IGNORE`): either way the whole batch is refused.
+                    let conflict = match q.build().execute(&mut *tx).await {
+                        Ok(r) => r.rows_affected() != chunk.len() as u64,
+                        Err(e) if unique_violation(&e) => true,
+                        Err(e) => return Err(e.into()),
+                    };
+                    if conflict {
+                        tx.rollback().await?;
+                        let field = self.unique_conflict(collection, &entries).await?;
+                        return Err(StoreError::Unique { field });
                     }
                 }
                 tx.commit().await?;
@@ -512,19 +524,33 @@ macro_rules! sql_store {
                 collection: &str,
                 field: &str,
                 hash: &str,
+                unique: bool,
                 limit: i64,
             ) -> Result<Vec<String>> {
-                Ok(sqlx::query_scalar(
-                    "SELECT record_id FROM blind_index \
-                     WHERE collection = $1 AND field = $2 AND hash = $3 \
-                     ORDER BY record_id LIMIT $4",
-                )
-                .bind(collection)
-                .bind(field)
-                .bind(hash)
-                .bind(limit)
-                .fetch_all(&self.read)
-                .await?)
+                // A literal `uniq` so the planner can prove which partial index applies, and
+                // no ORDER BY, which would tempt it into scanning the primary key instead.
+                let sql = if unique {
+                    concat!(
+                        "SELECT record_id FROM blind_index",
+                        $use_unique,
+                        " WHERE collection = $1 AND field = $2 AND hash = $3 AND uniq = 1 LIMIT $4"
+                    )
+                } else {
+                    concat!(
+                        "SELECT record_id FROM blind_index",
+                        $use_lookup,
+                        " WHERE collection = $1 AND field = $2 AND hash = $3 AND uniq = 0 LIMIT $4"
+                    )
+                };
+                let mut ids: Vec<String> = sqlx::query_scalar(sql)
+                    .bind(collection)
+                    .bind(field)
+                    .bind(hash)
+                    .bind(limit)
+                    .fetch_all(&self.read)
+                    .await?;
+                ids.sort_unstable();
+                Ok(ids)
             }
 
             async fn deks_older_than(
@@ -646,7 +672,15 @@ sql_store!(
     Backend::Sqlite,
     None::<&str>,
     "WITHOUT ROWID",
-    "BLOB"
+    "BLOB",
+    // A skipped row is detected by its count and refuses the batch; `OR IGNORE` spares SQLite
+    // the statement journal (a copy of every page a multi-row INSERT touches, kept to undo
+    // just that statement on an abort).
+    "INSERT OR IGNORE",
+    // Without statistics SQLite's planner can prefer a primary-key range scan over the
+    // partial indexes; name them.
+    " INDEXED BY blind_index_lookup",
+    " INDEXED BY blind_index_unique"
 );
 sql_store!(
     PgStore,
@@ -654,5 +688,8 @@ sql_store!(
     Backend::Postgres,
     Some("SELECT pg_advisory_xact_lock(7270010001)"),
     "",
-    "BYTEA"
+    "BYTEA",
+    "INSERT",
+    "",
+    ""
 );

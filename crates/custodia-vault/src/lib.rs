@@ -695,7 +695,7 @@ impl Vault {
             let hash = self.keys.blind_index(collection, &def.name, canonical);
             let found = self
                 .store
-                .search(collection, &def.name, &hash, fetch)
+                .search(collection, &def.name, &hash, def.unique, fetch)
                 .await?;
             ids = Some(match ids {
                 None => found,

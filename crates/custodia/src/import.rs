@@ -38,11 +38,11 @@ struct Rejected {
 }
 
 pub async fn run(args: ImportArgs) -> Result<ExitCode, String> {
-    let vault = open_vault(&args.config.load()?).await?;
-    import(&vault, &args).await
+    let vault = std::sync::Arc::new(open_vault(&args.config.load()?).await?);
+    import(vault, &args).await
 }
 
-async fn import(vault: &Vault, args: &ImportArgs) -> Result<ExitCode, String> {
+async fn import(vault: std::sync::Arc<Vault>, args: &ImportArgs) -> Result<ExitCode, String> {
     vault
         .collection(&args.collection)
         .await
@@ -71,6 +71,7 @@ async fn import(vault: &Vault, args: &ImportArgs) -> Result<ExitCode, String> {
     let start = std::time::Instant::now();
     let mut sink = Sink {
         vault,
+        in_flight: None,
         collection: &args.collection,
         batch_size: args.batch.max(1),
         batch: Vec::with_capacity(args.batch),
@@ -111,6 +112,7 @@ async fn import(vault: &Vault, args: &ImportArgs) -> Result<ExitCode, String> {
         }
     }
     sink.flush().await?;
+    sink.settle().await?;
     bar.finish_and_clear();
     let Sink {
         mut rejected,
@@ -151,9 +153,14 @@ async fn import(vault: &Vault, args: &ImportArgs) -> Result<ExitCode, String> {
     })
 }
 
-/// Collects parsed rows into batches and stores each full batch.
+type BatchOutcome = Result<Vec<custodia_vault::Result<custodia_vault::Written>>, String>;
+
+/// Collects parsed rows into batches and stores each full batch. One batch is stored in a
+/// task while the next is parsed and encrypted, so the two cores overlap the database's
+/// work with ours.
 struct Sink<'a> {
-    vault: &'a Vault,
+    vault: std::sync::Arc<Vault>,
+    in_flight: Option<(Vec<u64>, tokio::task::JoinHandle<BatchOutcome>)>,
     collection: &'a str,
     batch_size: usize,
     batch: Vec<(u64, RecordInput)>,
@@ -184,17 +191,32 @@ impl Sink<'_> {
         Ok(())
     }
 
+    /// Starts storing the current batch, after collecting the outcome of the previous one.
     async fn flush(&mut self) -> Result<(), String> {
         if self.batch.is_empty() {
             return Ok(());
         }
         let (lines, inputs): (Vec<u64>, Vec<RecordInput>) =
             std::mem::take(&mut self.batch).into_iter().unzip();
-        let results = self
-            .vault
-            .create_many(self.collection, &inputs)
-            .await
-            .map_err(|e| e.to_string())?;
+        let vault = self.vault.clone();
+        let collection = self.collection.to_string();
+        let task = tokio::spawn(async move {
+            vault
+                .create_many(&collection, &inputs)
+                .await
+                .map_err(|e| e.to_string())
+        });
+        self.settle().await?;
+        self.in_flight = Some((lines, task));
+        Ok(())
+    }
+
+    /// Waits for the batch being stored and records its outcome.
+    async fn settle(&mut self) -> Result<(), String> {
+        let Some((lines, task)) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let results = task.await.map_err(|e| e.to_string())??;
         for (line, r) in lines.into_iter().zip(results) {
             match r {
                 Ok(_) => self.imported += 1,
