@@ -94,11 +94,6 @@ pub struct Vault {
 
 const META_SEALED_ROOT: &str = "sealed_root";
 
-/// A record made ready for storage: canonical values encrypted, index entries computed.
-struct Prepared {
-    new: NewRecord,
-}
-
 impl Vault {
     /// Creates the root key, seals it under the passphrase and stores it. Fails if the
     /// database already holds a vault.
@@ -279,11 +274,11 @@ impl Vault {
             .await?;
         let p = self.prepare(&schema, &input, &kek, version)?;
         let written = Written {
-            id: p.new.record.id.clone(),
+            id: p.record.id.clone(),
             version: 1,
         };
         self.store
-            .insert_records(collection, std::slice::from_ref(&p.new))
+            .insert_records(collection, std::slice::from_ref(&p))
             .await?;
         Ok(written)
     }
@@ -308,11 +303,11 @@ impl Vault {
             match self.prepare(&schema, input, &kek, version) {
                 Ok(p) => {
                     out.push(Ok(Written {
-                        id: p.new.record.id.clone(),
+                        id: p.record.id.clone(),
                         version: 1,
                     }));
                     batch_slots.push(out.len() - 1);
-                    batch.push(p.new);
+                    batch.push(p);
                 }
                 Err(e) => out.push(Err(e)),
             }
@@ -398,7 +393,7 @@ impl Vault {
         input: &RecordInput,
         kek: &keyring::Kek,
         kek_version: i64,
-    ) -> Result<Prepared> {
+    ) -> Result<NewRecord> {
         input
             .attributes
             .validate()
@@ -416,7 +411,7 @@ impl Vault {
         attributes: &Attributes,
         kek: &keyring::Kek,
         kek_version: i64,
-    ) -> Prepared {
+    ) -> NewRecord {
         let id = keyring::record_uuid().to_string();
         let (dek, dek_row) = self.keys.wrap_new_dek(kek, kek_version, &schema.name, &id);
         let aead = self
@@ -447,20 +442,18 @@ impl Vault {
             }
         }
         let now = now_unix();
-        Prepared {
-            new: NewRecord {
-                record: RecordRow {
-                    id,
-                    version: 1,
-                    tier: attributes.tier.as_str().to_string(),
-                    branch: attributes.branch.clone(),
-                    fields: raw,
-                    created_at: now,
-                    updated_at: now,
-                },
-                dek: dek_row,
-                index,
+        NewRecord {
+            record: RecordRow {
+                id,
+                version: 1,
+                tier: attributes.tier.as_str().to_string(),
+                branch: attributes.branch.clone(),
+                fields: raw,
+                created_at: now,
+                updated_at: now,
             },
+            dek: dek_row,
+            index,
         }
     }
 
@@ -796,7 +789,7 @@ impl Vault {
             .keys
             .current_kek(self.store.as_ref(), collection)
             .await?;
-        Ok(self.prepare(&schema, input, &kek, version)?.new)
+        self.prepare(&schema, input, &kek, version)
     }
 
     /// Validates records into canonical values (benchmarks time the field crypto apart).
@@ -832,9 +825,7 @@ impl Vault {
             .iter()
             .filter_map(|(n, val)| schema.field(n).map(|d| (d, val.as_str())))
             .collect();
-        Ok(self
-            .seal_canonical(&schema, &canon, &v.attributes, &kek, version)
-            .new)
+        Ok(self.seal_canonical(&schema, &canon, &v.attributes, &kek, version))
     }
 
     /// Decrypts a record sealed by [`Vault::seal_only`] exactly as `get` does.
