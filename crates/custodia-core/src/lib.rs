@@ -6,7 +6,8 @@
 pub mod schema;
 
 pub use schema::{
-    Attributes, CollectionSchema, FieldDef, FieldType, Level, PiiType, SchemaError, Tier,
+    Attributes, CollectionSchema, FieldDef, FieldType, Level, MaskProfile, PiiType, SchemaError,
+    Tier,
 };
 
 /// A field or collection name: lowercase ASCII letter first, then letters, digits or `_`,

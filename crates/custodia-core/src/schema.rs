@@ -194,6 +194,30 @@ pub struct FieldDef {
     pub values: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// How the field looks to a reader allowed only its masked view (default: by type).
+    #[serde(default, skip_serializing_if = "MaskProfile::is_default")]
+    pub mask: MaskProfile,
+}
+
+/// Display-mask profiles a field can choose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MaskProfile {
+    /// The type's own mask (DESIGN.md: surname kept, mobile 3+4, card 6+4, id 6+4, …).
+    #[default]
+    Default,
+    /// First and last two characters kept.
+    Generic,
+    /// Only the last four characters kept.
+    Last4,
+    /// Nothing kept: one `*` per character.
+    Full,
+}
+
+impl MaskProfile {
+    pub fn is_default(&self) -> bool {
+        *self == MaskProfile::Default
+    }
 }
 
 /// A collection of customer records.
@@ -406,6 +430,7 @@ mod tests {
 
     fn field(name: &str, ty: &str, level: Level) -> FieldDef {
         FieldDef {
+            mask: MaskProfile::Default,
             name: name.into(),
             ty: ty.parse().unwrap(),
             level,

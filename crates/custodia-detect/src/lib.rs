@@ -57,6 +57,33 @@ pub fn normalize(ty: PiiType, raw: &str) -> Result<String, Invalid> {
     }
 }
 
+/// The masked view of a stored value under a field's mask profile. Values of plain
+/// (non-PII) types get the generic mask under the default profile.
+pub fn mask_field(
+    profile: custodia_core::MaskProfile,
+    ty: custodia_core::FieldType,
+    canonical: &str,
+) -> String {
+    use custodia_core::{FieldType, MaskProfile};
+    match (profile, ty) {
+        (MaskProfile::Default, FieldType::Pii(t)) => mask(t, canonical),
+        (MaskProfile::Default | MaskProfile::Generic, _) => mask::generic(canonical),
+        (MaskProfile::Last4, _) => {
+            let n = canonical.chars().count();
+            if n <= 4 {
+                mask::generic(canonical)
+            } else {
+                canonical
+                    .chars()
+                    .enumerate()
+                    .map(|(i, c)| if i + 4 >= n { c } else { '*' })
+                    .collect()
+            }
+        }
+        (MaskProfile::Full, _) => canonical.chars().map(|_| '*').collect(),
+    }
+}
+
 /// The default display mask (DESIGN.md) of an already-canonical value.
 ///
 /// Never panics, whatever the input; a value not in canonical shape gets the generic mask
@@ -244,5 +271,37 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod mask_profile_tests {
+    use super::*;
+    use custodia_core::{FieldType, MaskProfile};
+
+    #[test]
+    fn profiles_hide_what_they_promise() {
+        let mobile = FieldType::Pii(PiiType::CnMobile);
+        assert_eq!(
+            mask_field(MaskProfile::Default, mobile, "13812345678"),
+            "138****5678"
+        );
+        assert_eq!(
+            mask_field(MaskProfile::Last4, mobile, "13812345678"),
+            "*******5678"
+        );
+        assert_eq!(mask_field(MaskProfile::Full, mobile, "138"), "***");
+        assert_eq!(
+            mask_field(MaskProfile::Generic, mobile, "13812345678"),
+            "13*******78"
+        );
+        assert_eq!(
+            mask_field(MaskProfile::Default, FieldType::String, "gold"),
+            "g**d"
+        );
+        assert_eq!(
+            mask_field(MaskProfile::Last4, FieldType::String, "abc"),
+            "a*c"
+        );
     }
 }

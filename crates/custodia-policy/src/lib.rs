@@ -18,8 +18,8 @@
 pub mod quota;
 
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
-    PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
+    PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
 use custodia_core::{CollectionSchema, Level, Tier};
 use std::collections::{HashMap, HashSet};
@@ -492,7 +492,10 @@ fn tier_number(t: Tier) -> i64 {
 }
 
 fn string_set(v: &[String]) -> RestrictedExpression {
-    RestrictedExpression::new_set(v.iter().map(|s| RestrictedExpression::new_string(s.clone())))
+    RestrictedExpression::new_set(
+        v.iter()
+            .map(|s| RestrictedExpression::new_string(s.clone())),
+    )
 }
 
 fn principal_entity(s: &Subject) -> (Entity, EntityUid) {

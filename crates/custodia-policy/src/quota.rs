@@ -57,8 +57,14 @@ impl Default for QuotaConfig {
             default: Limits::new(20, 100, 500, 200),
             roles: HashMap::from([
                 ("cs_agent".to_string(), Limits::new(20, 120, 600, 300)),
-                ("account_manager".to_string(), Limits::new(20, 150, 800, 500)),
-                ("compliance_officer".to_string(), Limits::new(20, 200, 1000, 500)),
+                (
+                    "account_manager".to_string(),
+                    Limits::new(20, 150, 800, 500),
+                ),
+                (
+                    "compliance_officer".to_string(),
+                    Limits::new(20, 200, 1000, 500),
+                ),
                 ("analyst".to_string(), Limits::new(20, 200, 1000, 0)),
                 (
                     "service".to_string(),
@@ -168,8 +174,20 @@ impl Quotas {
         let rec = |b: &(i64, u64, u64)| b.1;
         let clr = |b: &(i64, u64, u64)| b.2;
         let checks: [(&'static str, u64, i64, u64, fn(&(i64, u64, u64)) -> u64); 3] = [
-            ("records_per_hour", limits.records_per_hour, 60, records, rec),
-            ("records_per_day", limits.records_per_day, DAY_MINUTES, records, rec),
+            (
+                "records_per_hour",
+                limits.records_per_hour,
+                60,
+                records,
+                rec,
+            ),
+            (
+                "records_per_day",
+                limits.records_per_day,
+                DAY_MINUTES,
+                records,
+                rec,
+            ),
             (
                 "clear_fields_per_day",
                 limits.clear_fields_per_day,

@@ -63,13 +63,19 @@ fn default_pack_decides_field_modes() {
     assert_eq!(modes(&am, Tier::Vip, "b1"), [Masked, Clear, Omitted]);
     assert_eq!(modes(&am, Tier::High, "b2"), [Masked, Clear, Omitted]);
     let admin = asker(&["admin"], "", "administration", "");
-    assert_eq!(modes(&admin, Tier::Standard, "b1"), [Omitted, Omitted, Omitted]);
+    assert_eq!(
+        modes(&admin, Tier::Standard, "b1"),
+        [Omitted, Omitted, Omitted]
+    );
     assert!(e.allows(&admin, Action::ManageUsers, &Target::System));
     assert!(!e.allows(&cs, Action::ManageUsers, &Target::System));
     let co = asker(&["compliance_officer"], "", "dsr", "ticket 7");
     assert_eq!(modes(&co, Tier::Vip, "b9"), [Clear, Clear, Omitted]);
     let co_no_reason = asker(&["compliance_officer"], "", "dsr", "");
-    assert_eq!(modes(&co_no_reason, Tier::Vip, "b9"), [Masked, Masked, Omitted]);
+    assert_eq!(
+        modes(&co_no_reason, Tier::Vip, "b9"),
+        [Masked, Masked, Omitted]
+    );
     // The cached answer and a fresh one agree.
     assert_eq!(
         e.field_modes_uncached(&am, &s, Tier::Vip, "b1").to_vec(),
@@ -89,7 +95,11 @@ fn check_reports_file_and_line() {
     assert!(!problems.is_empty());
     assert_eq!(problems[0].file, "mine.cedar");
     assert!(problems[0].line >= 3, "{:?}", problems);
-    std::fs::write(dir.path().join("mine.cedar"), "permit(principal,\n  action resource);\n").unwrap();
+    std::fs::write(
+        dir.path().join("mine.cedar"),
+        "permit(principal,\n  action resource);\n",
+    )
+    .unwrap();
     let (_, problems) = check(Some(dir.path())).unwrap();
     assert_eq!(problems[0].line, 2, "{:?}", problems);
 }

@@ -101,6 +101,34 @@ pub struct TokenRow {
     pub role: String,
 }
 
+/// A user or service account: its JSON document and optimistic-concurrency version.
+#[derive(Clone, Debug)]
+pub struct PrincipalRow {
+    pub kind: String,
+    pub name: String,
+    pub doc: String,
+    pub version: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct SessionRow {
+    pub token_hash: String,
+    pub username: String,
+    pub mfa: bool,
+    pub created_at: i64,
+    pub last_seen: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SecurityEvent {
+    pub id: String,
+    pub at: i64,
+    pub actor: String,
+    pub kind: String,
+    pub detail: String,
+}
+
 pub fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -191,6 +219,47 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_token(&self, token_hash: &str, name: &str, role: &str) -> Result<()>;
     async fn find_token(&self, token_hash: &str) -> Result<Option<TokenRow>>;
+
+    /// Record ids in id order after `after`, at most `limit` (listing, for grants of `list`).
+    async fn list_record_ids(
+        &self,
+        collection: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<String>>;
+
+    /// Creates (`expected_version` none) or replaces (compare-and-set) a principal; returns
+    /// the new version, or `None` if it already exists / the version no longer holds.
+    /// `secret_hash` is always written (`None` clears it).
+    async fn put_principal(
+        &self,
+        kind: &str,
+        name: &str,
+        doc: &str,
+        secret_hash: Option<&str>,
+        expected_version: Option<i64>,
+    ) -> Result<Option<i64>>;
+    async fn get_principal(&self, kind: &str, name: &str) -> Result<Option<PrincipalRow>>;
+    async fn find_principal_by_secret(&self, secret_hash: &str) -> Result<Option<PrincipalRow>>;
+    async fn list_principals(&self, kind: &str) -> Result<Vec<PrincipalRow>>;
+    async fn delete_principal(&self, kind: &str, name: &str) -> Result<bool>;
+
+    async fn insert_session(&self, s: &SessionRow) -> Result<()>;
+    async fn get_session(&self, token_hash: &str) -> Result<Option<SessionRow>>;
+    async fn touch_session(&self, token_hash: &str, now: i64) -> Result<()>;
+    /// Revokes one session; false if it was unknown or already revoked.
+    async fn revoke_session(&self, token_hash: &str, now: i64) -> Result<bool>;
+    /// Revokes every live session of a user; returns how many.
+    async fn revoke_user_sessions(&self, username: &str, now: i64) -> Result<u64>;
+
+    /// `(failures, locked_until)` for a sign-in back-off key.
+    async fn login_failures(&self, key: &str) -> Result<Option<(i64, i64)>>;
+    async fn set_login_failures(&self, key: &str, failures: i64, locked_until: i64) -> Result<()>;
+    async fn clear_login_failures(&self, key: &str) -> Result<()>;
+
+    async fn insert_security_event(&self, e: &SecurityEvent) -> Result<()>;
+    /// Events at or after `since`, oldest first, at most `limit`.
+    async fn security_events(&self, since: i64, limit: i64) -> Result<Vec<SecurityEvent>>;
 }
 
 /// Opens the store named by a URL (`sqlite://path`, `sqlite::memory:`, `postgres://…`) and
@@ -206,4 +275,7 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
 }
 
 /// Embedded migrations, applied in order, each once.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_identity.sql")),
+];

@@ -629,8 +629,264 @@ macro_rules! sql_store {
                     None => None,
                 })
             }
+
+            async fn list_record_ids(
+                &self,
+                collection: &str,
+                after: Option<&str>,
+                limit: i64,
+            ) -> Result<Vec<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT id FROM records WHERE collection = $1 AND id > $2 ORDER BY id LIMIT $3",
+                )
+                .bind(collection)
+                .bind(after.unwrap_or(""))
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn put_principal(
+                &self,
+                kind: &str,
+                name: &str,
+                doc: &str,
+                secret_hash: Option<&str>,
+                expected_version: Option<i64>,
+            ) -> Result<Option<i64>> {
+                let r = match expected_version {
+                    None => sqlx::query(
+                        "INSERT INTO principals (kind, name, doc, secret_hash, version, updated_at) \
+                         VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (kind, name) DO NOTHING",
+                    )
+                    .bind(kind)
+                    .bind(name)
+                    .bind(doc)
+                    .bind(secret_hash)
+                    .bind(now_unix())
+                    .execute(&self.write)
+                    .await?,
+                    Some(v) => sqlx::query(
+                        "UPDATE principals SET doc = $1, secret_hash = $2, version = version + 1, \
+                         updated_at = $3 WHERE kind = $4 AND name = $5 AND version = $6",
+                    )
+                    .bind(doc)
+                    .bind(secret_hash)
+                    .bind(now_unix())
+                    .bind(kind)
+                    .bind(name)
+                    .bind(v)
+                    .execute(&self.write)
+                    .await?,
+                };
+                Ok((r.rows_affected() == 1).then(|| expected_version.unwrap_or(0) + 1))
+            }
+
+            async fn get_principal(&self, kind: &str, name: &str) -> Result<Option<PrincipalRow>> {
+                let row = sqlx::query(
+                    "SELECT kind, name, doc, version FROM principals WHERE kind = $1 AND name = $2",
+                )
+                .bind(kind)
+                .bind(name)
+                .fetch_optional(&self.read)
+                .await?;
+                row.map(|r| decode_principal(&r)).transpose()
+            }
+
+            async fn find_principal_by_secret(
+                &self,
+                secret_hash: &str,
+            ) -> Result<Option<PrincipalRow>> {
+                let row = sqlx::query(
+                    "SELECT kind, name, doc, version FROM principals WHERE secret_hash = $1",
+                )
+                .bind(secret_hash)
+                .fetch_optional(&self.read)
+                .await?;
+                row.map(|r| decode_principal(&r)).transpose()
+            }
+
+            async fn list_principals(&self, kind: &str) -> Result<Vec<PrincipalRow>> {
+                let rows = sqlx::query(
+                    "SELECT kind, name, doc, version FROM principals WHERE kind = $1 ORDER BY name",
+                )
+                .bind(kind)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(decode_principal).collect()
+            }
+
+            async fn delete_principal(&self, kind: &str, name: &str) -> Result<bool> {
+                let r = sqlx::query("DELETE FROM principals WHERE kind = $1 AND name = $2")
+                    .bind(kind)
+                    .bind(name)
+                    .execute(&self.write)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn insert_session(&self, s: &SessionRow) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO sessions (token_hash, username, mfa, created_at, last_seen, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&s.token_hash)
+                .bind(&s.username)
+                .bind(s.mfa as i64)
+                .bind(s.created_at)
+                .bind(s.last_seen)
+                .bind(s.revoked_at)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_session(&self, token_hash: &str) -> Result<Option<SessionRow>> {
+                let row = sqlx::query(
+                    "SELECT token_hash, username, mfa, created_at, last_seen, revoked_at \
+                     FROM sessions WHERE token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.read)
+                .await?;
+                Ok(match row {
+                    Some(r) => Some(SessionRow {
+                        token_hash: r.try_get(0)?,
+                        username: r.try_get(1)?,
+                        mfa: r.try_get::<i64, _>(2)? != 0,
+                        created_at: r.try_get(3)?,
+                        last_seen: r.try_get(4)?,
+                        revoked_at: r.try_get(5)?,
+                    }),
+                    None => None,
+                })
+            }
+
+            async fn touch_session(&self, token_hash: &str, now: i64) -> Result<()> {
+                sqlx::query("UPDATE sessions SET last_seen = $1 WHERE token_hash = $2")
+                    .bind(now)
+                    .bind(token_hash)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn revoke_session(&self, token_hash: &str, now: i64) -> Result<bool> {
+                let r = sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(token_hash)
+                .execute(&self.write)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn revoke_user_sessions(&self, username: &str, now: i64) -> Result<u64> {
+                let r = sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1 WHERE username = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(username)
+                .execute(&self.write)
+                .await?;
+                Ok(r.rows_affected())
+            }
+
+            async fn login_failures(&self, key: &str) -> Result<Option<(i64, i64)>> {
+                let row = sqlx::query(
+                    "SELECT failures, locked_until FROM login_failures WHERE key = $1",
+                )
+                .bind(key)
+                .fetch_optional(&self.write)
+                .await?;
+                Ok(match row {
+                    Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+                    None => None,
+                })
+            }
+
+            async fn set_login_failures(
+                &self,
+                key: &str,
+                failures: i64,
+                locked_until: i64,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO login_failures (key, failures, locked_until, updated_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO UPDATE SET \
+                     failures = excluded.failures, locked_until = excluded.locked_until, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(key)
+                .bind(failures)
+                .bind(locked_until)
+                .bind(now_unix())
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn clear_login_failures(&self, key: &str) -> Result<()> {
+                sqlx::query("DELETE FROM login_failures WHERE key = $1")
+                    .bind(key)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn insert_security_event(&self, e: &SecurityEvent) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO security_events (id, at, actor, kind, detail) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&e.id)
+                .bind(e.at)
+                .bind(&e.actor)
+                .bind(&e.kind)
+                .bind(&e.detail)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn security_events(&self, since: i64, limit: i64) -> Result<Vec<SecurityEvent>> {
+                let rows = sqlx::query(
+                    "SELECT id, at, actor, kind, detail FROM security_events \
+                     WHERE at >= $1 ORDER BY at, id LIMIT $2",
+                )
+                .bind(since)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(SecurityEvent {
+                            id: r.try_get(0)?,
+                            at: r.try_get(1)?,
+                            actor: r.try_get(2)?,
+                            kind: r.try_get(3)?,
+                            detail: r.try_get(4)?,
+                        })
+                    })
+                    .collect()
+            }
         }
     };
+}
+
+fn decode_principal<R>(r: &R) -> Result<PrincipalRow>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(PrincipalRow {
+        kind: r.try_get(0)?,
+        name: r.try_get(1)?,
+        doc: r.try_get(2)?,
+        version: r.try_get(3)?,
+    })
 }
 
 fn decode_record_row<R>(r: &R) -> Result<(RecordRow, Option<DekRow>)>

@@ -132,6 +132,7 @@ mod tests {
 
     fn def(ty: &str) -> FieldDef {
         FieldDef {
+            mask: Default::default(),
             name: "f".into(),
             ty: ty.parse().unwrap(),
             level: Level::C2,
