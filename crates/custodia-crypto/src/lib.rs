@@ -10,6 +10,8 @@
 //! index MACs, passphrase sealing (Argon2id) and Argon2id verifiers for C3 data.
 #![forbid(unsafe_code)]
 
+pub mod totp;
+
 use aes_gcm::aead::{consts::U12, AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, AesGcm, Nonce};
 use hmac::{Hmac, Mac};

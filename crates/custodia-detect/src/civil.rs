@@ -77,6 +77,71 @@ pub(crate) fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Unix seconds of `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SSZ` (also with
+/// fractional seconds or a `±HH:MM` offset).
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    if s.len() < 10 || s.as_bytes()[4] != b'-' || s.as_bytes()[7] != b'-' {
+        return None;
+    }
+    let date = Date::new(num(0..4)? as i32, num(5..7)? as u32, num(8..10)? as u32)?;
+    let days = days_from_civil(date.year, date.month, date.day);
+    if s.len() == 10 {
+        return Some(days * 86_400);
+    }
+    let b = s.as_bytes();
+    if !(b[10] == b'T' || b[10] == b't' || b[10] == b' ')
+        || s.len() < 20
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (h, m, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6
+            && (rest.starts_with('+') || rest.starts_with('-'))
+            && &rest[3..4] == ":" =>
+        {
+            let oh: i64 = rest[1..3].parse().ok()?;
+            let om: i64 = rest[4..6].parse().ok()?;
+            let o = oh * 3600 + om * 60;
+            if rest.starts_with('-') {
+                -o
+            } else {
+                o
+            }
+        }
+        _ => return None,
+    };
+    Some(days * 86_400 + h * 3600 + m * 60 + sec - offset)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of Unix seconds.
+pub fn format_timestamp(unix: i64) -> String {
+    let d = Date::from_days(unix.div_euclid(86_400));
+    let s = unix.rem_euclid(86_400);
+    format!("{d}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
+}
+
 fn is_leap(year: i32) -> bool {
     year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
 }
@@ -93,6 +158,25 @@ fn days_in_month(year: i32, month: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_round_trip() {
+        assert_eq!(parse_timestamp("1970-01-01"), Some(0));
+        assert_eq!(parse_timestamp("2026-11-24T18:00:47Z"), Some(1_795_543_247));
+        assert_eq!(format_timestamp(1_795_543_247), "2026-11-24T18:00:47Z");
+        assert_eq!(
+            parse_timestamp("2026-11-25T02:00:47+08:00"),
+            Some(1_795_543_247)
+        );
+        assert_eq!(
+            parse_timestamp("2026-11-24T18:00:47.123Z"),
+            Some(1_795_543_247)
+        );
+        assert_eq!(parse_timestamp("2026-02-30"), None);
+        assert_eq!(parse_timestamp("2026-11-24T25:00:00Z"), None);
+        assert_eq!(parse_timestamp("yesterday"), None);
+        assert_eq!(parse_timestamp("2026-11-24T18:00:47"), None);
+    }
 
     #[test]
     fn epoch_and_known_days() {

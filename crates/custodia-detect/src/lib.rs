@@ -15,6 +15,7 @@ use std::fmt;
 pub use custodia_core::PiiType;
 
 mod civil;
+pub use civil::{format_timestamp, parse_timestamp};
 pub mod mask;
 pub mod synth;
 pub mod validate;

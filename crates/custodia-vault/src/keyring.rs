@@ -30,6 +30,7 @@ pub struct Keyring {
     pub(crate) suite: Suite,
     root: Key,
     index_root: Key,
+    secrets_root: Key,
     keks: RwLock<HashMap<String, KekSet>>,
     /// collection → field → pre-keyed blind-index MAC.
     index_macs: RwLock<HashMap<String, HashMap<String, Arc<MacKey>>>>,
@@ -48,13 +49,38 @@ fn damaged(what: &str) -> VaultError {
 impl Keyring {
     pub fn new(suite: Suite, root: Key) -> Keyring {
         let index_root = suite.derive(&root, b"custodia/blind-index/v1", 32);
+        let secrets_root = suite.derive(&root, b"custodia/secrets/v1", suite.key_len());
         Keyring {
             suite,
             root,
             index_root,
+            secrets_root,
             keks: RwLock::new(HashMap::new()),
             index_macs: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Seals a small service secret (a user's TOTP seed) bound to `label`.
+    pub fn seal_secret(&self, label: &str, secret: &[u8]) -> String {
+        let aead = self
+            .suite
+            .aead(&self.secrets_root)
+            .expect("derived key has the suite's length");
+        custodia_crypto::b64(&aead.seal(label.as_bytes(), secret))
+    }
+
+    pub fn open_secret(
+        &self,
+        label: &str,
+        sealed: &str,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, VaultError> {
+        let aead = self
+            .suite
+            .aead(&self.secrets_root)
+            .map_err(|_| damaged("secrets key"))?;
+        let raw = custodia_crypto::unb64(sealed).ok_or_else(|| damaged("sealed secret"))?;
+        aead.open(label.as_bytes(), &raw)
+            .map_err(|_| damaged("sealed secret"))
     }
 
     fn kek_aad(collection: &str, version: i64) -> Vec<u8> {

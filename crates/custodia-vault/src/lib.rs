@@ -149,6 +149,38 @@ impl Vault {
         &self.store
     }
 
+    /// Seals a service secret (a TOTP seed) under a key derived from the root key, bound
+    /// to `label` so a sealed secret cannot be moved to another account.
+    pub fn seal_secret(&self, label: &str, secret: &[u8]) -> String {
+        self.keys.seal_secret(label, secret)
+    }
+
+    pub fn open_secret(&self, label: &str, sealed: &str) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        self.keys.open_secret(label, sealed)
+    }
+
+    /// Record ids of a collection in id order, for principals granted `list`.
+    pub async fn list_ids(
+        &self,
+        collection: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<String>> {
+        self.collection(collection).await?;
+        Ok(self.store.list_record_ids(collection, after, limit).await?)
+    }
+
+    /// Schema and its version, then the record: for callers that decide per field.
+    pub async fn get_with_schema(
+        &self,
+        collection: &str,
+        id: &str,
+    ) -> Result<(Arc<CollectionSchema>, i64, Record)> {
+        let (schema, version) = self.collection(collection).await?;
+        let rec = self.get(collection, id).await?;
+        Ok((schema, version, rec))
+    }
+
     // ----- bearer tokens -------------------------------------------------------------
 
     /// Creates a random bearer token; only its hash is stored. The token is returned once.
