@@ -13,6 +13,10 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds until retrying makes sense (`Retry-After`), for 429s.
+    pub retry_after: Option<i64>,
+    /// When a quota has room again (RFC 3339), for `quota_exceeded`.
+    pub reset_at: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -29,6 +33,9 @@ pub struct ErrorDetail {
     /// The field, header or parameter at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For `quota_exceeded`: when the quota has room again (RFC 3339, UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reset_at: Option<String>,
 }
 
 impl ApiError {
@@ -38,7 +45,18 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
+            reset_at: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, secs: i64) -> ApiError {
+        self.retry_after = Some(secs.max(1));
+        self
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> ApiError {
@@ -100,6 +118,8 @@ impl From<VaultError> for ApiError {
             code: e.code(),
             message,
             field: e.field().map(str::to_string),
+            retry_after: None,
+            reset_at: None,
         }
     }
 }
@@ -111,9 +131,14 @@ impl IntoResponse for ApiError {
                 code: self.code.to_string(),
                 message: self.message,
                 field: self.field,
+                reset_at: self.reset_at,
             },
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

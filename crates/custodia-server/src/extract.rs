@@ -143,25 +143,6 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     }
 }
 
-/// Who is calling, set by the authentication middleware.
-#[derive(Clone, Debug)]
-pub struct Principal {
-    pub name: String,
-    pub role: String,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        parts
-            .extensions
-            .get::<Principal>()
-            .cloned()
-            .ok_or_else(ApiError::unauthorized)
-    }
-}
-
 /// The request id set by the request-id layer (echoed in `x-request-id`).
 pub struct RequestId(pub String);
 

@@ -2,7 +2,9 @@
 //! a value); the audit log of a later issue replaces these lines with signed events.
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiPath, IfMatch, JsonBody, Principal, Purpose, RequestId};
+use crate::extract::{ApiPath, IfMatch, JsonBody};
+use crate::guard::{Access, Admin, Guard, RecordView};
+use custodia_policy::{Action, Target};
 use crate::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -58,26 +60,6 @@ pub struct PatchRecord {
 pub struct Written {
     pub id: String,
     pub version: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RecordView {
-    pub id: String,
-    pub version: i64,
-    pub attributes: Attributes,
-    #[schema(value_type = Object)]
-    pub fields: Map<String, Value>,
-}
-
-impl From<custodia_vault::Record> for RecordView {
-    fn from(r: custodia_vault::Record) -> Self {
-        RecordView {
-            id: r.id,
-            version: r.version,
-            attributes: r.attributes,
-            fields: r.fields,
-        }
-    }
 }
 
 /// Body of `POST …/search`.
@@ -146,20 +128,13 @@ fn check_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-fn access_log(
-    req: &RequestId,
-    who: &Principal,
-    purpose: &Purpose,
-    action: &str,
-    collection: &str,
-    record: &str,
-    outcome: &str,
-) {
+fn access_log(a: &Access, action: &str, collection: &str, record: &str, outcome: &str) {
     tracing::info!(
         target: "custodia::access",
-        request_id = %req.0,
-        actor = %who.name,
-        purpose = %purpose.0,
+        request_id = %a.request_id,
+        actor = %a.who.name,
+        purpose = %a.asker.context.purpose,
+        reason_given = !a.asker.context.reason.is_empty(),
         action,
         collection,
         record,
@@ -181,7 +156,9 @@ pub async fn healthz() -> Json<Health> {
 
 #[utoipa::path(get, path = "/metrics", security(("bearer" = [])),
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
-pub async fn metrics(State(s): State<AppState>) -> Response {
+pub async fn metrics(State(s): State<AppState>, a: Admin) -> Result<Response, ApiError> {
+    s.guard
+        .require(&a.asker, Action::ReadMetrics, &Target::System)?;
     let mut counts = vec![];
     if let Ok(names) = s.vault.list_collections().await {
         for n in names {
@@ -190,14 +167,14 @@ pub async fn metrics(State(s): State<AppState>) -> Response {
             }
         }
     }
-    (
+    Ok((
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
         s.metrics.render(&counts),
     )
-        .into_response()
+        .into_response())
 }
 
 #[utoipa::path(get, path = "/openapi.json", security(("bearer" = [])),
@@ -215,7 +192,12 @@ pub async fn openapi() -> Response {
 
 #[utoipa::path(get, path = "/v1/collections", security(("bearer" = [])),
     responses((status = 200, body = CollectionList), (status = 401, body = ErrorBody)))]
-pub async fn list_collections(State(s): State<AppState>) -> Result<Json<CollectionList>, ApiError> {
+pub async fn list_collections(
+    State(s): State<AppState>,
+    a: Admin,
+) -> Result<Json<CollectionList>, ApiError> {
+    s.guard
+        .require(&a.asker, Action::ReadSchema, &Target::System)?;
     Ok(Json(CollectionList {
         collections: s.vault.list_collections().await?,
     }))
@@ -231,10 +213,13 @@ pub async fn list_collections(State(s): State<AppState>) -> Result<Json<Collecti
               (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn put_collection(
     State(s): State<AppState>,
+    a: Admin,
     ApiPath(name): ApiPath<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
     check_name("collection", &name)?;
+    s.guard
+        .require(&a.asker, Action::ManageSchema, &Target::System)?;
     let is_toml = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -284,9 +269,12 @@ use axum::extract::FromRequest;
     responses((status = 200, body = CollectionInfo), (status = 404, body = ErrorBody)))]
 pub async fn get_collection(
     State(s): State<AppState>,
+    a: Admin,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<CollectionInfo>, ApiError> {
     check_name("collection", &name)?;
+    s.guard
+        .require(&a.asker, Action::ReadSchema, &Target::System)?;
     let (schema, version) = s.vault.collection(&name).await?;
     Ok(Json(CollectionInfo {
         name,
@@ -300,23 +288,27 @@ pub async fn get_collection(
            ("X-Custodia-Purpose" = String, Header, description = "purpose id of this access")),
     request_body = CreateRecord,
     responses((status = 201, body = Written), (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "duplicate value in a unique field")))]
 pub async fn create_record(
     State(s): State<AppState>,
-    rid: RequestId,
-    who: Principal,
-    purpose: Purpose,
+    a: Access,
     ApiPath(name): ApiPath<String>,
     JsonBody(body): JsonBody<CreateRecord>,
 ) -> Result<Response, ApiError> {
     check_name("collection", &name)?;
-    let input = RecordInput {
-        fields: body.fields,
-        attributes: body.attributes,
-    };
-    let r = s.vault.create(&name, input).await.map_err(ApiError::from);
+    let target = Guard::record_target(&name, &body.attributes);
+    let r = async {
+        s.guard.require(&a.asker, Action::Create, &target)?;
+        let input = RecordInput {
+            fields: body.fields,
+            attributes: body.attributes,
+        };
+        s.vault.create(&name, input).await.map_err(ApiError::from)
+    }
+    .await;
     let id = r.as_ref().map(|w| w.id.as_str()).unwrap_or("-");
-    access_log(&rid, &who, &purpose, "create", &name, id, outcome(&r));
+    access_log(&a, "create", &name, id, outcome(&r));
     let w = r?;
     let etag = etag(w.version);
     Ok((
@@ -334,27 +326,40 @@ fn etag(version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
 }
 
+/// Reads one record, shaped by policy: each field clear, masked or omitted (`access`).
 #[utoipa::path(get, path = "/v1/collections/{name}/records/{id}", security(("bearer" = [])),
     params(("name" = String, Path, description = "collection name"),
            ("id" = String, Path, description = "record id"),
-           ("X-Custodia-Purpose" = String, Header, description = "purpose id of this access")),
+           ("X-Custodia-Purpose" = String, Header, description = "purpose id of this access"),
+           ("X-Custodia-Reason" = Option<String>, Header, description = "why (required by some policies, e.g. compliance officers' clear access)")),
     responses((status = 200, body = RecordView, headers(("ETag" = String, description = "record version"))),
-              (status = 404, body = ErrorBody), (status = 410, body = ErrorBody, description = "crypto-shredded"),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 410, body = ErrorBody, description = "crypto-shredded"),
+              (status = 429, body = ErrorBody, description = "quota_exceeded"),
               (status = 500, body = ErrorBody, description = "integrity_error: a ciphertext was altered or moved")))]
 pub async fn get_record(
     State(s): State<AppState>,
-    rid: RequestId,
-    who: Principal,
-    purpose: Purpose,
+    a: Access,
     ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     check_name("collection", &name)?;
     check_id(&id)?;
-    let r = s.vault.get(&name, &id).await.map_err(ApiError::from);
-    access_log(&rid, &who, &purpose, "read", &name, &id, outcome(&r));
-    let rec = r?;
-    let etag = etag(rec.version);
-    Ok(([(header::ETAG, etag)], Json(RecordView::from(rec))).into_response())
+    let r = async {
+        let (schema, version, rec) = s.vault.get_with_schema(&name, &id).await?;
+        s.guard.require(
+            &a.asker,
+            Action::Read,
+            &Guard::record_target(&name, &rec.attributes),
+        )?;
+        let (view, clear) = s.guard.view(&a.asker, &schema, version, rec);
+        s.guard.charge(&s, &a.who, 1, clear).await?;
+        Ok::<_, ApiError>(view)
+    }
+    .await;
+    access_log(&a, "read", &name, &id, outcome(&r));
+    let view = r?;
+    let etag = etag(view.version);
+    Ok(([(header::ETAG, etag)], Json(view)).into_response())
 }
 
 #[utoipa::path(patch, path = "/v1/collections/{name}/records/{id}", security(("bearer" = [])),
@@ -363,29 +368,48 @@ pub async fn get_record(
            ("If-Match" = String, Header, description = "the version last read"),
            ("X-Custodia-Purpose" = String, Header, description = "purpose id of this access")),
     request_body = PatchRecord,
-    responses((status = 200, body = Written), (status = 412, body = ErrorBody),
+    responses((status = 200, body = Written), (status = 403, body = ErrorBody),
+              (status = 412, body = ErrorBody),
               (status = 428, body = ErrorBody), (status = 400, body = ErrorBody)))]
 pub async fn patch_record(
     State(s): State<AppState>,
-    rid: RequestId,
-    who: Principal,
-    purpose: Purpose,
+    a: Access,
     ApiPath((name, id)): ApiPath<(String, String)>,
     IfMatch(version): IfMatch,
     JsonBody(body): JsonBody<PatchRecord>,
 ) -> Result<Response, ApiError> {
     check_name("collection", &name)?;
     check_id(&id)?;
-    let patch = RecordPatch {
-        fields: body.fields,
-        attributes: body.attributes,
-    };
-    let r = s
-        .vault
-        .update(&name, &id, version, patch)
-        .await
-        .map_err(ApiError::from);
-    access_log(&rid, &who, &purpose, "update", &name, &id, outcome(&r));
+    let r = async {
+        let (_, current) = s.vault.attributes(&name, &id).await?;
+        s.guard.require(
+            &a.asker,
+            Action::Update,
+            &Guard::record_target(&name, &current),
+        )?;
+        if let Some(p) = &body.attributes {
+            let moved = custodia_core::Attributes {
+                tier: p.tier.unwrap_or(current.tier),
+                branch: p.branch.clone().unwrap_or(current.branch.clone()),
+            };
+            // Moving a customer to another branch or tier needs the right there too.
+            s.guard.require(
+                &a.asker,
+                Action::Update,
+                &Guard::record_target(&name, &moved),
+            )?;
+        }
+        let patch = RecordPatch {
+            fields: body.fields,
+            attributes: body.attributes,
+        };
+        s.vault
+            .update(&name, &id, version, patch)
+            .await
+            .map_err(ApiError::from)
+    }
+    .await;
+    access_log(&a, "update", &name, &id, outcome(&r));
     let w = r?;
     let etag = etag(w.version);
     Ok((
@@ -401,43 +425,89 @@ pub async fn patch_record(
 #[utoipa::path(delete, path = "/v1/collections/{name}/records/{id}", security(("bearer" = [])),
     params(("name" = String, Path, description = "collection name"),
            ("id" = String, Path, description = "record id"),
-           ("X-Custodia-Purpose" = String, Header, description = "purpose id of this access")),
-    responses((status = 204, description = "record crypto-shredded"), (status = 404, body = ErrorBody)))]
+           ("X-Custodia-Purpose" = String, Header, description = "purpose id of this access"),
+           ("X-Custodia-Reason" = Option<String>, Header, description = "why (the default pack requires one for erasure)")),
+    responses((status = 204, description = "record crypto-shredded"), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
 pub async fn delete_record(
     State(s): State<AppState>,
-    rid: RequestId,
-    who: Principal,
-    purpose: Purpose,
+    a: Access,
     ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     check_name("collection", &name)?;
     check_id(&id)?;
-    let r = s.vault.delete(&name, &id).await.map_err(ApiError::from);
-    access_log(&rid, &who, &purpose, "delete", &name, &id, outcome(&r));
+    let r = async {
+        let (_, current) = s.vault.attributes(&name, &id).await?;
+        s.guard.require(
+            &a.asker,
+            Action::Delete,
+            &Guard::record_target(&name, &current),
+        )?;
+        s.vault.delete(&name, &id).await.map_err(ApiError::from)
+    }
+    .await;
+    access_log(&a, "delete", &name, &id, outcome(&r));
     r?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Finds customers by exact values of searchable fields; results are shaped by policy and
+/// cut to the caller's per-search quota.
 #[utoipa::path(post, path = "/v1/collections/{name}/search", security(("bearer" = [])),
     params(("name" = String, Path, description = "collection name"),
-           ("X-Custodia-Purpose" = String, Header, description = "purpose id of this access")),
+           ("X-Custodia-Purpose" = String, Header, description = "purpose id of this access"),
+           ("X-Custodia-Reason" = Option<String>, Header, description = "why")),
     request_body = SearchRequest,
-    responses((status = 200, body = SearchResult), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = SearchResult), (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn search(
     State(s): State<AppState>,
-    rid: RequestId,
-    who: Principal,
-    purpose: Purpose,
+    a: Access,
     ApiPath(name): ApiPath<String>,
     JsonBody(body): JsonBody<SearchRequest>,
 ) -> Result<Json<SearchResult>, ApiError> {
     check_name("collection", &name)?;
-    let limit = body.limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
-    let r = s
-        .vault
-        .search(&name, &body.conditions, limit)
-        .await
-        .map_err(ApiError::from);
+    let r = async {
+        s.guard
+            .require(&a.asker, Action::Search, &Target::Collection(name.clone()))?;
+        let max = s.guard.limits(&a.who).search_limit as i64;
+        let limit = body.limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
+        // Validate the requested limit first (a 400 names it), then cut it to the quota.
+        if !(1..=custodia_vault::MAX_SEARCH_LIMIT).contains(&limit) {
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                "limit",
+                format!("limit must be between 1 and {}", custodia_vault::MAX_SEARCH_LIMIT),
+            ));
+        }
+        if max == 0 {
+            return Err(ApiError::forbidden("this caller's search quota is zero"));
+        }
+        let (schema, version) = s.vault.collection(&name).await?;
+        let found = s
+            .vault
+            .search(&name, &body.conditions, limit.min(max))
+            .await?;
+        let mut views = Vec::with_capacity(found.len());
+        let mut clear = 0;
+        for rec in found {
+            if !s.guard.engine.allows(
+                &a.asker,
+                Action::Read,
+                &Guard::record_target(&name, &rec.attributes),
+            ) {
+                continue;
+            }
+            let (v, c) = s.guard.view(&a.asker, &schema, version, rec);
+            clear += c;
+            views.push(v);
+        }
+        s.guard
+            .charge(&s, &a.who, views.len() as u64, clear)
+            .await?;
+        Ok(views)
+    }
+    .await;
     let fields: Vec<&str> = body.conditions.keys().map(String::as_str).collect();
     let ids = match &r {
         Ok(records) => records
@@ -449,14 +519,67 @@ pub async fn search(
     };
     tracing::info!(
         target: "custodia::access",
-        request_id = %rid.0, actor = %who.name, purpose = %purpose.0, action = "search",
-        collection = %name, by = %fields.join(","), records = %ids, outcome = outcome(&r),
+        request_id = %a.request_id, actor = %a.who.name, purpose = %a.asker.context.purpose,
+        action = "search", collection = %name, by = %fields.join(","), records = %ids,
+        outcome = outcome(&r),
     );
-    let records: Vec<RecordView> = r?.into_iter().map(RecordView::from).collect();
+    let records = r?;
     Ok(Json(SearchResult {
         count: records.len(),
         records,
     }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Return ids after this one (the last id of the previous page).
+    pub after: Option<String>,
+    /// At most 1000; default 100.
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IdList {
+    pub ids: Vec<String>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// Lists record ids (no field values), only for service accounts granted `list`.
+#[utoipa::path(get, path = "/v1/collections/{name}/records", security(("bearer" = [])),
+    params(("name" = String, Path, description = "collection name"), ListQuery,
+           ("X-Custodia-Purpose" = String, Header, description = "purpose id of this access")),
+    responses((status = 200, body = IdList), (status = 403, body = ErrorBody)))]
+pub async fn list_records(
+    State(s): State<AppState>,
+    a: Access,
+    ApiPath(name): ApiPath<String>,
+    q: Result<axum::extract::Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<IdList>, ApiError> {
+    check_name("collection", &name)?;
+    let axum::extract::Query(q) = q.map_err(|_| {
+        ApiError::bad_request("invalid_query", "query", "expected ?after=<id>&limit=<n>")
+    })?;
+    let r = async {
+        s.guard
+            .require(&a.asker, Action::List, &Target::Collection(name.clone()))?;
+        let limit = q.limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                "limit",
+                "limit must be between 1 and 1000",
+            ));
+        }
+        let ids = s.vault.list_ids(&name, q.after.as_deref(), limit).await?;
+        let next = (ids.len() as i64 == limit).then(|| ids.last().cloned()).flatten();
+        Ok(IdList { ids, next })
+    }
+    .await;
+    access_log(&a, "list", &name, "-", outcome(&r));
+    r.map(Json)
 }
 
 #[utoipa::path(post, path = "/v1/collections/{name}/records/{id}/verify", security(("bearer" = [])),
@@ -464,37 +587,46 @@ pub async fn search(
            ("id" = String, Path, description = "record id"),
            ("X-Custodia-Purpose" = String, Header, description = "purpose id of this access")),
     request_body = VerifyRequest,
-    responses((status = 200, body = VerifyResult), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = VerifyResult), (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody)))]
 pub async fn verify(
     State(s): State<AppState>,
-    rid: RequestId,
-    who: Principal,
-    purpose: Purpose,
+    a: Access,
     ApiPath((name, id)): ApiPath<(String, String)>,
     JsonBody(body): JsonBody<VerifyRequest>,
 ) -> Result<Json<VerifyResult>, ApiError> {
     check_name("collection", &name)?;
     check_id(&id)?;
-    let r = s
-        .vault
-        .verify(&name, &id, &body.field, &body.value)
-        .await
-        .map_err(ApiError::from);
-    access_log(&rid, &who, &purpose, "verify", &name, &id, outcome(&r));
+    let r = async {
+        let (_, current) = s.vault.attributes(&name, &id).await?;
+        s.guard.require(
+            &a.asker,
+            Action::Verify,
+            &Guard::record_target(&name, &current),
+        )?;
+        s.vault
+            .verify(&name, &id, &body.field, &body.value)
+            .await
+            .map_err(ApiError::from)
+    }
+    .await;
+    access_log(&a, "verify", &name, &id, outcome(&r));
     Ok(Json(VerifyResult { matches: r? }))
 }
 
 #[utoipa::path(post, path = "/v1/collections/{name}/keys/rotate", security(("bearer" = [])),
     params(("name" = String, Path, description = "collection name")),
-    responses((status = 200, body = Rotation), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Rotation), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn rotate(
     State(s): State<AppState>,
-    who: Principal,
+    a: Admin,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Rotation>, ApiError> {
     check_name("collection", &name)?;
+    s.guard
+        .require(&a.asker, Action::ManageKeys, &Target::System)?;
     let (kek_version, rewrapped) = s.vault.rotate(&name).await?;
-    tracing::info!(target: "custodia::admin", actor = %who.name, collection = %name, kek_version, rewrapped, "keys rotated");
+    tracing::info!(target: "custodia::admin", actor = %a.who.name, collection = %name, kek_version, rewrapped, "keys rotated");
     Ok(Json(Rotation {
         collection: name,
         kek_version,

@@ -7,8 +7,11 @@
 //! are size-limited and requests time out.
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod handlers;
 pub mod metrics;
 
@@ -16,11 +19,12 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::http::Method;
+use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
+use custodia_policy::Engine;
 use custodia_vault::Vault;
 use error::ApiError;
-use extract::Principal;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -32,6 +36,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Size of the constant body of `GET /bench/constant`; the route exists only when set.
     pub bench_body_bytes: Option<usize>,
+    pub auth: auth::AuthConfig,
+    pub quotas: custodia_policy::quota::QuotaConfig,
 }
 
 impl Default for ServerConfig {
@@ -40,6 +46,8 @@ impl Default for ServerConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             bench_body_bytes: None,
+            auth: auth::AuthConfig::default(),
+            quotas: Default::default(),
         }
     }
 }
@@ -48,41 +56,130 @@ impl Default for ServerConfig {
 pub struct AppState {
     pub vault: Arc<Vault>,
     pub metrics: Arc<metrics::Metrics>,
+    pub guard: Arc<guard::Guard>,
+    pub auth: Arc<auth::AuthConfig>,
     pub request_timeout: Duration,
     pub bench_body: axum::body::Bytes,
 }
 
+/// Routes as they are registered: `(path, methods)`, for tests that walk every route.
+type RouteList = Vec<(&'static str, Vec<Method>)>;
+
+struct Routes {
+    router: Router<AppState>,
+    list: RouteList,
+}
+
+impl Routes {
+    fn add(mut self, path: &'static str, methods: &[Method], mr: MethodRouter<AppState>) -> Self {
+        self.router = self.router.route(path, mr);
+        self.list.push((path, methods.to_vec()));
+        self
+    }
+}
+
+fn protected_routes() -> Routes {
+    use admin::*;
+    use handlers::*;
+    use Method as M;
+    let r = Routes {
+        router: Router::new(),
+        list: vec![],
+    };
+    r.add("/metrics", &[M::GET], get(metrics))
+        .add("/openapi.json", &[M::GET], get(openapi))
+        .add("/v1/auth/logout", &[M::POST], post(logout))
+        .add("/v1/auth/whoami", &[M::GET], get(whoami))
+        .add("/v1/users", &[M::GET, M::POST], get(list_users).post(create_user))
+        .add(
+            "/v1/users/{name}",
+            &[M::GET, M::PATCH, M::DELETE],
+            get(get_user).patch(patch_user).delete(delete_user),
+        )
+        .add("/v1/users/{name}/sessions", &[M::DELETE], delete(revoke_sessions))
+        .add("/v1/users/{name}/totp", &[M::POST], post(reset_totp))
+        .add(
+            "/v1/service-accounts",
+            &[M::GET, M::POST],
+            get(list_services).post(create_service),
+        )
+        .add(
+            "/v1/service-accounts/{name}",
+            &[M::DELETE],
+            delete(delete_service),
+        )
+        .add(
+            "/v1/service-accounts/{name}/rotate",
+            &[M::POST],
+            post(rotate_service_key),
+        )
+        .add("/v1/policies/reload", &[M::POST], post(reload_policies))
+        .add("/v1/security-events", &[M::GET], get(security_events))
+        .add("/v1/collections", &[M::GET], get(list_collections))
+        .add(
+            "/v1/collections/{name}",
+            &[M::PUT, M::GET],
+            axum::routing::put(put_collection).get(get_collection),
+        )
+        .add(
+            "/v1/collections/{name}/records",
+            &[M::POST, M::GET],
+            post(create_record).get(list_records),
+        )
+        .add(
+            "/v1/collections/{name}/records/{id}",
+            &[M::GET, M::PATCH, M::DELETE],
+            get(get_record).patch(patch_record).delete(delete_record),
+        )
+        .add(
+            "/v1/collections/{name}/records/{id}/verify",
+            &[M::POST],
+            post(verify),
+        )
+        .add("/v1/collections/{name}/search", &[M::POST], post(search))
+        .add(
+            "/v1/collections/{name}/keys/rotate",
+            &[M::POST],
+            post(rotate),
+        )
+}
+
+/// Every authenticated route with its methods (`/healthz` and `/v1/auth/login` are the
+/// only routes without authentication).
+pub fn authenticated_routes() -> Vec<(&'static str, Vec<Method>)> {
+    protected_routes().list
+}
+
+/// Re-reads the policy pack (API, `custodia policy reload`, SIGHUP).
+pub fn reload_policies(s: &AppState) -> Result<usize, custodia_policy::PolicyError> {
+    let n = s.guard.engine.reload()?;
+    s.metrics.policy_reloaded();
+    tracing::info!(target: "custodia::admin", policies = n, source = %s.guard.engine.source(), "policies reloaded");
+    Ok(n)
+}
+
 /// The whole API as one router.
-pub fn router(vault: Arc<Vault>, cfg: &ServerConfig) -> Router {
+pub fn router(vault: Arc<Vault>, engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
     let state = AppState {
         vault,
         metrics: Arc::new(metrics::Metrics::default()),
+        guard: Arc::new(guard::Guard {
+            engine,
+            quotas: custodia_policy::quota::Quotas::new(cfg.quotas.clone()),
+        }),
+        auth: Arc::new(cfg.auth.clone()),
         request_timeout: cfg.request_timeout,
         bench_body: bench_body(cfg.bench_body_bytes.unwrap_or(0)),
     };
-    use handlers::*;
-    let protected = Router::new()
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
-        .route("/v1/collections", get(list_collections))
-        .route(
-            "/v1/collections/{name}",
-            put(put_collection).get(get_collection),
-        )
-        .route("/v1/collections/{name}/records", post(create_record))
-        .route(
-            "/v1/collections/{name}/records/{id}",
-            get(get_record).patch(patch_record).delete(delete_record),
-        )
-        .route("/v1/collections/{name}/records/{id}/verify", post(verify))
-        .route("/v1/collections/{name}/search", post(search))
-        .route("/v1/collections/{name}/keys/rotate", post(rotate))
+    let protected = protected_routes()
+        .router
         .route_layer(from_fn_with_state(state.clone(), require_auth));
     let mut app = Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(handlers::healthz))
+        .route("/v1/auth/login", post(admin::login))
         .merge(protected);
     if cfg.bench_body_bytes.is_some() {
-        app = app.route("/bench/constant", get(bench_constant));
+        app = app.route("/bench/constant", get(handlers::bench_constant));
     }
     app.fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
@@ -129,15 +226,8 @@ async fn require_auth(
         .map(str::trim)
         .filter(|t| !t.is_empty() && t.len() <= 256)
         .ok_or_else(ApiError::unauthorized)?;
-    let principal = s
-        .vault
-        .authenticate(token)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    req.extensions_mut().insert(Principal {
-        name: principal.name,
-        role: principal.role,
-    });
+    let principal = auth::authenticate(&s.vault, &s.auth, token).await?;
+    req.extensions_mut().insert(principal);
     Ok(next.run(req).await)
 }
 
@@ -173,7 +263,9 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
     info(
         title = "Custodia API",
         description = "Encrypted customer records: write, read, search by exact value, crypto-shred. \
-Every data call needs `Authorization: Bearer <token>` and `X-Custodia-Purpose: <purpose id>`."
+Every data call needs `Authorization: Bearer <token>` (a session from /v1/auth/login, an API key, \
+or the bootstrap admin token) and `X-Custodia-Purpose: <purpose id>`; each field of a record comes back \
+clear, masked or omitted as the Cedar policy decides (`access`)."
     ),
     paths(
         handlers::healthz,
@@ -187,8 +279,25 @@ Every data call needs `Authorization: Bearer <token>` and `X-Custodia-Purpose: <
         handlers::patch_record,
         handlers::delete_record,
         handlers::search,
+        handlers::list_records,
         handlers::verify,
         handlers::rotate,
+        admin::login,
+        admin::logout,
+        admin::whoami,
+        admin::create_user,
+        admin::list_users,
+        admin::get_user,
+        admin::patch_user,
+        admin::delete_user,
+        admin::revoke_sessions,
+        admin::reset_totp,
+        admin::create_service,
+        admin::list_services,
+        admin::rotate_service_key,
+        admin::delete_service,
+        admin::reload_policies,
+        admin::security_events,
     ),
     modifiers(&BearerAuth)
 )]

@@ -11,9 +11,21 @@ type RequestCounters = BTreeMap<(String, String, u16), (u64, f64)>;
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<RequestCounters>,
+    quota_exceeded: std::sync::atomic::AtomicU64,
+    policy_reloads: std::sync::atomic::AtomicU64,
 }
 
 impl Metrics {
+    pub fn quota_exceeded(&self) {
+        self.quota_exceeded
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn policy_reloaded(&self) {
+        self.policy_reloads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let mut m = self.requests.lock().expect("metrics lock");
         let e = m
@@ -50,6 +62,16 @@ impl Metrics {
         for (c, n) in records {
             let _ = writeln!(out, "custodia_records{{collection=\"{c}\"}} {n}");
         }
+        use std::sync::atomic::Ordering::Relaxed;
+        let _ = writeln!(
+            out,
+            "# HELP custodia_quota_exceeded_total Requests refused by a bulk-harvest quota.\n\
+             # TYPE custodia_quota_exceeded_total counter\ncustodia_quota_exceeded_total {}\n\
+             # HELP custodia_policy_reloads_total Successful policy reloads.\n\
+             # TYPE custodia_policy_reloads_total counter\ncustodia_policy_reloads_total {}",
+            self.quota_exceeded.load(Relaxed),
+            self.policy_reloads.load(Relaxed)
+        );
         let _ = writeln!(
             out,
             "# TYPE custodia_build_info gauge\ncustodia_build_info{{version=\"{}\"}} 1",

@@ -170,6 +170,17 @@ impl Vault {
         Ok(self.store.list_record_ids(collection, after, limit).await?)
     }
 
+    /// A record's version and plain attributes, without decrypting anything.
+    pub async fn attributes(&self, collection: &str, id: &str) -> Result<(i64, Attributes)> {
+        self.collection(collection).await?;
+        let (row, _) = self
+            .store
+            .get_record(collection, id)
+            .await?
+            .ok_or(VaultError::RecordNotFound)?;
+        Ok((row.version, Self::attributes_of(&row)))
+    }
+
     /// Schema and its version, then the record: for callers that decide per field.
     pub async fn get_with_schema(
         &self,

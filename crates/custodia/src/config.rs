@@ -21,7 +21,24 @@ pub struct Config {
     pub request_timeout_secs: Option<u64>,
     /// Log filter (`info`, `warn`, `custodia=debug` …).
     pub log: Option<String>,
+    /// Directory of the operator's Cedar policy pack (default: the built-in pack).
+    pub policy_dir: Option<PathBuf>,
+    /// Sign-in, sessions, back-off, MFA roles (`[auth]`).
+    pub auth: Option<custodia_server::auth::AuthConfig>,
+    /// Bulk-harvest limits per role (`[quotas.default]`, `[quotas.roles.<role>]`).
+    pub quotas: Option<custodia_policy::quota::QuotaConfig>,
 }
+
+/// `[auth]` keys that `CUSTODIA_AUTH_<KEY>` overrides.
+pub const AUTH_KEYS: &[&str] = &[
+    "session_idle_secs",
+    "session_absolute_secs",
+    "lockout_user_after",
+    "lockout_addr_after",
+    "lockout_base_secs",
+    "lockout_max_secs",
+    "totp_skew_steps",
+];
 
 pub const KEYS: &[&str] = &[
     "database_url",
@@ -32,6 +49,7 @@ pub const KEYS: &[&str] = &[
     "body_limit_bytes",
     "request_timeout_secs",
     "log",
+    "policy_dir",
 ];
 
 impl Config {
@@ -61,12 +79,29 @@ impl Config {
                 table.insert(key.to_string(), value);
             }
         }
+        for key in AUTH_KEYS {
+            let var = format!("CUSTODIA_AUTH_{}", key.to_uppercase());
+            if let Ok(v) = std::env::var(&var) {
+                let n: i64 = v
+                    .parse()
+                    .map_err(|_| format!("{var} must be a whole number"))?;
+                let auth = table
+                    .entry("auth")
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if let toml::Value::Table(t) = auth {
+                    t.insert(key.to_string(), toml::Value::Integer(n));
+                }
+            }
+        }
         let mut cfg: Config = table
             .try_into()
             .map_err(|e: toml::de::Error| format!("config: {e}"))?;
         // Relative paths in a config file are relative to the file, not to the caller.
         if let Some(dir) = path.and_then(Path::parent) {
-            for p in [&mut cfg.tls_cert, &mut cfg.tls_key].into_iter().flatten() {
+            for p in [&mut cfg.tls_cert, &mut cfg.tls_key, &mut cfg.policy_dir]
+                .into_iter()
+                .flatten()
+            {
                 if p.is_relative() {
                     *p = dir.join(&*p);
                 }

@@ -48,6 +48,17 @@ enum Cmd {
         #[command(subcommand)]
         cmd: CollectionsCmd,
     },
+    /// Cedar policy packs.
+    Policy {
+        #[command(subcommand)]
+        cmd: PolicyCmd,
+    },
+    /// Print the current TOTP code of a base32 secret (for scripts and demo users).
+    Totp {
+        /// Base32 secret, as in an otpauth:// URI; default CUSTODIA_DEV_TOTP_SECRET.
+        #[arg(long, env = "CUSTODIA_DEV_TOTP_SECRET")]
+        secret: String,
+    },
     /// Built-in benchmarks (run with --release).
     Bench {
         #[command(subcommand)]
@@ -141,6 +152,27 @@ enum KeysCmd {
 }
 
 #[derive(Subcommand)]
+enum PolicyCmd {
+    /// Parse and validate a policy pack against the schema; errors carry file:line:column.
+    Check {
+        /// Directory with .cedar files (and optionally a .cedarschema); default: the
+        /// config's policy_dir, else the built-in pack.
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Ask a running server to re-read its policy pack (same as `kill -HUP`).
+    Reload {
+        /// Base URL of the server.
+        #[arg(long, env = "CUSTODIA_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// A token allowed manage_policy (the admin token, or an admin's session).
+        #[arg(long, env = "CUSTODIA_TOKEN")]
+        token: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum CollectionsCmd {
     /// Create or evolve a collection from a TOML or JSON schema file.
     Put {
@@ -207,6 +239,72 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench { cmd } => bench::run(cmd).await.map(|_| ExitCode::SUCCESS),
+        Cmd::Policy {
+            cmd: PolicyCmd::Check { dir, config },
+        } => {
+            let dir = match dir {
+                Some(d) => Some(d),
+                None => config.load()?.policy_dir,
+            };
+            let (n, problems) =
+                custodia_policy::check(dir.as_deref()).map_err(|e| e.to_string())?;
+            if problems.is_empty() {
+                println!(
+                    "OK: {n} policies valid against the schema ({})",
+                    dir.map(|d| d.display().to_string())
+                        .unwrap_or_else(|| "built-in pack".into())
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                eprintln!("{} problem(s)", problems.len());
+                Ok(ExitCode::from(1))
+            }
+        }
+        Cmd::Policy {
+            cmd: PolicyCmd::Reload { url, token },
+        } => policy_reload(&url, &token).await.map(|_| ExitCode::SUCCESS),
+        Cmd::Totp { secret } => {
+            let key = custodia_crypto::totp::base32_decode(&secret)
+                .filter(|k| !k.is_empty())
+                .ok_or("the secret is not base32")?;
+            let step = custodia_crypto::totp::step_at(custodia_store::now_unix());
+            println!("{}", custodia_crypto::totp::code_string(&key, step));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `POST /v1/policies/reload` over plain HTTP/1.1 (loopback admin use; no TLS client here).
+async fn policy_reload(url: &str, token: &str) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").ok_or(
+        "policy reload speaks plain HTTP to a local server; for HTTPS use kill -HUP or the API",
+    )?;
+    let host = rest.trim_end_matches('/');
+    let mut conn = tokio::net::TcpStream::connect(host)
+        .await
+        .map_err(|e| format!("cannot connect to {host}: {e}"))?;
+    let req = format!(
+        "POST /v1/policies/reload HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    conn.write_all(req.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut resp = String::new();
+    conn.read_to_string(&mut resp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.split(' ').nth(1).unwrap_or("");
+    let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").trim();
+    if status == "200" {
+        println!("{body}");
+        Ok(())
+    } else {
+        Err(format!("reload refused ({status}): {body}"))
     }
 }
 

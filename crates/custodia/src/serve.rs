@@ -40,8 +40,18 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         body_limit_bytes: cfg.body_limit_bytes.unwrap_or(1024 * 1024),
         request_timeout: Duration::from_secs(cfg.request_timeout_secs.unwrap_or(30)),
         bench_body_bytes: args.bench_body_bytes,
+        auth: cfg.auth.clone().unwrap_or_default(),
+        quotas: cfg.quotas.clone().unwrap_or_default(),
     };
-    let app = custodia_server::router(vault, &server_cfg);
+    let engine = Arc::new(
+        custodia_policy::Engine::load(cfg.policy_dir.as_deref())
+            .map_err(|e| format!("policy pack: {e}"))?,
+    );
+    if let Some(d) = &dev {
+        d.add_people(&vault, &server_cfg.auth).await?;
+    }
+    reload_on_sighup(engine.clone());
+    let app = custodia_server::router(vault, engine, &server_cfg);
 
     match tls {
         None => {
@@ -69,14 +79,12 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
                 .handle(handle.clone())
                 .serve(app.into_make_service_with_connect_info::<SocketAddr>());
             let announce_handle = handle.clone();
-            let dev_ref = dev
-                .as_ref()
-                .map(|d| (d.token.clone(), d.dir_display.clone()));
+            let dev_text = dev.as_ref().map(|d| d.describe());
             tokio::spawn(async move {
                 if let Some(local) = announce_handle.listening().await {
                     println!("listening on https://{local}");
-                    if let Some((token, dir)) = dev_ref {
-                        println!("admin token: {token}\ndata dir: {dir}");
+                    if let Some(text) = dev_text {
+                        println!("{text}");
                     }
                 }
             });
@@ -90,17 +98,45 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
 fn announce(url: &str, dev: Option<&crate::dev::Dev>) {
     println!("listening on {url}");
     if let Some(d) = dev {
+        println!("{}", d.describe());
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "custodia".into());
         println!(
-            "\nCustodia dev server: {} synthetic customers in collection 'customers'\n\
-             data dir (throwaway, never use for real data): {}\n\
-             admin token: {}\n\n\
-             try:\n  curl -s -H 'Authorization: Bearer {}' -H 'X-Custodia-Purpose: account_service' \\\n    \
-             -H 'Content-Type: application/json' -d '{{\"where\":{{\"mobile\":\"{}\"}}}}' {url}/v1/collections/customers/search\n",
-            d.records, d.dir_display, d.token, d.token, d.sample_mobile
+            r#"try (as the customer-service agent, who sees masks):
+  CODE=$({exe} totp --secret {secret})
+  TOKEN=$(curl -s -H 'Content-Type: application/json' \
+    -d '{{"username":"cs_agent","password":"{pw}","totp":"'$CODE'"}}' \
+    {url}/v1/auth/login | sed 's/.*"token":"\([^"]*\)".*/\1/')
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'X-Custodia-Purpose: customer_service' \
+    -H 'Content-Type: application/json' -d '{{"where":{{"mobile":"{mobile}"}}}}' \
+    {url}/v1/collections/customers/search
+"#,
+            secret = d.totp_secret,
+            pw = d.password,
+            mobile = d.sample_mobile,
         );
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
+}
+
+/// `kill -HUP <pid>` re-reads the policy pack; a broken pack is logged and the running
+/// one stays in force.
+fn reload_on_sighup(engine: Arc<custodia_policy::Engine>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match engine.reload() {
+                Ok(n) => tracing::info!(target: "custodia::admin", policies = n, "policies reloaded (SIGHUP)"),
+                Err(e) => tracing::error!(target: "custodia::admin", error = %e, "policy reload refused; the running pack stays"),
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {
