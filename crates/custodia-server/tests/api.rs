@@ -12,6 +12,8 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 const TOKEN: &str = "test-admin-token-0123456789";
+/// API key of the service account `app`, granted everything on `customers`.
+const APP_KEY: &str = "csk_test-app-key-0123456789";
 const CUSTOMERS_TOML: &str = include_str!("../../../examples/customers.toml");
 
 struct Server {
@@ -51,7 +53,20 @@ impl Server {
             .await
             .unwrap();
         vault.install_token(TOKEN, "admin", "admin").await.unwrap();
-        let app = custodia_server::router(Arc::new(vault), &cfg);
+        custodia_server::admin::install_service(
+            &vault,
+            custodia_server::admin::CreateService {
+                name: "app".into(),
+                collections: vec!["customers".into()],
+                purposes: vec!["account_service".into(), "customer_service".into()],
+                grants: custodia_server::auth::GRANTS.iter().map(|g| g.to_string()).collect(),
+            },
+            Some(APP_KEY.into()),
+        )
+        .await
+        .unwrap();
+        let engine = Arc::new(custodia_policy::Engine::load(cfg_policy_dir(&cfg)).unwrap());
+        let app = custodia_server::router(Arc::new(vault), engine, &cfg);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(custodia_server::serve(
@@ -74,11 +89,22 @@ impl Server {
         }
     }
 
+    /// A request as the service account `app`, or as the admin for administrative routes.
     fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let admin = path == "/metrics"
+            || path.ends_with("/keys/rotate")
+            || (method == Method::PUT && path.starts_with("/v1/collections/"))
+            || ["/v1/users", "/v1/service-accounts", "/v1/policies", "/v1/security-events"]
+                .iter()
+                .any(|p| path.starts_with(p));
+        self.as_token(if admin { TOKEN } else { APP_KEY }, method, path)
+            .header("X-Custodia-Purpose", "account_service")
+    }
+
+    fn as_token(&self, token: &str, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
-            .header("X-Custodia-Purpose", "account_service")
+            .bearer_auth(token)
     }
 
     async fn send(
@@ -140,20 +166,19 @@ fn assert_error(
     }
 }
 
-/// Every route in the OpenAPI document (which is generated from the handlers) refuses a
-/// request without a valid token, except `/healthz`.
+/// Every route the router registers refuses a request without a valid token, except
+/// `/healthz` and the sign-in route; and every route of the OpenAPI document is one of them.
 async fn every_route_requires_auth(s: &Server) {
-    let doc: Value = serde_json::from_str(&custodia_server::openapi_json()).unwrap();
-    let paths = doc["paths"].as_object().unwrap();
-    assert!(paths.len() >= 10, "OpenAPI lists the routes");
+    let routes = custodia_server::authenticated_routes();
+    assert!(routes.len() >= 20, "the router registers its routes");
+    let all = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
     let mut checked = 0;
-    for (path, ops) in paths {
+    for (path, methods) in &routes {
         let concrete = path
             .replace("{name}", "customers")
             .replace("{id}", "00000000-0000-4000-8000-000000000000");
-        for method in ops.as_object().unwrap().keys() {
-            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            for token in [None, Some("wrong-token")] {
+        for m in &all {
+            for token in [None, Some("wrong-token"), Some("css_not-a-session"), Some("csk_not-a-key")] {
                 let mut rb = s
                     .http
                     .request(m.clone(), format!("{}{concrete}", s.base))
@@ -164,17 +189,42 @@ async fn every_route_requires_auth(s: &Server) {
                     rb = rb.bearer_auth(t);
                 }
                 let (st, headers, body) = s.send(rb).await;
-                if path == "/healthz" {
-                    assert_eq!(st, StatusCode::OK);
-                } else {
+                if methods.iter().any(|x| x.as_str() == m.as_str()) {
                     assert_error(st, &body, StatusCode::UNAUTHORIZED, "unauthorized", None);
                     assert_eq!(headers["www-authenticate"], "Bearer");
+                    checked += 1;
+                } else {
+                    assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED, "{m} {path}");
                 }
-                checked += 1;
             }
         }
     }
-    assert!(checked >= 26, "checked {checked} route/method pairs");
+    assert!(checked >= 4 * 28, "checked {checked} route/method pairs");
+    let doc: Value = serde_json::from_str(&custodia_server::openapi_json()).unwrap();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        if path == "/healthz" || path == "/v1/auth/login" {
+            continue;
+        }
+        let (_, methods) = routes
+            .iter()
+            .find(|(p, _)| p == path)
+            .unwrap_or_else(|| panic!("OpenAPI path {path} is not in the router's table"));
+        for m in ops.as_object().unwrap().keys() {
+            assert!(
+                methods.iter().any(|x| x.as_str().eq_ignore_ascii_case(m)),
+                "{m} {path} documented but not registered"
+            );
+        }
+    }
+    // The sign-in route is the only other one open, and it refuses bad credentials.
+    let (st, _, body) = s
+        .send(
+            s.http
+                .post(format!("{}/v1/auth/login", s.base))
+                .json(&json!({"username": "nobody", "password": "wrong password 1"})),
+        )
+        .await;
+    assert_error(st, &body, StatusCode::UNAUTHORIZED, "invalid_credentials", None);
 }
 
 async fn records_crud(s: &Server) {
@@ -420,8 +470,15 @@ async fn bad_input(s: &Server) {
             "invalid_header",
             Some("X-Custodia-Purpose"),
         ),
+        // Outside the caller's collections: refused before existence is looked at.
         (
             s.req(Method::POST, "/v1/collections/nobody/records").json(&good),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            None,
+        ),
+        (
+            s.req(Method::GET, "/v1/collections/nobody"),
             StatusCode::NOT_FOUND,
             "collection_not_found",
             None,
@@ -622,6 +679,8 @@ async fn run_all(s: &Server) {
     bad_input(s).await;
     moved_ciphertext_over_http(s).await;
     openapi_metrics_request_ids(s).await;
+    access_table(s).await;
+    identity(s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -659,8 +718,329 @@ async fn slow_requests_time_out() {
     s.finish().await;
 }
 
+fn cfg_policy_dir(_cfg: &ServerConfig) -> Option<&'static std::path::Path> {
+    None
+}
+
 #[test]
 fn schema_example_is_valid() {
     let s = CollectionSchema::from_toml(CUSTOMERS_TOML).unwrap();
     s.validate().unwrap();
+}
+
+// ----- who may see what ------------------------------------------------------------------
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn today() -> String {
+    custodia_detect::format_timestamp(custodia_store::now_unix())[..10].to_string()
+}
+
+fn totp_secret_of(uri: &str) -> Vec<u8> {
+    let b32 = uri
+        .split("secret=")
+        .nth(1)
+        .and_then(|r| r.split('&').next())
+        .expect("otpauth URI carries the secret");
+    custodia_crypto::totp::base32_decode(b32).unwrap().to_vec()
+}
+
+fn current_code(secret: &[u8]) -> String {
+    let step = custodia_crypto::totp::step_at(custodia_store::now_unix());
+    custodia_crypto::totp::code_string(secret, step)
+}
+
+/// Creates a user as the admin; returns its TOTP secret when enrolled.
+async fn create_user(s: &Server, body: Value) -> Option<Vec<u8>> {
+    let mut body = body;
+    if body.get("password").is_none() {
+        body["password"] = json!(PASSWORD);
+    }
+    let (st, _, b) = s.send(s.req(Method::POST, "/v1/users").json(&body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    b["totp_uri"].as_str().map(totp_secret_of)
+}
+
+async fn login(s: &Server, name: &str, secret: Option<&[u8]>) -> String {
+    let mut body = json!({"username": name, "password": PASSWORD});
+    if let Some(sec) = secret {
+        body["totp"] = json!(current_code(sec));
+    }
+    let (st, _, b) = s
+        .send(s.http.post(format!("{}/v1/auth/login", s.base)).json(&body))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{name}: {b}");
+    b["token"].as_str().unwrap().to_string()
+}
+
+async fn create_record(s: &Server, synth: &mut Synth, tier: &str, branch: &str) -> String {
+    let mut rec = customer(synth);
+    rec["attributes"] = json!({"tier": tier, "branch": branch});
+    rec["fields"]["phone_pin"] = json!("123456");
+    let (st, _, b) = s
+        .send(s.req(Method::POST, "/v1/collections/customers/records").json(&rec))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    b["id"].as_str().unwrap().to_string()
+}
+
+const C1: &[&str] = &["segment", "annual_income", "risk_score"];
+const C2: &[&str] = &["full_name", "id_no", "mobile", "bank_card", "address", "date_of_birth"];
+
+/// What one case expects: the status, and for 200 the mode of every C1 and C2 field.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Want {
+    Modes(&'static str, &'static str),
+    Status(u16, &'static str),
+}
+
+/// Checks a record view: modes in `access`, values present exactly when not omitted,
+/// masked values containing `*`, C3 always omitted.
+fn check_view(case: &str, view: &Value, c1: &str, c2: &str) {
+    let access = &view["access"];
+    assert_eq!(access["phone_pin"], "omitted", "{case}");
+    assert!(view["fields"].get("phone_pin").is_none(), "{case}");
+    for (names, want) in [(C1, c1), (C2, c2)] {
+        for f in names {
+            assert_eq!(access[*f], want, "{case}: field {f}");
+            let v = view["fields"].get(*f);
+            match want {
+                "omitted" => assert!(v.is_none(), "{case}: {f} must be absent"),
+                "masked" => assert!(
+                    v.and_then(Value::as_str).is_some_and(|t| t.contains('*')),
+                    "{case}: {f} must be masked"
+                ),
+                _ => assert!(
+                    v.is_some_and(|v| !v.as_str().is_some_and(|t| t.contains('*'))),
+                    "{case}: {f} must be clear"
+                ),
+            }
+        }
+    }
+}
+
+/// The table of the access issue: role × field level × customer tier × own/other branch ×
+/// purpose × reason × compliance dates, each case asserting exact field modes or status.
+async fn access_table(s: &Server) {
+    let mut synth = Synth::new(77);
+    let valid = today();
+    let mut users = std::collections::HashMap::new();
+    for (name, roles, branch, clearance, trained) in [
+        ("t_cs", "cs_agent", "b1", "standard", valid.as_str()),
+        ("t_am", "account_manager", "b1", "high", valid.as_str()),
+        ("t_am_lapsed", "account_manager", "b1", "high", "2020-01-01"),
+        ("t_co", "compliance_officer", "hq", "vip", valid.as_str()),
+        ("t_an", "analyst", "hq", "standard", valid.as_str()),
+        ("t_ad", "admin", "hq", "standard", valid.as_str()),
+        ("t_au", "auditor", "hq", "standard", valid.as_str()),
+    ] {
+        let secret = create_user(
+            s,
+            json!({"name": name, "roles": [roles], "branch": branch, "clearance": clearance,
+                   "confidentiality_signed_at": valid, "training_completed_at": trained}),
+        )
+        .await;
+        let token = login(s, name, secret.as_deref()).await;
+        users.insert(name, token);
+    }
+    let std_b1 = create_record(s, &mut synth, "standard", "b1").await;
+    let high_b1 = create_record(s, &mut synth, "high", "b1").await;
+    let vip_b1 = create_record(s, &mut synth, "vip", "b1").await;
+    let high_b2 = create_record(s, &mut synth, "high", "b2").await;
+    let records = [
+        ("standard/own", &std_b1),
+        ("high/own", &high_b1),
+        ("vip/own", &vip_b1),
+        ("high/other", &high_b2),
+    ];
+    use Want::*;
+    const CLEAR: Want = Modes("clear", "clear");
+    const C1_CLEAR: Want = Modes("clear", "masked");
+    const MASKED: Want = Modes("masked", "masked");
+    const NOT_PURPOSE: Want = Status(403, "purpose_not_allowed");
+    const FORBIDDEN: Want = Status(403, "forbidden");
+    // (user, purpose, reason, [want for standard/own, high/own, vip/own, high/other])
+    let table: &[(&str, &str, &str, [Want; 4])] = &[
+        ("t_cs", "customer_service", "", [C1_CLEAR; 4]),
+        ("t_cs", "customer_service", "caller verified", [C1_CLEAR; 4]),
+        ("t_cs", "account_service", "", [NOT_PURPOSE; 4]),
+        ("t_am", "account_service", "", [CLEAR, CLEAR, C1_CLEAR, C1_CLEAR]),
+        ("t_am", "account_service", "annual review", [CLEAR, CLEAR, C1_CLEAR, C1_CLEAR]),
+        ("t_am", "customer_service", "", [C1_CLEAR; 4]),
+        ("t_am", "dsr", "erasure request", [NOT_PURPOSE; 4]),
+        ("t_am_lapsed", "account_service", "", [MASKED; 4]),
+        ("t_co", "dsr", "DSR-2026-0042", [CLEAR; 4]),
+        ("t_co", "dsr", "", [MASKED; 4]),
+        ("t_co", "incident", "INC-7 leak triage", [CLEAR; 4]),
+        ("t_co", "incident", "", [MASKED; 4]),
+        ("t_co", "account_service", "", [NOT_PURPOSE; 4]),
+        ("t_an", "analytics", "", [MASKED; 4]),
+        ("t_an", "customer_service", "", [NOT_PURPOSE; 4]),
+        ("t_ad", "administration", "", [FORBIDDEN; 4]),
+        ("t_au", "audit", "", [FORBIDDEN; 4]),
+    ];
+    let mut cases = 0;
+    for (user, purpose, reason, wants) in table {
+        for ((label, id), want) in records.iter().zip(wants) {
+            let case = format!("{user} {purpose} reason={reason:?} {label}");
+            let mut rb = s
+                .as_token(&users[user], Method::GET, &format!("/v1/collections/customers/records/{id}"))
+                .header("X-Custodia-Purpose", *purpose);
+            if !reason.is_empty() {
+                rb = rb.header("X-Custodia-Reason", *reason);
+            }
+            let (st, _, body) = s.send(rb).await;
+            match want {
+                Modes(c1, c2) => {
+                    assert_eq!(st, StatusCode::OK, "{case}: {}", body["error"]);
+                    check_view(&case, &body, c1, c2);
+                }
+                Status(code, err) => {
+                    assert_eq!(st.as_u16(), *code, "{case}");
+                    assert_eq!(body["error"]["code"], *err, "{case}");
+                }
+            }
+            cases += 1;
+        }
+    }
+    // Writes, erasure and search, each one case.
+    let new = |tier: &str, branch: &str, synth: &mut Synth| {
+        let mut r = customer(synth);
+        r["attributes"] = json!({"tier": tier, "branch": branch});
+        r
+    };
+    let write_cases: Vec<(&str, &str, &str, Method, String, Option<Value>, u16)> = vec![
+        ("t_am", "account_service", "", Method::POST, "/v1/collections/customers/records".into(), Some(new("high", "b1", &mut synth)), 201),
+        ("t_am", "account_service", "", Method::POST, "/v1/collections/customers/records".into(), Some(new("high", "b2", &mut synth)), 403),
+        ("t_cs", "customer_service", "", Method::POST, "/v1/collections/customers/records".into(), Some(new("standard", "b1", &mut synth)), 403),
+        ("t_an", "analytics", "", Method::POST, "/v1/collections/customers/records".into(), Some(new("standard", "b1", &mut synth)), 403),
+        ("t_ad", "administration", "", Method::POST, "/v1/collections/customers/records".into(), Some(new("standard", "b1", &mut synth)), 403),
+        ("t_am", "account_service", "", Method::DELETE, format!("/v1/collections/customers/records/{std_b1}"), None, 403),
+        ("t_cs", "customer_service", "", Method::DELETE, format!("/v1/collections/customers/records/{std_b1}"), None, 403),
+        ("t_co", "incident", "INC-7", Method::DELETE, format!("/v1/collections/customers/records/{std_b1}"), None, 403),
+        ("t_co", "dsr", "", Method::DELETE, format!("/v1/collections/customers/records/{std_b1}"), None, 403),
+        ("t_co", "dsr", "DSR-2026-0042 erasure", Method::DELETE, format!("/v1/collections/customers/records/{std_b1}"), None, 204),
+        ("t_ad", "administration", "", Method::POST, "/v1/collections/customers/search".into(), Some(json!({"where": {"mobile": "13812345678"}})), 403),
+        ("t_au", "audit", "", Method::POST, "/v1/collections/customers/search".into(), Some(json!({"where": {"mobile": "13812345678"}})), 403),
+        ("t_cs", "customer_service", "", Method::POST, "/v1/collections/customers/search".into(), Some(json!({"where": {"mobile": "13812345678"}})), 200),
+        ("t_an", "analytics", "", Method::POST, "/v1/collections/customers/search".into(), Some(json!({"where": {"mobile": "13812345678"}})), 200),
+        ("t_cs", "customer_service", "", Method::GET, "/v1/collections/customers/records".into(), None, 403),
+        ("t_am", "account_service", "", Method::GET, "/v1/collections/customers/records".into(), None, 403),
+        ("t_cs", "customer_service", "", Method::POST, "/v1/users".into(), Some(json!({"name": "x", "password": PASSWORD, "roles": ["admin"]})), 403),
+        ("t_ad", "administration", "", Method::GET, "/v1/users".into(), None, 200),
+    ];
+    for (user, purpose, reason, method, path, body, want) in write_cases {
+        let mut rb = s
+            .as_token(&users[user], method.clone(), &path)
+            .header("X-Custodia-Purpose", purpose);
+        if !reason.is_empty() {
+            rb = rb.header("X-Custodia-Reason", reason);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let (st, _, b) = s.send(rb).await;
+        assert_eq!(st.as_u16(), want, "{user} {method} {path}: {}", b["error"]);
+        cases += 1;
+    }
+    assert!(cases >= 60, "{cases} cases");
+    // A search by a masked-only role returns masked values of the customer it found.
+    let found_id = &high_b1;
+    let (_, _, rec) = s
+        .send(s.req(Method::GET, &format!("/v1/collections/customers/records/{found_id}")))
+        .await;
+    let mobile = rec["fields"]["mobile"].as_str().unwrap().to_string();
+    let (st, _, b) = s
+        .send(
+            s.as_token(&users["t_cs"], Method::POST, "/v1/collections/customers/search")
+                .header("X-Custodia-Purpose", "customer_service")
+                .json(&json!({"where": {"mobile": mobile}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(b["count"], 1);
+    check_view("cs search", &b["records"][0], "clear", "masked");
+}
+
+/// TOTP (valid, wrong, replayed), MFA required for clear-C2 roles, API key rotation.
+async fn identity(s: &Server) {
+    let secret = create_user(
+        s,
+        json!({"name": "otp_user", "roles": ["account_manager"], "branch": "b1"}),
+    )
+    .await
+    .expect("account managers are enrolled in TOTP");
+    let login_with = |code: Option<String>| {
+        let mut body = json!({"username": "otp_user", "password": PASSWORD});
+        if let Some(c) = code {
+            body["totp"] = json!(c);
+        }
+        s.send(s.http.post(format!("{}/v1/auth/login", s.base)).json(&body))
+    };
+    let (st, _, b) = login_with(None).await;
+    assert_error(st, &b, StatusCode::UNAUTHORIZED, "invalid_credentials", None);
+    let code = current_code(&secret);
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let (st, _, b) = login_with(Some(wrong)).await;
+    assert_error(st, &b, StatusCode::UNAUTHORIZED, "invalid_credentials", None);
+    let (st, _, b) = login_with(Some(code.clone())).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert!(b["token"].as_str().unwrap().starts_with("css_"));
+    assert!(b["expires_at"].as_str().unwrap().ends_with('Z'));
+    let (st, _, b) = login_with(Some(code)).await;
+    assert_error(st, &b, StatusCode::UNAUTHORIZED, "invalid_credentials", None);
+
+    // Roles that can see C2 in clear cannot go without a second factor.
+    let (st, _, b) = s
+        .send(s.req(Method::POST, "/v1/users").json(&json!({
+            "name": "no_otp", "password": PASSWORD, "roles": ["compliance_officer"], "totp": false})))
+        .await;
+    assert_error(st, &b, StatusCode::BAD_REQUEST, "mfa_required", Some("totp"));
+    // Password policy.
+    for (pw, code) in [("short pw 1", "weak_password"), ("xx no_otp2 xxxxxxx", "weak_password")] {
+        let (st, _, b) = s
+            .send(s.req(Method::POST, "/v1/users").json(&json!({
+                "name": "no_otp2", "password": pw, "roles": ["cs_agent"]})))
+            .await;
+        assert_error(st, &b, StatusCode::BAD_REQUEST, code, Some("password"));
+    }
+    let (st, _, b) = s
+        .send(s.req(Method::POST, "/v1/users").json(&json!({
+            "name": "otp_user", "password": PASSWORD, "roles": ["cs_agent"]})))
+        .await;
+    assert_error(st, &b, StatusCode::CONFLICT, "user_exists", Some("name"));
+
+    // API keys: shown once, rotated, the old one dead at once.
+    let (st, _, b) = s
+        .send(s.req(Method::POST, "/v1/service-accounts").json(&json!({
+            "name": "crm", "collections": ["customers"], "purposes": ["customer_service"],
+            "grants": ["search", "read", "read_masked"]})))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let old = b["api_key"].as_str().unwrap().to_string();
+    assert!(old.starts_with("csk_"));
+    let whoami = |t: String| s.send(s.as_token(&t, Method::GET, "/v1/auth/whoami"));
+    let (st, _, b) = whoami(old.clone()).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(b["kind"], "service");
+    let (st, _, b) = s
+        .send(s.req(Method::POST, "/v1/service-accounts/crm/rotate"))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let new = b["api_key"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    assert_eq!(whoami(old).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(whoami(new.clone()).await.0, StatusCode::OK);
+    let (_, _, list) = s.send(s.req(Method::GET, "/v1/service-accounts")).await;
+    assert!(!list.to_string().contains(&new[4..]), "keys are never listed");
+    let (st, _, b) = s
+        .send(s.req(Method::POST, "/v1/service-accounts").json(&json!({
+            "name": "bad", "collections": ["customers"], "purposes": [], "grants": ["everything"]})))
+        .await;
+    assert_error(st, &b, StatusCode::BAD_REQUEST, "invalid_field", Some("grants"));
+    assert_eq!(
+        s.send(s.req(Method::DELETE, "/v1/service-accounts/crm")).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(whoami(new).await.0, StatusCode::UNAUTHORIZED);
 }
