@@ -23,13 +23,15 @@ fn parse_ts(field: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
     match v {
         None => Ok(None),
         Some(s) if s.is_empty() => Ok(None),
-        Some(s) => custodia_detect::parse_timestamp(s).map(Some).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_field",
-                field,
-                "expected a date (YYYY-MM-DD) or an RFC 3339 time",
-            )
-        }),
+        Some(s) => custodia_detect::parse_timestamp(s)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_field",
+                    field,
+                    "expected a date (YYYY-MM-DD) or an RFC 3339 time",
+                )
+            }),
     }
 }
 
@@ -673,8 +675,7 @@ pub async fn install_service(
     let name_ok = !b.name.is_empty()
         && b.name.len() <= 63
         && b.name.starts_with(|c: char| c.is_ascii_lowercase())
-        && b
-            .name
+        && b.name
             .bytes()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-');
     if !name_ok {
@@ -686,7 +687,11 @@ pub async fn install_service(
     }
     check_names("collections", &b.collections)?;
     check_names("purposes", &b.purposes)?;
-    if let Some(g) = b.grants.iter().find(|g| !auth::GRANTS.contains(&g.as_str())) {
+    if let Some(g) = b
+        .grants
+        .iter()
+        .find(|g| !auth::GRANTS.contains(&g.as_str()))
+    {
         return Err(ApiError::bad_request(
             "invalid_field",
             "grants",
@@ -837,9 +842,8 @@ pub async fn reload_policies(
     a: Admin,
 ) -> Result<Json<PolicyReloaded>, ApiError> {
     require_admin(&s, &a, Action::ManagePolicy)?;
-    let n = crate::reload_policies(&s).map_err(|e| {
-        ApiError::bad_request("invalid_policy", "policies", e.to_string())
-    })?;
+    let n = crate::reload_policies(&s)
+        .map_err(|e| ApiError::bad_request("invalid_policy", "policies", e.to_string()))?;
     Ok(Json(PolicyReloaded {
         policies: n,
         source: s.guard.engine.source(),

@@ -146,11 +146,7 @@ pub struct Principal {
 impl Principal {
     pub fn roles(&self) -> impl Iterator<Item = &str> {
         let service = (self.kind == PrincipalKind::Service).then_some("service");
-        self.subject
-            .roles
-            .iter()
-            .map(String::as_str)
-            .chain(service)
+        self.subject.roles.iter().map(String::as_str).chain(service)
     }
 }
 
@@ -302,7 +298,11 @@ pub async fn load_service(
     store: &dyn Store,
     name: &str,
 ) -> Result<Option<(ServiceDoc, i64)>, ApiError> {
-    match store.get_principal(SERVICE, name).await.map_err(store_err)? {
+    match store
+        .get_principal(SERVICE, name)
+        .await
+        .map_err(store_err)?
+    {
         Some(row) => Ok(Some((
             serde_json::from_str(&row.doc).map_err(|_| damaged())?,
             row.version,
@@ -429,8 +429,9 @@ pub async fn login(
         (format!("addr:{addr}"), cfg.lockout_addr_after),
     ];
     for (key, _) in &keys {
-        if let Some((_, until)) = store.login_failures(key).await.map_err(store_err)? {
-            if until > now {
+        if let Some((_, until, _)) = store.login_failures(key).await.map_err(store_err)? {
+            // Whole seconds: a lock "until t" holds through second t.
+            if until >= now {
                 return Err(locked(until, now));
             }
         }
@@ -438,20 +439,21 @@ pub async fn login(
     let outcome = try_login(vault, cfg, username, password, totp, now).await?;
     match outcome {
         Some(signed) => {
-            for (key, _) in &keys {
-                store.clear_login_failures(key).await.map_err(store_err)?;
-            }
+            // Only the user's count: one good account must not reset its address's count.
+            store
+                .clear_login_failures(&keys[0].0)
+                .await
+                .map_err(store_err)?;
             tracing::info!(target: "custodia::auth", user = %username, %addr, "signed in");
             Ok(signed)
         }
         None => {
             for (key, after) in &keys {
-                let failures = store
-                    .login_failures(key)
-                    .await
-                    .map_err(store_err)?
-                    .map_or(0, |(f, _)| f)
-                    + 1;
+                // Failures are forgotten after a quiet period as long as the longest back-off.
+                let failures = match store.login_failures(key).await.map_err(store_err)? {
+                    Some((f, _, last)) if now - last <= cfg.lockout_max_secs => f,
+                    _ => 0,
+                } + 1;
                 let mut until = 0;
                 if failures >= *after {
                     let doublings = (failures - after).min(20) as u32;

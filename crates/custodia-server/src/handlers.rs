@@ -4,13 +4,13 @@
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, IfMatch, JsonBody};
 use crate::guard::{Access, Admin, Guard, RecordView};
-use custodia_policy::{Action, Target};
 use crate::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use custodia_core::{Attributes, CollectionSchema};
+use custodia_policy::{Action, Target};
 use custodia_vault::{RecordInput, RecordPatch, DEFAULT_SEARCH_LIMIT};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -477,7 +477,10 @@ pub async fn search(
             return Err(ApiError::bad_request(
                 "invalid_field",
                 "limit",
-                format!("limit must be between 1 and {}", custodia_vault::MAX_SEARCH_LIMIT),
+                format!(
+                    "limit must be between 1 and {}",
+                    custodia_vault::MAX_SEARCH_LIMIT
+                ),
             ));
         }
         if max == 0 {
@@ -574,7 +577,9 @@ pub async fn list_records(
             ));
         }
         let ids = s.vault.list_ids(&name, q.after.as_deref(), limit).await?;
-        let next = (ids.len() as i64 == limit).then(|| ids.last().cloned()).flatten();
+        let next = (ids.len() as i64 == limit)
+            .then(|| ids.last().cloned())
+            .flatten();
         Ok(IdList { ids, next })
     }
     .await;

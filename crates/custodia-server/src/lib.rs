@@ -16,10 +16,10 @@ pub mod handlers;
 pub mod metrics;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::Method;
 use axum::http::{header, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
-use axum::http::Method;
 use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
 use custodia_policy::Engine;
@@ -90,13 +90,21 @@ fn protected_routes() -> Routes {
         .add("/openapi.json", &[M::GET], get(openapi))
         .add("/v1/auth/logout", &[M::POST], post(logout))
         .add("/v1/auth/whoami", &[M::GET], get(whoami))
-        .add("/v1/users", &[M::GET, M::POST], get(list_users).post(create_user))
+        .add(
+            "/v1/users",
+            &[M::GET, M::POST],
+            get(list_users).post(create_user),
+        )
         .add(
             "/v1/users/{name}",
             &[M::GET, M::PATCH, M::DELETE],
             get(get_user).patch(patch_user).delete(delete_user),
         )
-        .add("/v1/users/{name}/sessions", &[M::DELETE], delete(revoke_sessions))
+        .add(
+            "/v1/users/{name}/sessions",
+            &[M::DELETE],
+            delete(revoke_sessions),
+        )
         .add("/v1/users/{name}/totp", &[M::POST], post(reset_totp))
         .add(
             "/v1/service-accounts",

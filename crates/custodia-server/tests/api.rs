@@ -37,6 +37,22 @@ impl Server {
     }
 
     async fn boot_with(pg_admin: Option<&str>, cfg: ServerConfig) -> Server {
+        Server::boot_inner(pg_admin, cfg, None).await
+    }
+
+    async fn boot_policy(
+        pg_admin: Option<&str>,
+        cfg: ServerConfig,
+        dir: &std::path::Path,
+    ) -> Server {
+        Server::boot_inner(pg_admin, cfg, Some(dir)).await
+    }
+
+    async fn boot_inner(
+        pg_admin: Option<&str>,
+        cfg: ServerConfig,
+        policy_dir: Option<&std::path::Path>,
+    ) -> Server {
         let (url, dir, pg) = match pg_admin {
             None => {
                 let dir = tempfile::tempdir().unwrap();
@@ -59,13 +75,16 @@ impl Server {
                 name: "app".into(),
                 collections: vec!["customers".into()],
                 purposes: vec!["account_service".into(), "customer_service".into()],
-                grants: custodia_server::auth::GRANTS.iter().map(|g| g.to_string()).collect(),
+                grants: custodia_server::auth::GRANTS
+                    .iter()
+                    .map(|g| g.to_string())
+                    .collect(),
             },
             Some(APP_KEY.into()),
         )
         .await
         .unwrap();
-        let engine = Arc::new(custodia_policy::Engine::load(cfg_policy_dir(&cfg)).unwrap());
+        let engine = Arc::new(custodia_policy::Engine::load(policy_dir).unwrap());
         let app = custodia_server::router(Arc::new(vault), engine, &cfg);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -94,9 +113,14 @@ impl Server {
         let admin = path == "/metrics"
             || path.ends_with("/keys/rotate")
             || (method == Method::PUT && path.starts_with("/v1/collections/"))
-            || ["/v1/users", "/v1/service-accounts", "/v1/policies", "/v1/security-events"]
-                .iter()
-                .any(|p| path.starts_with(p));
+            || [
+                "/v1/users",
+                "/v1/service-accounts",
+                "/v1/policies",
+                "/v1/security-events",
+            ]
+            .iter()
+            .any(|p| path.starts_with(p));
         self.as_token(if admin { TOKEN } else { APP_KEY }, method, path)
             .header("X-Custodia-Purpose", "account_service")
     }
@@ -171,14 +195,25 @@ fn assert_error(
 async fn every_route_requires_auth(s: &Server) {
     let routes = custodia_server::authenticated_routes();
     assert!(routes.len() >= 20, "the router registers its routes");
-    let all = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
+    let all = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ];
     let mut checked = 0;
     for (path, methods) in &routes {
         let concrete = path
             .replace("{name}", "customers")
             .replace("{id}", "00000000-0000-4000-8000-000000000000");
         for m in &all {
-            for token in [None, Some("wrong-token"), Some("css_not-a-session"), Some("csk_not-a-key")] {
+            for token in [
+                None,
+                Some("wrong-token"),
+                Some("css_not-a-session"),
+                Some("csk_not-a-key"),
+            ] {
                 let mut rb = s
                     .http
                     .request(m.clone(), format!("{}{concrete}", s.base))
@@ -224,7 +259,13 @@ async fn every_route_requires_auth(s: &Server) {
                 .json(&json!({"username": "nobody", "password": "wrong password 1"})),
         )
         .await;
-    assert_error(st, &body, StatusCode::UNAUTHORIZED, "invalid_credentials", None);
+    assert_error(
+        st,
+        &body,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        None,
+    );
 }
 
 async fn records_crud(s: &Server) {
@@ -718,10 +759,6 @@ async fn slow_requests_time_out() {
     s.finish().await;
 }
 
-fn cfg_policy_dir(_cfg: &ServerConfig) -> Option<&'static std::path::Path> {
-    None
-}
-
 #[test]
 fn schema_example_is_valid() {
     let s = CollectionSchema::from_toml(CUSTOMERS_TOML).unwrap();
@@ -778,14 +815,24 @@ async fn create_record(s: &Server, synth: &mut Synth, tier: &str, branch: &str) 
     rec["attributes"] = json!({"tier": tier, "branch": branch});
     rec["fields"]["phone_pin"] = json!("123456");
     let (st, _, b) = s
-        .send(s.req(Method::POST, "/v1/collections/customers/records").json(&rec))
+        .send(
+            s.req(Method::POST, "/v1/collections/customers/records")
+                .json(&rec),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{b}");
     b["id"].as_str().unwrap().to_string()
 }
 
 const C1: &[&str] = &["segment", "annual_income", "risk_score"];
-const C2: &[&str] = &["full_name", "id_no", "mobile", "bank_card", "address", "date_of_birth"];
+const C2: &[&str] = &[
+    "full_name",
+    "id_no",
+    "mobile",
+    "bank_card",
+    "address",
+    "date_of_birth",
+];
 
 /// What one case expects: the status, and for 200 the mode of every C1 and C2 field.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -864,8 +911,18 @@ async fn access_table(s: &Server) {
         ("t_cs", "customer_service", "", [C1_CLEAR; 4]),
         ("t_cs", "customer_service", "caller verified", [C1_CLEAR; 4]),
         ("t_cs", "account_service", "", [NOT_PURPOSE; 4]),
-        ("t_am", "account_service", "", [CLEAR, CLEAR, C1_CLEAR, C1_CLEAR]),
-        ("t_am", "account_service", "annual review", [CLEAR, CLEAR, C1_CLEAR, C1_CLEAR]),
+        (
+            "t_am",
+            "account_service",
+            "",
+            [CLEAR, CLEAR, C1_CLEAR, C1_CLEAR],
+        ),
+        (
+            "t_am",
+            "account_service",
+            "annual review",
+            [CLEAR, CLEAR, C1_CLEAR, C1_CLEAR],
+        ),
         ("t_am", "customer_service", "", [C1_CLEAR; 4]),
         ("t_am", "dsr", "erasure request", [NOT_PURPOSE; 4]),
         ("t_am_lapsed", "account_service", "", [MASKED; 4]),
@@ -884,7 +941,11 @@ async fn access_table(s: &Server) {
         for ((label, id), want) in records.iter().zip(wants) {
             let case = format!("{user} {purpose} reason={reason:?} {label}");
             let mut rb = s
-                .as_token(&users[user], Method::GET, &format!("/v1/collections/customers/records/{id}"))
+                .as_token(
+                    &users[user],
+                    Method::GET,
+                    &format!("/v1/collections/customers/records/{id}"),
+                )
                 .header("X-Custodia-Purpose", *purpose);
             if !reason.is_empty() {
                 rb = rb.header("X-Custodia-Reason", *reason);
@@ -910,24 +971,168 @@ async fn access_table(s: &Server) {
         r
     };
     let write_cases: Vec<(&str, &str, &str, Method, String, Option<Value>, u16)> = vec![
-        ("t_am", "account_service", "", Method::POST, "/v1/collections/customers/records".into(), Some(new("high", "b1", &mut synth)), 201),
-        ("t_am", "account_service", "", Method::POST, "/v1/collections/customers/records".into(), Some(new("high", "b2", &mut synth)), 403),
-        ("t_cs", "customer_service", "", Method::POST, "/v1/collections/customers/records".into(), Some(new("standard", "b1", &mut synth)), 403),
-        ("t_an", "analytics", "", Method::POST, "/v1/collections/customers/records".into(), Some(new("standard", "b1", &mut synth)), 403),
-        ("t_ad", "administration", "", Method::POST, "/v1/collections/customers/records".into(), Some(new("standard", "b1", &mut synth)), 403),
-        ("t_am", "account_service", "", Method::DELETE, format!("/v1/collections/customers/records/{std_b1}"), None, 403),
-        ("t_cs", "customer_service", "", Method::DELETE, format!("/v1/collections/customers/records/{std_b1}"), None, 403),
-        ("t_co", "incident", "INC-7", Method::DELETE, format!("/v1/collections/customers/records/{std_b1}"), None, 403),
-        ("t_co", "dsr", "", Method::DELETE, format!("/v1/collections/customers/records/{std_b1}"), None, 403),
-        ("t_co", "dsr", "DSR-2026-0042 erasure", Method::DELETE, format!("/v1/collections/customers/records/{std_b1}"), None, 204),
-        ("t_ad", "administration", "", Method::POST, "/v1/collections/customers/search".into(), Some(json!({"where": {"mobile": "13812345678"}})), 403),
-        ("t_au", "audit", "", Method::POST, "/v1/collections/customers/search".into(), Some(json!({"where": {"mobile": "13812345678"}})), 403),
-        ("t_cs", "customer_service", "", Method::POST, "/v1/collections/customers/search".into(), Some(json!({"where": {"mobile": "13812345678"}})), 200),
-        ("t_an", "analytics", "", Method::POST, "/v1/collections/customers/search".into(), Some(json!({"where": {"mobile": "13812345678"}})), 200),
-        ("t_cs", "customer_service", "", Method::GET, "/v1/collections/customers/records".into(), None, 403),
-        ("t_am", "account_service", "", Method::GET, "/v1/collections/customers/records".into(), None, 403),
-        ("t_cs", "customer_service", "", Method::POST, "/v1/users".into(), Some(json!({"name": "x", "password": PASSWORD, "roles": ["admin"]})), 403),
-        ("t_ad", "administration", "", Method::GET, "/v1/users".into(), None, 200),
+        (
+            "t_am",
+            "account_service",
+            "",
+            Method::POST,
+            "/v1/collections/customers/records".into(),
+            Some(new("high", "b1", &mut synth)),
+            201,
+        ),
+        (
+            "t_am",
+            "account_service",
+            "",
+            Method::POST,
+            "/v1/collections/customers/records".into(),
+            Some(new("high", "b2", &mut synth)),
+            403,
+        ),
+        (
+            "t_cs",
+            "customer_service",
+            "",
+            Method::POST,
+            "/v1/collections/customers/records".into(),
+            Some(new("standard", "b1", &mut synth)),
+            403,
+        ),
+        (
+            "t_an",
+            "analytics",
+            "",
+            Method::POST,
+            "/v1/collections/customers/records".into(),
+            Some(new("standard", "b1", &mut synth)),
+            403,
+        ),
+        (
+            "t_ad",
+            "administration",
+            "",
+            Method::POST,
+            "/v1/collections/customers/records".into(),
+            Some(new("standard", "b1", &mut synth)),
+            403,
+        ),
+        (
+            "t_am",
+            "account_service",
+            "",
+            Method::DELETE,
+            format!("/v1/collections/customers/records/{std_b1}"),
+            None,
+            403,
+        ),
+        (
+            "t_cs",
+            "customer_service",
+            "",
+            Method::DELETE,
+            format!("/v1/collections/customers/records/{std_b1}"),
+            None,
+            403,
+        ),
+        (
+            "t_co",
+            "incident",
+            "INC-7",
+            Method::DELETE,
+            format!("/v1/collections/customers/records/{std_b1}"),
+            None,
+            403,
+        ),
+        (
+            "t_co",
+            "dsr",
+            "",
+            Method::DELETE,
+            format!("/v1/collections/customers/records/{std_b1}"),
+            None,
+            403,
+        ),
+        (
+            "t_co",
+            "dsr",
+            "DSR-2026-0042 erasure",
+            Method::DELETE,
+            format!("/v1/collections/customers/records/{std_b1}"),
+            None,
+            204,
+        ),
+        (
+            "t_ad",
+            "administration",
+            "",
+            Method::POST,
+            "/v1/collections/customers/search".into(),
+            Some(json!({"where": {"mobile": "13812345678"}})),
+            403,
+        ),
+        (
+            "t_au",
+            "audit",
+            "",
+            Method::POST,
+            "/v1/collections/customers/search".into(),
+            Some(json!({"where": {"mobile": "13812345678"}})),
+            403,
+        ),
+        (
+            "t_cs",
+            "customer_service",
+            "",
+            Method::POST,
+            "/v1/collections/customers/search".into(),
+            Some(json!({"where": {"mobile": "13812345678"}})),
+            200,
+        ),
+        (
+            "t_an",
+            "analytics",
+            "",
+            Method::POST,
+            "/v1/collections/customers/search".into(),
+            Some(json!({"where": {"mobile": "13812345678"}})),
+            200,
+        ),
+        (
+            "t_cs",
+            "customer_service",
+            "",
+            Method::GET,
+            "/v1/collections/customers/records".into(),
+            None,
+            403,
+        ),
+        (
+            "t_am",
+            "account_service",
+            "",
+            Method::GET,
+            "/v1/collections/customers/records".into(),
+            None,
+            403,
+        ),
+        (
+            "t_cs",
+            "customer_service",
+            "",
+            Method::POST,
+            "/v1/users".into(),
+            Some(json!({"name": "x", "password": PASSWORD, "roles": ["admin"]})),
+            403,
+        ),
+        (
+            "t_ad",
+            "administration",
+            "",
+            Method::GET,
+            "/v1/users".into(),
+            None,
+            200,
+        ),
     ];
     for (user, purpose, reason, method, path, body, want) in write_cases {
         let mut rb = s
@@ -947,14 +1152,21 @@ async fn access_table(s: &Server) {
     // A search by a masked-only role returns masked values of the customer it found.
     let found_id = &high_b1;
     let (_, _, rec) = s
-        .send(s.req(Method::GET, &format!("/v1/collections/customers/records/{found_id}")))
+        .send(s.req(
+            Method::GET,
+            &format!("/v1/collections/customers/records/{found_id}"),
+        ))
         .await;
     let mobile = rec["fields"]["mobile"].as_str().unwrap().to_string();
     let (st, _, b) = s
         .send(
-            s.as_token(&users["t_cs"], Method::POST, "/v1/collections/customers/search")
-                .header("X-Custodia-Purpose", "customer_service")
-                .json(&json!({"where": {"mobile": mobile}})),
+            s.as_token(
+                &users["t_cs"],
+                Method::POST,
+                "/v1/collections/customers/search",
+            )
+            .header("X-Custodia-Purpose", "customer_service")
+            .json(&json!({"where": {"mobile": mobile}})),
         )
         .await;
     assert_eq!(st, StatusCode::OK);
@@ -978,26 +1190,53 @@ async fn identity(s: &Server) {
         s.send(s.http.post(format!("{}/v1/auth/login", s.base)).json(&body))
     };
     let (st, _, b) = login_with(None).await;
-    assert_error(st, &b, StatusCode::UNAUTHORIZED, "invalid_credentials", None);
+    assert_error(
+        st,
+        &b,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        None,
+    );
     let code = current_code(&secret);
     let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
     let (st, _, b) = login_with(Some(wrong)).await;
-    assert_error(st, &b, StatusCode::UNAUTHORIZED, "invalid_credentials", None);
+    assert_error(
+        st,
+        &b,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        None,
+    );
     let (st, _, b) = login_with(Some(code.clone())).await;
     assert_eq!(st, StatusCode::OK, "{b}");
     assert!(b["token"].as_str().unwrap().starts_with("css_"));
     assert!(b["expires_at"].as_str().unwrap().ends_with('Z'));
     let (st, _, b) = login_with(Some(code)).await;
-    assert_error(st, &b, StatusCode::UNAUTHORIZED, "invalid_credentials", None);
+    assert_error(
+        st,
+        &b,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        None,
+    );
 
     // Roles that can see C2 in clear cannot go without a second factor.
     let (st, _, b) = s
         .send(s.req(Method::POST, "/v1/users").json(&json!({
             "name": "no_otp", "password": PASSWORD, "roles": ["compliance_officer"], "totp": false})))
         .await;
-    assert_error(st, &b, StatusCode::BAD_REQUEST, "mfa_required", Some("totp"));
+    assert_error(
+        st,
+        &b,
+        StatusCode::BAD_REQUEST,
+        "mfa_required",
+        Some("totp"),
+    );
     // Password policy.
-    for (pw, code) in [("short pw 1", "weak_password"), ("xx no_otp2 xxxxxxx", "weak_password")] {
+    for (pw, code) in [
+        ("short pw 1", "weak_password"),
+        ("xx no_otp2 xxxxxxx", "weak_password"),
+    ] {
         let (st, _, b) = s
             .send(s.req(Method::POST, "/v1/users").json(&json!({
                 "name": "no_otp2", "password": pw, "roles": ["cs_agent"]})))
@@ -1032,15 +1271,358 @@ async fn identity(s: &Server) {
     assert_eq!(whoami(old).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(whoami(new.clone()).await.0, StatusCode::OK);
     let (_, _, list) = s.send(s.req(Method::GET, "/v1/service-accounts")).await;
-    assert!(!list.to_string().contains(&new[4..]), "keys are never listed");
+    assert!(
+        !list.to_string().contains(&new[4..]),
+        "keys are never listed"
+    );
     let (st, _, b) = s
         .send(s.req(Method::POST, "/v1/service-accounts").json(&json!({
             "name": "bad", "collections": ["customers"], "purposes": [], "grants": ["everything"]})))
         .await;
-    assert_error(st, &b, StatusCode::BAD_REQUEST, "invalid_field", Some("grants"));
+    assert_error(
+        st,
+        &b,
+        StatusCode::BAD_REQUEST,
+        "invalid_field",
+        Some("grants"),
+    );
     assert_eq!(
-        s.send(s.req(Method::DELETE, "/v1/service-accounts/crm")).await.0,
+        s.send(s.req(Method::DELETE, "/v1/service-accounts/crm"))
+            .await
+            .0,
         StatusCode::NO_CONTENT
     );
     assert_eq!(whoami(new).await.0, StatusCode::UNAUTHORIZED);
+}
+
+/// Sign-in back-off (per user and per address, growing), session idle and absolute
+/// expiry, revocation and logout, bulk-harvest quotas, policy reload. Short timeouts and
+/// small quotas, so this boots its own server.
+async fn limits_suite(pg: Option<&str>, policy_dir: &std::path::Path) {
+    use custodia_policy::quota::{Limits, QuotaConfig};
+    let mut quotas = QuotaConfig::default();
+    quotas.roles.insert(
+        "cs_agent".into(),
+        Limits {
+            search_limit: 2,
+            records_per_hour: 5,
+            records_per_day: 100,
+            clear_fields_per_day: 100,
+        },
+    );
+    quotas.roles.insert(
+        "service".into(),
+        Limits {
+            search_limit: 100,
+            records_per_hour: 1000,
+            records_per_day: 1000,
+            clear_fields_per_day: 25,
+        },
+    );
+    let cfg = ServerConfig {
+        auth: custodia_server::auth::AuthConfig {
+            session_idle_secs: 2,
+            session_absolute_secs: 5,
+            lockout_user_after: 3,
+            lockout_addr_after: 8,
+            lockout_base_secs: 1,
+            lockout_max_secs: 60,
+            ..Default::default()
+        },
+        quotas,
+        ..ServerConfig::default()
+    };
+    std::fs::write(
+        policy_dir.join("pack.cedar"),
+        custodia_policy::DEFAULT_POLICIES,
+    )
+    .unwrap();
+    let s = Server::boot_policy(pg, cfg, policy_dir).await;
+    s.put_customers().await;
+    create_user(
+        &s,
+        json!({"name": "watcher", "roles": ["auditor"], "totp": false}),
+    )
+    .await;
+    // Sessions here die after 2 idle seconds: sign the auditor in for each look.
+    let events = || async {
+        let watcher = login(&s, "watcher", None).await;
+        s.send(s.as_token(&watcher, Method::GET, "/v1/security-events"))
+            .await
+    };
+    for name in ["locky", "bystander", "counter"] {
+        create_user(
+            &s,
+            json!({"name": name, "roles": ["cs_agent"], "branch": "b1", "totp": false,
+            "confidentiality_signed_at": today(), "training_completed_at": today()}),
+        )
+        .await;
+    }
+    let try_login = |user: &'static str, pw: &'static str| {
+        s.send(
+            s.http
+                .post(format!("{}/v1/auth/login", s.base))
+                .json(&json!({"username": user, "password": pw})),
+        )
+    };
+    // Unknown and known users fail alike and back off alike.
+    let mut bodies = vec![];
+    for user in ["ghost", "locky"] {
+        for _ in 0..3 {
+            let (st, _, b) = try_login(user, "not the password").await;
+            assert_eq!(st, StatusCode::UNAUTHORIZED);
+            bodies.push(b);
+        }
+        let (st, h, b) = try_login(user, PASSWORD).await;
+        assert_error(
+            st,
+            &b,
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            None,
+        );
+        assert!(h.contains_key("retry-after"));
+    }
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "failures do not tell users apart"
+    );
+    // The back-off grows: after it ends, one more failure locks for twice as long.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(
+        try_login("locky", "still wrong").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (st, _, _) = try_login("locky", PASSWORD).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    let (_, _, ev) = events().await;
+    let waits: Vec<i64> = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "locky" && e["detail"]["key_kind"] == "user")
+        .map(|e| e["detail"]["wait_secs"].as_i64().unwrap())
+        .collect();
+    assert_eq!(waits, [1, 2], "the user back-off doubles");
+    // Eight failures from this address lock it for every user.
+    assert_eq!(
+        try_login("bystander", "wrong again").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (st, _, b) = try_login("bystander", PASSWORD).await;
+    assert_error(
+        st,
+        &b,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        None,
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let token = login(&s, "bystander", None).await;
+    let whoami = |t: String| s.send(s.as_token(&t, Method::GET, "/v1/auth/whoami"));
+    assert_eq!(whoami(token.clone()).await.0, StatusCode::OK);
+    // Idle timeout.
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    assert_eq!(whoami(token).await.0, StatusCode::UNAUTHORIZED);
+    // Absolute timeout, even when used every second.
+    let token = login(&s, "bystander", None).await;
+    let mut last = StatusCode::OK;
+    for _ in 0..7 {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        last = whoami(token.clone()).await.0;
+        if last != StatusCode::OK {
+            break;
+        }
+    }
+    assert_eq!(
+        last,
+        StatusCode::UNAUTHORIZED,
+        "sessions end at the absolute timeout"
+    );
+    // Revocation by the admin, and logout.
+    let token = login(&s, "bystander", None).await;
+    let (st, _, b) = s
+        .send(s.req(Method::DELETE, "/v1/users/bystander/sessions"))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    // The live session and the two expired ones (expired sessions are not yet revoked).
+    assert_eq!(b["revoked"], 3);
+    assert_eq!(whoami(token).await.0, StatusCode::UNAUTHORIZED);
+    let token = login(&s, "bystander", None).await;
+    assert_eq!(
+        s.send(s.as_token(&token, Method::POST, "/v1/auth/logout"))
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(whoami(token).await.0, StatusCode::UNAUTHORIZED);
+
+    // Quotas: three customers share a mobile; a search returns at most 2 of them.
+    let mut synth = Synth::new(5);
+    let mut ids = vec![];
+    let mut mobile = String::new();
+    for _ in 0..3 {
+        let mut rec = customer(&mut synth);
+        if mobile.is_empty() {
+            mobile = rec["fields"]["mobile"].as_str().unwrap().to_string();
+        }
+        rec["fields"]["mobile"] = json!(mobile);
+        let (st, _, b) = s
+            .send(
+                s.req(Method::POST, "/v1/collections/customers/records")
+                    .json(&rec),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+        ids.push(b["id"].as_str().unwrap().to_string());
+    }
+    let counter = login(&s, "counter", None).await;
+    let search = || {
+        s.send(
+            s.as_token(&counter, Method::POST, "/v1/collections/customers/search")
+                .header("X-Custodia-Purpose", "customer_service")
+                .json(&json!({"where": {"mobile": mobile}, "limit": 50})),
+        )
+    };
+    let (st, _, b) = search().await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["count"], 2, "cut to the per-search quota");
+    let read = |id: String| {
+        s.send(
+            s.as_token(
+                &counter,
+                Method::GET,
+                &format!("/v1/collections/customers/records/{id}"),
+            )
+            .header("X-Custodia-Purpose", "customer_service"),
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(read(ids[0].clone()).await.0, StatusCode::OK);
+    }
+    let (st, h, b) = read(ids[0].clone()).await;
+    assert_error(
+        st,
+        &b,
+        StatusCode::TOO_MANY_REQUESTS,
+        "quota_exceeded",
+        None,
+    );
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("records_per_hour"));
+    assert!(b["error"]["reset_at"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+    assert!(h["retry-after"].to_str().unwrap().parse::<i64>().unwrap() > 0);
+    // Wildcard-free: a cs_agent cannot list customers.
+    let (st, _, _) = s
+        .send(
+            s.as_token(&counter, Method::GET, "/v1/collections/customers/records")
+                .header("X-Custodia-Purpose", "customer_service"),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    // The service account: clear values count per day (12 fields each, limit 30).
+    let mut refused = None;
+    for i in 0..4 {
+        let (st, _, b) = s
+            .send(s.req(
+                Method::GET,
+                &format!("/v1/collections/customers/records/{}", ids[i % 3]),
+            ))
+            .await;
+        if st == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some((i, b));
+            break;
+        }
+    }
+    let (i, b) = refused.expect("the clear-field quota stops the service account");
+    assert_eq!(
+        i, 2,
+        "two reads of 10 clear fields fit in 25, the third does not"
+    );
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("clear_fields_per_day"));
+    // The admin may not read security events (separation of duties); the auditor may.
+    let (st, _, _) = s.send(s.req(Method::GET, "/v1/security-events")).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _, b) = events().await;
+    assert_eq!(st, StatusCode::OK);
+    let kinds: Vec<&str> = b["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"quota_exceeded") && kinds.contains(&"login_back_off"),
+        "{kinds:?}"
+    );
+    // Listing with a `list` grant works, ids only.
+    let (st, _, b) = s
+        .send(s.req(Method::GET, "/v1/collections/customers/records?limit=2"))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["ids"].as_array().unwrap().len(), 2);
+    assert!(b["next"].is_string());
+
+    // Policy reload: a pack without the cs_agent permits omits every field; a broken pack
+    // is refused and the running one stays.
+    let other = login(&s, "locky", None).await;
+    let read_as = |t: String, id: String| {
+        s.send(
+            s.as_token(
+                &t,
+                Method::GET,
+                &format!("/v1/collections/customers/records/{id}"),
+            )
+            .header("X-Custodia-Purpose", "customer_service"),
+        )
+    };
+    let (_, _, before) = read_as(other.clone(), ids[1].clone()).await;
+    assert_eq!(before["access"]["mobile"], "masked");
+    let without_masks = custodia_policy::DEFAULT_POLICIES.replace(
+        "@id(\"cs-agent-sees-masked\")\npermit(principal is User, action == Action::\"read_masked\", resource)\nwhen { principal.roles.contains(\"cs_agent\") };",
+        "",
+    );
+    assert_ne!(without_masks, custodia_policy::DEFAULT_POLICIES);
+    std::fs::write(policy_dir.join("pack.cedar"), &without_masks).unwrap();
+    let (st, _, b) = s.send(s.req(Method::POST, "/v1/policies/reload")).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let (_, _, after) = read_as(other.clone(), ids[1].clone()).await;
+    assert_eq!(after["access"]["mobile"], "omitted");
+    assert!(after["fields"].get("mobile").is_none());
+    std::fs::write(policy_dir.join("pack.cedar"), "permit(principal, action,").unwrap();
+    let (st, _, b) = s.send(s.req(Method::POST, "/v1/policies/reload")).await;
+    assert_error(
+        st,
+        &b,
+        StatusCode::BAD_REQUEST,
+        "invalid_policy",
+        Some("policies"),
+    );
+    let (_, _, still) = read_as(other, ids[1].clone()).await;
+    assert_eq!(still["access"]["mobile"], "omitted");
+    s.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    limits_suite(None, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_on_postgres() {
+    let Ok(admin) = std::env::var("CUSTODIA_TEST_DATABASE_URL") else {
+        eprintln!("limits_on_postgres skipped: CUSTODIA_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    limits_suite(Some(&admin), dir.path()).await;
+    custodia_store::testing::mark_suite_passed("custodia-server limits_on_postgres");
 }

@@ -252,8 +252,8 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes every live session of a user; returns how many.
     async fn revoke_user_sessions(&self, username: &str, now: i64) -> Result<u64>;
 
-    /// `(failures, locked_until)` for a sign-in back-off key.
-    async fn login_failures(&self, key: &str) -> Result<Option<(i64, i64)>>;
+    /// `(failures, locked_until, last failure time)` for a sign-in back-off key.
+    async fn login_failures(&self, key: &str) -> Result<Option<(i64, i64, i64)>>;
     async fn set_login_failures(&self, key: &str, failures: i64, locked_until: i64) -> Result<()>;
     async fn clear_login_failures(&self, key: &str) -> Result<()>;
 

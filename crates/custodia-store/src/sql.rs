@@ -793,15 +793,15 @@ macro_rules! sql_store {
                 Ok(r.rows_affected())
             }
 
-            async fn login_failures(&self, key: &str) -> Result<Option<(i64, i64)>> {
+            async fn login_failures(&self, key: &str) -> Result<Option<(i64, i64, i64)>> {
                 let row = sqlx::query(
-                    "SELECT failures, locked_until FROM login_failures WHERE key = $1",
+                    "SELECT failures, locked_until, updated_at FROM login_failures WHERE key = $1",
                 )
                 .bind(key)
                 .fetch_optional(&self.write)
                 .await?;
                 Ok(match row {
-                    Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+                    Some(r) => Some((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)),
                     None => None,
                 })
             }

@@ -89,10 +89,19 @@ impl Dev {
                 "dsr".into(),
                 "analytics".into(),
             ],
-            grants: ["create", "update", "delete", "read", "read_clear", "verify", "search", "list"]
-                .iter()
-                .map(|g| g.to_string())
-                .collect(),
+            grants: [
+                "create",
+                "update",
+                "delete",
+                "read",
+                "read_clear",
+                "verify",
+                "search",
+                "list",
+            ]
+            .iter()
+            .map(|g| g.to_string())
+            .collect(),
         };
         match install_service(vault, app, Some(self.app_key.clone())).await {
             Ok(_) => Ok(()),

@@ -132,8 +132,12 @@ fn reload_on_sighup(engine: Arc<custodia_policy::Engine>) {
         };
         while hup.recv().await.is_some() {
             match engine.reload() {
-                Ok(n) => tracing::info!(target: "custodia::admin", policies = n, "policies reloaded (SIGHUP)"),
-                Err(e) => tracing::error!(target: "custodia::admin", error = %e, "policy reload refused; the running pack stays"),
+                Ok(n) => {
+                    tracing::info!(target: "custodia::admin", policies = n, "policies reloaded (SIGHUP)")
+                }
+                Err(e) => {
+                    tracing::error!(target: "custodia::admin", error = %e, "policy reload refused; the running pack stays")
+                }
             }
         }
     });
