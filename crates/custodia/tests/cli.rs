@@ -68,10 +68,37 @@ fn client() -> reqwest::blocking::Client {
         .unwrap()
 }
 
+/// A fresh service account allowed to search and read `customers` in clear, created with
+/// the admin token (which itself sees no customer data).
+fn app_key(url: &str) -> String {
+    let name = format!(
+        "cli-app-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let resp: serde_json::Value = client()
+        .post(format!("{url}/v1/service-accounts"))
+        .bearer_auth(TOKEN)
+        .json(
+            &serde_json::json!({"name": name, "collections": ["customers"],
+            "purposes": ["account_service"], "grants": ["search", "read", "read_clear"]}),
+        )
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    resp["api_key"]
+        .as_str()
+        .expect("service account created")
+        .to_string()
+}
+
 fn search(url: &str, field: &str, value: &str) -> serde_json::Value {
     client()
         .post(format!("{url}/v1/collections/customers/search"))
-        .bearer_auth(TOKEN)
+        .bearer_auth(app_key(url))
         .header("X-Custodia-Purpose", "account_service")
         .json(&serde_json::json!({"where": {field: value}}))
         .send()
@@ -96,10 +123,11 @@ fn metric(url: &str, prefix: &str) -> Option<f64> {
 #[test]
 fn serve_dev_loads_ten_thousand_customers() {
     let started = Instant::now();
-    let s = start(
-        custodia(&["serve", "--dev", "--listen", "127.0.0.1:0"]),
-        Duration::from_secs(120),
-    );
+    let mut cmd = custodia(&["serve", "--dev", "--listen", "127.0.0.1:0"]);
+    cmd.env("CUSTODIA_DEV_PASSWORD", DEV_PASSWORD)
+        .env("CUSTODIA_DEV_TOTP_SECRET", DEV_TOTP)
+        .env("CUSTODIA_DEV_APP_KEY", DEV_APP_KEY);
+    let s = start(cmd, Duration::from_secs(120));
     eprintln!("serve --dev (debug build) ready in {:?}", started.elapsed());
     let health: serde_json::Value = client()
         .get(format!("{}/healthz", s.url))
@@ -120,6 +148,141 @@ fn serve_dev_loads_ten_thousand_customers() {
         .unwrap()
         .status();
     assert_eq!(st.as_u16(), 401);
+    demo_people_see_what_their_roles_allow(&s.url);
+}
+
+const DEV_PASSWORD: &str = "dev password for tests";
+const DEV_TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+const DEV_APP_KEY: &str = "csk_dev-app-key-for-tests-0123";
+
+/// The demo users and `demo-app` of `serve --dev`, with the credentials from the
+/// environment: the customer-service agent sees masks, the account manager (branch
+/// `demo`, clearance vip) sees its own branch's customers in clear, the admin none.
+fn demo_people_see_what_their_roles_allow(url: &str) {
+    let c = client();
+    let get = |token: &str, path: &str, purpose: &str| -> (u16, serde_json::Value) {
+        let r = c
+            .get(format!("{url}{path}"))
+            .bearer_auth(token)
+            .header("X-Custodia-Purpose", purpose)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json().unwrap_or_default())
+    };
+    // demo-app lists ids and reads clear: find a customer of branch `demo`.
+    let (st, ids) = get(
+        DEV_APP_KEY,
+        "/v1/collections/customers/records?limit=20",
+        "account_service",
+    );
+    assert_eq!(st, 200, "{ids}");
+    let mut mobile = None;
+    for id in ids["ids"].as_array().unwrap() {
+        let (_, rec) = get(
+            DEV_APP_KEY,
+            &format!("/v1/collections/customers/records/{}", id.as_str().unwrap()),
+            "account_service",
+        );
+        if rec["attributes"]["branch"] == "demo" {
+            mobile = rec["fields"]["mobile"].as_str().map(str::to_string);
+            break;
+        }
+    }
+    let mobile = mobile.expect("a quarter of the demo customers are in branch demo");
+    let secret = custodia_crypto::totp::base32_decode(DEV_TOTP).unwrap();
+    let login = |user: &str| -> String {
+        let step = custodia_crypto::totp::step_at(custodia_store::now_unix());
+        let r: serde_json::Value = c
+            .post(format!("{url}/v1/auth/login"))
+            .json(
+                &serde_json::json!({"username": user, "password": DEV_PASSWORD,
+                "totp": custodia_crypto::totp::code_string(&secret, step)}),
+            )
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        r["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{user} signs in: {r}"))
+            .to_string()
+    };
+    let search_as = |token: &str, purpose: &str| -> serde_json::Value {
+        c.post(format!("{url}/v1/collections/customers/search"))
+            .bearer_auth(token)
+            .header("X-Custodia-Purpose", purpose)
+            .json(&serde_json::json!({"where": {"mobile": mobile}}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let cs = search_as(&login("cs_agent"), "customer_service");
+    assert_eq!(cs["records"][0]["access"]["mobile"], "masked");
+    assert!(cs["records"][0]["fields"]["mobile"]
+        .as_str()
+        .unwrap()
+        .contains('*'));
+    let am = search_as(&login("account_manager"), "account_service");
+    assert_eq!(am["records"][0]["access"]["mobile"], "clear");
+    assert_eq!(am["records"][0]["fields"]["mobile"], mobile.as_str());
+    // The demo admin user administers but sees no customer.
+    let admin = login("admin");
+    let (st, _) = get(&admin, "/v1/users", "administration");
+    assert_eq!(st, 200);
+    let r = search_as(&admin, "administration");
+    assert_eq!(r["error"]["code"], "forbidden");
+    // The bootstrap admin token keeps working.
+    let (st, _) = get(TOKEN, "/v1/collections", "administration");
+    assert_eq!(st, 200);
+    // `custodia policy reload` asks the running server to re-read its pack.
+    let out = custodia(&["policy", "reload", "--url", url, "--token", TOKEN])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"policies\""));
+    let out = custodia(&["policy", "reload", "--url", url, "--token", "wrong"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+/// `custodia policy check` accepts the shipped pack and locates errors by file and line.
+#[test]
+fn policy_check_reports_file_and_line() {
+    let out = custodia(&["policy", "check"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("OK: "));
+    let out = custodia(&["policy", "check", repo_file("policies").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the policies/ directory is the built-in pack"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ops.cedar"),
+        "// ok\npermit(principal, action == Action::\"read_schema\", resource);\n\n\
+         permit(principal is User, action == Action::\"read_clear\", resource)\n\
+         when { principal.nickname == \"x\" };\n",
+    )
+    .unwrap();
+    let out = custodia(&["policy", "check", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ops.cedar:5:"), "{err}");
+    assert!(err.contains("nickname"), "{err}");
 }
 
 /// `custodia init` into a new temporary dir (SQLite there, or the given database).
