@@ -346,7 +346,7 @@ impl Engine {
         ctx: &RequestContext,
         entities: &Entities,
     ) -> bool {
-        let Ok(context) = context_of(ctx) else {
+        let Some(context) = context_of(ctx) else {
             return false;
         };
         let Ok(request) = Request::new(principal, uid("Action", action), resource, context, None)
@@ -558,7 +558,7 @@ fn record_entity(collection: &str, tier: Tier, branch: &str) -> (EntityUid, Enti
     (u, e)
 }
 
-fn context_of(c: &RequestContext) -> Result<Context, cedar_policy::ContextCreationError> {
+fn context_of(c: &RequestContext) -> Option<Context> {
     Context::from_pairs([
         (
             "purpose".to_string(),
@@ -581,6 +581,7 @@ fn context_of(c: &RequestContext) -> Result<Context, cedar_policy::ContextCreati
             RestrictedExpression::new_ip(c.client_ip.to_string()),
         ),
     ])
+    .ok()
 }
 
 /// The files of a pack: `(file name, text)` of the schema and of every policy file.

@@ -96,10 +96,15 @@ pub struct Exceeded {
     pub reset_at: i64,
 }
 
+/// (minute since the epoch, records, clear fields).
+type Bucket = (i64, u64, u64);
+/// Which count of a bucket a limit is about.
+type Pick = fn(&Bucket) -> u64;
+
 #[derive(Default)]
 struct Usage {
     /// (minute since the epoch, records, clear fields), oldest first, last 24 h only.
-    buckets: VecDeque<(i64, u64, u64)>,
+    buckets: VecDeque<Bucket>,
 }
 
 const DAY_MINUTES: i64 = 24 * 60;
@@ -115,7 +120,7 @@ impl Usage {
         }
     }
 
-    fn used(&self, since_minute: i64, pick: fn(&(i64, u64, u64)) -> u64) -> u64 {
+    fn used(&self, since_minute: i64, pick: Pick) -> u64 {
         self.buckets
             .iter()
             .filter(|b| b.0 > since_minute)
@@ -130,7 +135,7 @@ impl Usage {
         window: i64,
         limit: u64,
         need: u64,
-        pick: fn(&(i64, u64, u64)) -> u64,
+        pick: Pick,
     ) -> i64 {
         let mut used = self.used(minute - window, pick);
         for b in self.buckets.iter().filter(|b| b.0 > minute - window) {
@@ -171,9 +176,9 @@ impl Quotas {
         let mut all = self.usage.lock().expect("quota lock");
         let u = all.entry(who.to_string()).or_default();
         u.expire(minute);
-        let rec = |b: &(i64, u64, u64)| b.1;
-        let clr = |b: &(i64, u64, u64)| b.2;
-        let checks: [(&'static str, u64, i64, u64, fn(&(i64, u64, u64)) -> u64); 3] = [
+        let rec = |b: &Bucket| b.1;
+        let clr = |b: &Bucket| b.2;
+        let checks: [(&'static str, u64, i64, u64, Pick); 3] = [
             (
                 "records_per_hour",
                 limits.records_per_hour,

@@ -970,7 +970,9 @@ async fn access_table(s: &Server) {
         r["attributes"] = json!({"tier": tier, "branch": branch});
         r
     };
-    let write_cases: Vec<(&str, &str, &str, Method, String, Option<Value>, u16)> = vec![
+    // (user, purpose, reason, method, path, body, status)
+    type Case<'a> = (&'a str, &'a str, &'a str, Method, String, Option<Value>, u16);
+    let write_cases: Vec<Case> = vec![
         (
             "t_am",
             "account_service",
