@@ -129,14 +129,7 @@ impl Usage {
     }
 
     /// The first second at which the window of `window` minutes will hold `need` more.
-    fn reset_at(
-        &self,
-        minute: i64,
-        window: i64,
-        limit: u64,
-        need: u64,
-        pick: Pick,
-    ) -> i64 {
+    fn reset_at(&self, minute: i64, window: i64, limit: u64, need: u64, pick: Pick) -> i64 {
         let mut used = self.used(minute - window, pick);
         for b in self.buckets.iter().filter(|b| b.0 > minute - window) {
             used -= pick(b);

@@ -167,7 +167,43 @@ pub struct RecordView {
     pub fields: Map<String, Value>,
     /// Every field of the schema → `clear`, `masked` or `omitted`.
     #[schema(value_type = Object)]
-    pub access: Map<String, Value>,
+    pub access: AccessMap,
+}
+
+/// The `access` object of a view, serialized straight from the schema and the cached
+/// decision (no per-response allocation).
+pub struct AccessMap {
+    schema: Arc<CollectionSchema>,
+    modes: Arc<[Mode]>,
+}
+
+impl AccessMap {
+    pub fn mode(&self, field: &str) -> Option<Mode> {
+        self.schema
+            .fields
+            .iter()
+            .position(|f| f.name == field)
+            .map(|i| effective(&self.schema.fields[i], self.modes[i]))
+    }
+}
+
+fn effective(def: &custodia_core::FieldDef, mode: Mode) -> Mode {
+    if def.level == Level::C3 {
+        Mode::Omitted
+    } else {
+        mode
+    }
+}
+
+impl Serialize for AccessMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.schema.fields.len()))?;
+        for (def, mode) in self.schema.fields.iter().zip(self.modes.iter()) {
+            m.serialize_entry(&def.name, effective(def, *mode).as_str())?;
+        }
+        m.end()
+    }
 }
 
 fn masked_value(def: &custodia_core::FieldDef, v: &Value) -> Value {
@@ -204,7 +240,7 @@ impl Guard {
     pub fn view(
         &self,
         asker: &Asker,
-        schema: &CollectionSchema,
+        schema: &Arc<CollectionSchema>,
         schema_version: i64,
         rec: Record,
     ) -> (RecordView, u64) {
@@ -215,29 +251,19 @@ impl Guard {
             rec.attributes.tier,
             &rec.attributes.branch,
         );
-        let mut fields = Map::new();
-        let mut access = Map::new();
+        let mut fields = rec.fields;
         let mut clear = 0;
-        let mut values = rec.fields;
         for (def, mode) in schema.fields.iter().zip(modes.iter()) {
-            let mode = if def.level == Level::C3 {
-                Mode::Omitted
-            } else {
-                *mode
-            };
-            access.insert(def.name.clone(), Value::String(mode.as_str().into()));
-            let Some(v) = values.remove(&def.name) else {
-                continue;
-            };
-            match mode {
-                Mode::Clear => {
-                    clear += 1;
-                    fields.insert(def.name.clone(), v);
-                }
+            match effective(def, *mode) {
+                Mode::Clear => clear += u64::from(fields.contains_key(&def.name)),
                 Mode::Masked => {
-                    fields.insert(def.name.clone(), masked_value(def, &v));
+                    if let Some(v) = fields.get_mut(&def.name) {
+                        *v = masked_value(def, v);
+                    }
                 }
-                Mode::Omitted => {}
+                Mode::Omitted => {
+                    fields.remove(&def.name);
+                }
             }
         }
         (
@@ -246,7 +272,10 @@ impl Guard {
                 version: rec.version,
                 attributes: rec.attributes,
                 fields,
-                access,
+                access: AccessMap {
+                    schema: schema.clone(),
+                    modes,
+                },
             },
             clear,
         )

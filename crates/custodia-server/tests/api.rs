@@ -971,7 +971,15 @@ async fn access_table(s: &Server) {
         r
     };
     // (user, purpose, reason, method, path, body, status)
-    type Case<'a> = (&'a str, &'a str, &'a str, Method, String, Option<Value>, u16);
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Method,
+        String,
+        Option<Value>,
+        u16,
+    );
     let write_cases: Vec<Case> = vec![
         (
             "t_am",

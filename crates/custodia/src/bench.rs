@@ -25,6 +25,19 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// Cedar: one decision (uncached) and a 12-field record's field modes (warm cache);
+    /// then the read path (SQLite read, decrypt, JSON) with policy vs without.
+    Policy {
+        /// Decisions / reads per measurement.
+        #[arg(long, default_value_t = 20_000)]
+        iterations: usize,
+        /// Records in the read-path database.
+        #[arg(long, default_value_t = 1000)]
+        records: usize,
+        /// Rounds of the read-path comparison; the figure is the median.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// Writes a synthetic CSV of the example `customers` collection (for import benchmarks).
     GenCsv {
         #[arg(long, default_value_t = 100_000)]
@@ -45,7 +58,290 @@ pub async fn run(cmd: BenchCmd) -> Result<(), String> {
             rounds,
         } => crypto(suite, records, passes, rounds.max(1)).await,
         BenchCmd::GenCsv { rows, out, seed } => gen_csv(rows, &out, seed),
+        BenchCmd::Policy {
+            iterations,
+            records,
+            rounds,
+        } => policy(iterations.max(100), records.max(10), rounds.max(1)).await,
     }
+}
+
+/// One pass of the read path with policy: decide read, shape fields, count the quota.
+#[allow(clippy::too_many_arguments)]
+async fn with_policy(
+    vault: &Vault,
+    ids: &[String],
+    engine: &custodia_policy::Engine,
+    guard: &custodia_server::guard::Guard,
+    am: &custodia_policy::Asker,
+    limits: &custodia_policy::quota::Limits,
+    reads: usize,
+    out: &mut Vec<f64>,
+) -> Result<(), String> {
+    let t = Instant::now();
+    let mut bytes = 0usize;
+    for i in 0..reads {
+        let (schema, version, rec) = vault
+            .get_with_schema("customers", &ids[i % ids.len()])
+            .await
+            .map_err(|e| e.to_string())?;
+        let target = custodia_server::guard::Guard::record_target("customers", &rec.attributes);
+        if !engine.allows(am, custodia_policy::Action::Read, &target) {
+            return Err("the account manager may read".into());
+        }
+        let (view, clear) = guard.view(am, &schema, version, rec);
+        guard
+            .quotas
+            .consume("bench", limits, 1, clear, custodia_store::now_unix())
+            .map_err(|_| "quota")?;
+        bytes += serde_json::to_vec(&view).map_err(|e| e.to_string())?.len();
+    }
+    out.push(reads as f64 / t.elapsed().as_secs_f64());
+    std::hint::black_box(bytes);
+    Ok(())
+}
+
+/// p50 and p99 of per-call times, in microseconds.
+fn percentiles(mut ns: Vec<u128>) -> (f64, f64) {
+    ns.sort_unstable();
+    let at = |q: f64| ns[((ns.len() as f64 * q) as usize).min(ns.len() - 1)] as f64 / 1000.0;
+    (at(0.50), at(0.99))
+}
+
+fn bench_asker(roles: &[&str], purpose: &str) -> custodia_policy::Asker {
+    use custodia_policy::{Asker, RequestContext, Subject, SubjectKind};
+    Asker {
+        subject: std::sync::Arc::new(
+            Subject {
+                kind: SubjectKind::User,
+                name: "bench".into(),
+                roles: roles.iter().map(|r| r.to_string()).collect(),
+                branch: "b1".into(),
+                clearance: custodia_core::Tier::Vip,
+                purposes: vec![purpose.into()],
+                compliant: true,
+                mfa: true,
+                grants: vec![],
+                collections: vec![],
+            }
+            .normalized(),
+        ),
+        context: std::sync::Arc::new(RequestContext {
+            purpose: purpose.into(),
+            reason: String::new(),
+            hour: 10,
+            weekday: 2,
+            client_ip: "10.1.2.3".parse().expect("literal address"),
+        }),
+    }
+}
+
+async fn policy(iterations: usize, records: usize, rounds: usize) -> Result<(), String> {
+    use custodia_policy::{Action, Engine, Target};
+    let engine = std::sync::Arc::new(Engine::load(None).map_err(|e| e.to_string())?);
+    let schema = custodia_vault::CollectionSchema::from_toml(crate::dev::CUSTOMERS_TOML)
+        .map_err(|e| e.to_string())?;
+    let am = bench_asker(&["account_manager"], "account_service");
+    let target = Target::Record {
+        collection: "customers".into(),
+        tier: custodia_core::Tier::High,
+        branch: "b1".into(),
+    };
+    let mut allowed = 0usize;
+    let mut one = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let t = Instant::now();
+        allowed += engine.decide_uncached(&am, Action::Read, &target) as usize;
+        one.push(t.elapsed().as_nanos());
+    }
+    assert_eq!(allowed, iterations, "the account manager may read");
+    let (p50, p99) = percentiles(one);
+    if std::env::var_os("CUSTODIA_BENCH_BREAKDOWN").is_some() {
+        let [e, r, a] = custodia_policy::profile_decision(&engine, &am, &target, iterations);
+        println!("  entities {e} ns, context+request {r} ns, authorize {a} ns");
+    }
+    println!("one Cedar decision (uncached):      p50 {p50:.1} µs  p99 {p99:.1} µs  (target p99 <= 20 µs)");
+
+    let fields = schema
+        .fields
+        .iter()
+        .filter(|f| f.level != custodia_core::Level::C3)
+        .count();
+    let mut cold = Vec::with_capacity(iterations / 10);
+    for _ in 0..iterations / 10 {
+        let t = Instant::now();
+        std::hint::black_box(engine.field_modes_uncached(
+            &am,
+            &schema,
+            custodia_core::Tier::High,
+            "b1",
+        ));
+        cold.push(t.elapsed().as_nanos());
+    }
+    let (c50, c99) = percentiles(cold);
+    println!("{fields}-field record, uncached:          p50 {c50:.1} µs  p99 {c99:.1} µs  (2 decisions per field)");
+    let mut warm = Vec::with_capacity(iterations);
+    for i in 0..iterations {
+        let tier = [
+            custodia_core::Tier::Standard,
+            custodia_core::Tier::High,
+            custodia_core::Tier::Vip,
+        ][i % 3];
+        let t = Instant::now();
+        std::hint::black_box(engine.field_modes(&am, &schema, 1, tier, "b1"));
+        warm.push(t.elapsed().as_nanos());
+    }
+    let (w50, w99) = percentiles(warm);
+    println!("{fields}-field record, warm cache:        p50 {w50:.2} µs  p99 {w99:.2} µs  (target <= 30 µs)");
+
+    // The read path: store read + decrypt + JSON, with and without the policy step
+    // (decide read, decide field modes, mask, count quota).
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let store = custodia_store::open(&url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let vault = Vault::init(store, Suite::Intl, b"bench passphrase", true)
+        .await
+        .map_err(|e| e.to_string())?;
+    vault
+        .put_collection(schema.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut s = Synth::new(7);
+    let inputs: Vec<RecordInput> = (0..records)
+        .map(|i| {
+            let mut r = twelve_field_record(&mut s);
+            r.attributes.branch = if i % 2 == 0 { "b1".into() } else { "b2".into() };
+            r
+        })
+        .collect();
+    let ids: Vec<String> = vault
+        .create_many("customers", &inputs)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter_map(|r| r.ok().map(|w| w.id))
+        .collect();
+    let guard = custodia_server::guard::Guard {
+        engine: engine.clone(),
+        quotas: custodia_policy::quota::Quotas::new(Default::default()),
+    };
+    let limits = custodia_policy::quota::Limits {
+        search_limit: 20,
+        records_per_hour: u64::MAX / 4,
+        records_per_day: u64::MAX / 4,
+        clear_fields_per_day: u64::MAX / 4,
+    };
+    let reads = iterations.min(20_000);
+    if std::env::var_os("CUSTODIA_BENCH_BREAKDOWN").is_some() {
+        let (schema, version, rec) = vault
+            .get_with_schema("customers", &ids[0])
+            .await
+            .map_err(|e| e.to_string())?;
+        let target = custodia_server::guard::Guard::record_target("customers", &rec.attributes);
+        let t = Instant::now();
+        for _ in 0..reads {
+            std::hint::black_box(engine.allows(&am, Action::Read, &target));
+        }
+        println!(
+            "  allows (cached): {:.2} µs",
+            t.elapsed().as_secs_f64() * 1e6 / reads as f64
+        );
+        let t = Instant::now();
+        for _ in 0..reads {
+            std::hint::black_box(guard.view(&am, &schema, version, rec.clone()));
+        }
+        println!(
+            "  view (incl. clone): {:.2} µs",
+            t.elapsed().as_secs_f64() * 1e6 / reads as f64
+        );
+        let t = Instant::now();
+        for _ in 0..reads {
+            std::hint::black_box(
+                guard
+                    .quotas
+                    .consume("bench", &limits, 1, 12, custodia_store::now_unix())
+                    .is_ok(),
+            );
+        }
+        println!(
+            "  quota: {:.2} µs",
+            t.elapsed().as_secs_f64() * 1e6 / reads as f64
+        );
+        let (view, _) = guard.view(&am, &schema, version, rec.clone());
+        let t = Instant::now();
+        for _ in 0..reads {
+            std::hint::black_box(serde_json::to_vec(&view).map_err(|e| e.to_string())?);
+        }
+        println!(
+            "  json view: {:.2} µs",
+            t.elapsed().as_secs_f64() * 1e6 / reads as f64
+        );
+        let t = Instant::now();
+        for _ in 0..reads {
+            std::hint::black_box(serde_json::to_vec(&rec.fields).map_err(|e| e.to_string())?);
+        }
+        println!(
+            "  json fields: {:.2} µs",
+            t.elapsed().as_secs_f64() * 1e6 / reads as f64
+        );
+    }
+    let mut with = vec![];
+    let mut without = vec![];
+    for round in 0..rounds * 2 {
+        // Alternate which path runs first, so warm-up and drift favour neither.
+        if round % 2 == 1 {
+            with_policy(
+                &vault, &ids, &engine, &guard, &am, &limits, reads, &mut with,
+            )
+            .await?;
+        }
+        let t = Instant::now();
+        let mut bytes = 0usize;
+        for i in 0..reads {
+            let (_, _, rec) = vault
+                .get_with_schema("customers", &ids[i % ids.len()])
+                .await
+                .map_err(|e| e.to_string())?;
+            bytes += serde_json::to_vec(&rec.fields)
+                .map_err(|e| e.to_string())?
+                .len();
+        }
+        without.push(reads as f64 / t.elapsed().as_secs_f64());
+        std::hint::black_box(bytes);
+        let t = Instant::now();
+        let mut bytes = 0usize;
+        for i in 0..reads {
+            let (schema, version, rec) = vault
+                .get_with_schema("customers", &ids[i % ids.len()])
+                .await
+                .map_err(|e| e.to_string())?;
+            let target = custodia_server::guard::Guard::record_target("customers", &rec.attributes);
+            if !engine.allows(&am, Action::Read, &target) {
+                return Err("the account manager may read".into());
+            }
+            let (view, clear) = guard.view(&am, &schema, version, rec);
+            guard
+                .quotas
+                .consume("bench", &limits, 1, clear, custodia_store::now_unix())
+                .map_err(|_| "quota")?;
+            bytes += serde_json::to_vec(&view).map_err(|e| e.to_string())?.len();
+        }
+        with.push(reads as f64 / t.elapsed().as_secs_f64());
+        std::hint::black_box(bytes);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (w, wo) = (median(&mut with), median(&mut without));
+    println!(
+        "read path (SQLite, {records} records, half own branch): with policy {w:.0} reads/s, \
+         without {wo:.0} reads/s, ratio {:.3} (target >= 0.85)",
+        w / wo
+    );
+    Ok(())
 }
 
 /// Twelve non-C3 fields: the synthetic customer plus employer code and notes.
