@@ -41,6 +41,13 @@ else
 fi
 
 start "${SERVE[@]}"
+# The admin token administers but sees no customer data: read as a service account
+# granted clear reads (the policy runs on every request, as in production).
+ADMIN=(-H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json")
+KEY=$(curl -sf "${ADMIN[@]}" "http://127.0.0.1:$PORT/v1/service-accounts" -d '{"name":"bench-app",
+  "collections":["customers"],"purposes":["account_service"],"grants":["create","read","read_clear"]}' \
+  | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
+export TOKEN="$KEY"
 H=(-H "Authorization: Bearer $TOKEN" -H "X-Custodia-Purpose: account_service" -H "Content-Type: application/json")
 ID=$(curl -sf "${H[@]}" "http://127.0.0.1:$PORT/v1/collections/customers/records" -d '{"fields":{
   "full_name":"欧阳明华","id_no":"110105194912310046","mobile":"13912340001","email":"ouyang.minghua@example.com",

@@ -238,6 +238,7 @@ pub struct Engine {
     authorizer: Authorizer,
     /// Per asker: its principal entity and context, independent of the policies.
     prepared: RwLock<HashMap<Asker, Arc<Prepared>>>,
+    reloads: std::sync::atomic::AtomicU64,
 }
 
 struct Prepared {
@@ -255,6 +256,7 @@ impl Engine {
             pack: RwLock::new(Arc::new(pack)),
             authorizer: Authorizer::new(),
             prepared: RwLock::new(HashMap::new()),
+            reloads: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -263,7 +265,14 @@ impl Engine {
         let pack = load_pack(self.dir.as_deref())?;
         let n = pack.policy_count;
         *self.pack.write().expect("policy lock") = Arc::new(pack);
+        self.reloads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
+    }
+
+    /// Successful reloads since start (API, CLI or SIGHUP).
+    pub fn reloads(&self) -> u64 {
+        self.reloads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn pack(&self) -> Arc<Pack> {

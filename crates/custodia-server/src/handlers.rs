@@ -172,7 +172,7 @@ pub async fn metrics(State(s): State<AppState>, a: Admin) -> Result<Response, Ap
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
-        s.metrics.render(&counts),
+        s.metrics.render(&counts, s.guard.engine.reloads()),
     )
         .into_response())
 }

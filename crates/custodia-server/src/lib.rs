@@ -161,7 +161,6 @@ pub fn authenticated_routes() -> Vec<(&'static str, Vec<Method>)> {
 /// Re-reads the policy pack (API, `custodia policy reload`, SIGHUP).
 pub fn reload_policies(s: &AppState) -> Result<usize, custodia_policy::PolicyError> {
     let n = s.guard.engine.reload()?;
-    s.metrics.policy_reloaded();
     tracing::info!(target: "custodia::admin", policies = n, source = %s.guard.engine.source(), "policies reloaded");
     Ok(n)
 }

@@ -12,17 +12,11 @@ type RequestCounters = BTreeMap<(String, String, u16), (u64, f64)>;
 pub struct Metrics {
     requests: Mutex<RequestCounters>,
     quota_exceeded: std::sync::atomic::AtomicU64,
-    policy_reloads: std::sync::atomic::AtomicU64,
 }
 
 impl Metrics {
     pub fn quota_exceeded(&self) {
         self.quota_exceeded
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    pub fn policy_reloaded(&self) {
-        self.policy_reloads
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
@@ -35,7 +29,7 @@ impl Metrics {
         e.1 += seconds;
     }
 
-    pub fn render(&self, records: &[(String, i64)]) -> String {
+    pub fn render(&self, records: &[(String, i64)], policy_reloads: u64) -> String {
         let mut out = String::new();
         out.push_str("# HELP custodia_http_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE custodia_http_requests_total counter\n");
@@ -70,7 +64,7 @@ impl Metrics {
              # HELP custodia_policy_reloads_total Successful policy reloads.\n\
              # TYPE custodia_policy_reloads_total counter\ncustodia_policy_reloads_total {}",
             self.quota_exceeded.load(Relaxed),
-            self.policy_reloads.load(Relaxed)
+            policy_reloads
         );
         let _ = writeln!(
             out,

@@ -149,6 +149,20 @@ fn serve_dev_loads_ten_thousand_customers() {
         .status();
     assert_eq!(st.as_u16(), 401);
     demo_people_see_what_their_roles_allow(&s.url);
+    // SIGHUP re-reads the policy pack too.
+    let st = Command::new("kill")
+        .args(["-HUP", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&s.url, "custodia_policy_reloads_total ") != Some(2.0) {
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP did not reload the policies"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 const DEV_PASSWORD: &str = "dev password for tests";
@@ -249,6 +263,7 @@ fn demo_people_see_what_their_roles_allow(url: &str) {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    assert_eq!(metric(url, "custodia_policy_reloads_total "), Some(1.0));
 }
 
 /// `custodia policy check` accepts the shipped pack and locates errors by file and line.
