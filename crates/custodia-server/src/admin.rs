@@ -1,6 +1,6 @@
 //! Sign-in, users, service accounts, policy reload and security events.
 
-use crate::auth::{self, Principal, ServiceDoc, UserDoc, SERVICE, USER};
+use crate::auth::{self, Principal, PrincipalKind, ServiceDoc, UserDoc, SERVICE, USER};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, JsonBody};
 use crate::guard::{Admin, ClientIp};
@@ -147,6 +147,7 @@ pub async fn login(
     responses((status = 204, description = "session revoked"), (status = 401, body = ErrorBody)))]
 pub async fn logout(State(s): State<AppState>, who: Principal) -> Result<StatusCode, ApiError> {
     if let Some(hash) = &who.session {
+        s.auth_cache.forget_token_hash(hash);
         s.vault
             .store()
             .revoke_session(hash, now_unix())
@@ -499,6 +500,7 @@ pub async fn patch_user(
                 "the user changed meanwhile; retry",
             )
         })?;
+    s.auth_cache.forget(PrincipalKind::User, &name);
     if revoke {
         store
             .revoke_user_sessions(&name, now_unix())
@@ -526,6 +528,7 @@ pub async fn delete_user(
     {
         return Err(not_found(USER));
     }
+    s.auth_cache.forget(PrincipalKind::User, &name);
     store
         .revoke_user_sessions(&name, now_unix())
         .await
@@ -553,6 +556,7 @@ pub async fn revoke_sessions(
     auth::load_user(store.as_ref(), &name)
         .await?
         .ok_or_else(|| not_found(USER))?;
+    s.auth_cache.forget(PrincipalKind::User, &name);
     let revoked = store
         .revoke_user_sessions(&name, now_unix())
         .await
@@ -595,6 +599,7 @@ pub async fn reset_totp(
                 "the user changed meanwhile; retry",
             )
         })?;
+    s.auth_cache.forget(PrincipalKind::User, &name);
     store
         .revoke_user_sessions(&name, now_unix())
         .await
@@ -797,6 +802,7 @@ pub async fn rotate_service_key(
                 "the account changed meanwhile; retry",
             )
         })?;
+    s.auth_cache.forget(PrincipalKind::Service, &name);
     tracing::info!(target: "custodia::admin", actor = %a.who.name, service = %name, "API key rotated");
     Ok(Json(ServiceKey {
         account: service_view(&name, &doc),
@@ -822,6 +828,7 @@ pub async fn delete_service(
     {
         return Err(not_found("service account"));
     }
+    s.auth_cache.forget(PrincipalKind::Service, &name);
     tracing::info!(target: "custodia::admin", actor = %a.who.name, service = %name, "service account deleted");
     Ok(StatusCode::NO_CONTENT)
 }

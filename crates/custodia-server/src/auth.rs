@@ -13,6 +13,7 @@ use custodia_policy::{Subject, SubjectKind};
 use custodia_store::{now_unix, SecurityEvent, SessionRow, Store};
 use custodia_vault::Vault;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -159,59 +160,84 @@ fn expired() -> ApiError {
     .with_field("Authorization")
 }
 
+/// Recently resolved sessions and API keys, so that a busy client costs no database read
+/// per request. An entry lives `CACHE_TTL`; revocation, rotation and user changes on this
+/// node drop the entries at once, on other nodes they take effect within the TTL.
+#[derive(Default)]
+pub struct AuthCache {
+    entries: std::sync::Mutex<HashMap<String, CachedPrincipal>>,
+}
+
+#[derive(Clone)]
+struct CachedPrincipal {
+    at: std::time::Instant,
+    principal: Principal,
+    /// Sessions: created and last seen (Unix seconds), to keep enforcing both timeouts.
+    session: Option<(i64, i64)>,
+}
+
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+const CACHE_MAX: usize = 10_000;
+
+impl AuthCache {
+    fn get(&self, hash: &str) -> Option<CachedPrincipal> {
+        let m = self.entries.lock().expect("auth cache");
+        m.get(hash).filter(|c| c.at.elapsed() < CACHE_TTL).cloned()
+    }
+
+    fn put(&self, hash: String, c: CachedPrincipal) {
+        let mut m = self.entries.lock().expect("auth cache");
+        if m.len() >= CACHE_MAX {
+            m.retain(|_, v| v.at.elapsed() < CACHE_TTL);
+        }
+        m.insert(hash, c);
+    }
+
+    /// Forgets every cached credential of a user or service account.
+    pub fn forget(&self, kind: PrincipalKind, name: &str) {
+        self.entries
+            .lock()
+            .expect("auth cache")
+            .retain(|_, v| !(v.principal.kind == kind && v.principal.name == name));
+    }
+
+    /// Forgets one session.
+    pub fn forget_token_hash(&self, hash: &str) {
+        self.entries.lock().expect("auth cache").remove(hash);
+    }
+}
+
 /// Resolves a bearer token to its principal.
 pub async fn authenticate(
     vault: &Vault,
     cfg: &AuthConfig,
+    cache: &AuthCache,
     token: &str,
 ) -> Result<Principal, ApiError> {
-    let store = vault.store();
     let now = now_unix();
-    if token.starts_with(SESSION_PREFIX) {
+    if token.starts_with(SESSION_PREFIX) || token.starts_with(KEY_PREFIX) {
         let hash = custodia_crypto::token_hash(token);
-        let s = store.get_session(&hash).await.map_err(store_err)?;
-        let Some(s) = s else {
-            return Err(expired());
-        };
-        if s.revoked_at.is_some()
-            || now - s.last_seen > cfg.session_idle_secs
-            || now - s.created_at > cfg.session_absolute_secs
-        {
-            return Err(expired());
+        if let Some(c) = cache.get(&hash) {
+            if let Some((created, last_seen)) = c.session {
+                if now - last_seen > cfg.session_idle_secs
+                    || now - created > cfg.session_absolute_secs
+                {
+                    cache.forget_token_hash(&hash);
+                    return Err(expired());
+                }
+            }
+            return Ok(c.principal);
         }
-        let Some((doc, _)) = load_user(store.as_ref(), &s.username).await? else {
-            return Err(expired());
-        };
-        if doc.disabled {
-            return Err(expired());
-        }
-        let touch_every = (cfg.session_idle_secs / 2).clamp(1, 30);
-        if now - s.last_seen >= touch_every {
-            store.touch_session(&hash, now).await.map_err(store_err)?;
-        }
-        let subject = user_subject(&s.username, &doc, s.mfa, now);
-        return Ok(Principal {
-            name: s.username,
-            kind: PrincipalKind::User,
-            session: Some(hash),
-            subject: Arc::new(subject),
-        });
-    }
-    if token.starts_with(KEY_PREFIX) {
-        let hash = custodia_crypto::token_hash(token);
-        let row = store
-            .find_principal_by_secret(&hash)
-            .await
-            .map_err(store_err)?
-            .filter(|r| r.kind == SERVICE)
-            .ok_or_else(ApiError::unauthorized)?;
-        let doc: ServiceDoc = serde_json::from_str(&row.doc).map_err(|_| damaged())?;
-        return Ok(Principal {
-            subject: Arc::new(service_subject(&row.name, &doc)),
-            name: row.name,
-            kind: PrincipalKind::Service,
-            session: None,
-        });
+        let (principal, session) = resolve(vault, cfg, token, &hash, now).await?;
+        cache.put(
+            hash,
+            CachedPrincipal {
+                at: std::time::Instant::now(),
+                principal: principal.clone(),
+                session,
+            },
+        );
+        return Ok(principal);
     }
     let t = vault
         .authenticate(token)
@@ -237,6 +263,70 @@ pub async fn authenticate(
         kind: PrincipalKind::Token,
         session: None,
     })
+}
+
+/// A session or API key from the database.
+async fn resolve(
+    vault: &Vault,
+    cfg: &AuthConfig,
+    token: &str,
+    hash: &str,
+    now: i64,
+) -> Result<(Principal, Option<(i64, i64)>), ApiError> {
+    let store = vault.store();
+    if token.starts_with(SESSION_PREFIX) {
+        let s = store.get_session(hash).await.map_err(store_err)?;
+        let Some(s) = s else {
+            return Err(expired());
+        };
+        if s.revoked_at.is_some()
+            || now - s.last_seen > cfg.session_idle_secs
+            || now - s.created_at > cfg.session_absolute_secs
+        {
+            return Err(expired());
+        }
+        let Some((doc, _)) = load_user(store.as_ref(), &s.username).await? else {
+            return Err(expired());
+        };
+        if doc.disabled {
+            return Err(expired());
+        }
+        let touch_every = (cfg.session_idle_secs / 2).clamp(1, 30);
+        if now - s.last_seen >= touch_every {
+            store.touch_session(hash, now).await.map_err(store_err)?;
+        }
+        let subject = user_subject(&s.username, &doc, s.mfa, now);
+        let last_seen = if now - s.last_seen >= touch_every {
+            now
+        } else {
+            s.last_seen
+        };
+        return Ok((
+            Principal {
+                name: s.username,
+                kind: PrincipalKind::User,
+                session: Some(hash.to_string()),
+                subject: Arc::new(subject),
+            },
+            Some((s.created_at, last_seen)),
+        ));
+    }
+    let row = store
+        .find_principal_by_secret(hash)
+        .await
+        .map_err(store_err)?
+        .filter(|r| r.kind == SERVICE)
+        .ok_or_else(ApiError::unauthorized)?;
+    let doc: ServiceDoc = serde_json::from_str(&row.doc).map_err(|_| damaged())?;
+    Ok((
+        Principal {
+            subject: Arc::new(service_subject(&row.name, &doc)),
+            name: row.name,
+            kind: PrincipalKind::Service,
+            session: None,
+        },
+        None,
+    ))
 }
 
 pub fn user_subject(name: &str, doc: &UserDoc, mfa: bool, now: i64) -> Subject {

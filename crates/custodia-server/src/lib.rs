@@ -58,6 +58,7 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     pub guard: Arc<guard::Guard>,
     pub auth: Arc<auth::AuthConfig>,
+    pub auth_cache: Arc<auth::AuthCache>,
     pub request_timeout: Duration,
     pub bench_body: axum::body::Bytes,
 }
@@ -175,6 +176,7 @@ pub fn router(vault: Arc<Vault>, engine: Arc<Engine>, cfg: &ServerConfig) -> Rou
             quotas: custodia_policy::quota::Quotas::new(cfg.quotas.clone()),
         }),
         auth: Arc::new(cfg.auth.clone()),
+        auth_cache: Arc::new(auth::AuthCache::default()),
         request_timeout: cfg.request_timeout,
         bench_body: bench_body(cfg.bench_body_bytes.unwrap_or(0)),
     };
@@ -233,7 +235,7 @@ async fn require_auth(
         .map(str::trim)
         .filter(|t| !t.is_empty() && t.len() <= 256)
         .ok_or_else(ApiError::unauthorized)?;
-    let principal = auth::authenticate(&s.vault, &s.auth, token).await?;
+    let principal = auth::authenticate(&s.vault, &s.auth, &s.auth_cache, token).await?;
     req.extensions_mut().insert(principal);
     Ok(next.run(req).await)
 }
