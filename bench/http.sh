@@ -30,13 +30,14 @@ start() { # start the server with extra args; wait for health
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
 
 if [ "$BACKEND" = sqlite ]; then
-  SERVE=(serve --dev --data-dir "$DIR/data")
+  SERVE=(serve --dev --data-dir "$DIR/data" --config bench/quotas.toml)
 else
   PG="${CUSTODIA_BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
   psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS custodia_bench WITH (FORCE)" -c "CREATE DATABASE custodia_bench" >/dev/null
   "$BIN" init --data-dir "$DIR/data" --database "$PG/custodia_bench" --collection examples/customers.toml >/dev/null
   "$BIN" bench gen-csv --rows 10000 --out "$DIR/c.csv"
   "$BIN" records import --config "$DIR/data/custodia.toml" --collection customers "$DIR/c.csv" >/dev/null || true
+  cat bench/quotas.toml >> "$DIR/data/custodia.toml"
   SERVE=(serve --config "$DIR/data/custodia.toml")
 fi
 

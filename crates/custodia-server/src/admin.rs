@@ -311,17 +311,20 @@ pub async fn create_user(
     JsonBody(b): JsonBody<CreateUser>,
 ) -> Result<Response, ApiError> {
     require_admin(&s, &a, Action::ManageUsers)?;
-    let created = install_user(&s.vault, &s.auth, b, None).await?;
+    let created = install_user(&s.vault, &s.auth, b, None, None).await?;
     tracing::info!(target: "custodia::admin", actor = %a.who.name, user = %created.user.name, "user created");
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-/// Validates and stores a new user; `totp_secret` chosen by the operator (dev) or random.
+/// Validates and stores a new user; `totp_secret` chosen by the operator (dev) or random;
+/// `password_hash` the Argon2id verifier of `b.password` when already computed (the demo
+/// users share one, so `serve --dev` runs Argon2id once, not once per user).
 pub async fn install_user(
     vault: &custodia_vault::Vault,
     cfg: &auth::AuthConfig,
     b: CreateUser,
     totp_secret: Option<&[u8]>,
+    password_hash: Option<String>,
 ) -> Result<CreatedUser, ApiError> {
     check_principal_name(&b.name)?;
     check_names("roles", &b.roles)?;
@@ -360,7 +363,10 @@ pub async fn install_user(
         (None, None)
     };
     let doc = UserDoc {
-        password: auth::hash_password(b.password).await,
+        password: match password_hash {
+            Some(h) => h,
+            None => auth::hash_password(b.password).await,
+        },
         totp: sealed,
         totp_last_step: 0,
         roles: b.roles,

@@ -25,6 +25,28 @@ const MAX_REASON_CHARS: usize = 500;
 pub struct Guard {
     pub engine: Arc<Engine>,
     pub quotas: Quotas,
+    /// (principal, limit) → minute of the last recorded refusal: a client hammering past its
+    /// quota gets one security event a minute, not one database write per request.
+    pub reported: std::sync::Mutex<std::collections::HashMap<(String, &'static str), i64>>,
+}
+
+impl Guard {
+    pub fn new(engine: Arc<Engine>, quotas: Quotas) -> Guard {
+        Guard {
+            engine,
+            quotas,
+            reported: Default::default(),
+        }
+    }
+
+    fn first_report_this_minute(&self, key: &str, limit: &'static str, now: i64) -> bool {
+        let mut m = self.reported.lock().expect("report lock");
+        if m.len() > 10_000 {
+            m.clear();
+        }
+        let minute = now / 60;
+        m.insert((key.to_string(), limit), minute) != Some(minute)
+    }
 }
 
 /// A data call's caller with its purpose, reason and address, already checked against the
@@ -307,16 +329,18 @@ impl Guard {
             Ok(()) => Ok(()),
             Err(e) => {
                 s.metrics.quota_exceeded();
-                crate::auth::security_event(
-                    s.vault.store().as_ref(),
-                    &who.name,
-                    "quota_exceeded",
-                    serde_json::json!({
-                        "limit": e.limit_name, "value": e.limit,
-                        "requested_records": records, "requested_clear": clear,
-                    }),
-                )
-                .await;
+                if self.first_report_this_minute(&key, e.limit_name, now) {
+                    crate::auth::security_event(
+                        s.vault.store().as_ref(),
+                        &who.name,
+                        "quota_exceeded",
+                        serde_json::json!({
+                            "limit": e.limit_name, "value": e.limit,
+                            "requested_records": records, "requested_clear": clear,
+                        }),
+                    )
+                    .await;
+                }
                 let mut err = ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "quota_exceeded",

@@ -171,10 +171,10 @@ pub fn router(vault: Arc<Vault>, engine: Arc<Engine>, cfg: &ServerConfig) -> Rou
     let state = AppState {
         vault,
         metrics: Arc::new(metrics::Metrics::default()),
-        guard: Arc::new(guard::Guard {
+        guard: Arc::new(guard::Guard::new(
             engine,
-            quotas: custodia_policy::quota::Quotas::new(cfg.quotas.clone()),
-        }),
+            custodia_policy::quota::Quotas::new(cfg.quotas.clone()),
+        )),
         auth: Arc::new(cfg.auth.clone()),
         auth_cache: Arc::new(auth::AuthCache::default()),
         request_timeout: cfg.request_timeout,

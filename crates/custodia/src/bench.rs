@@ -223,10 +223,10 @@ async fn policy(iterations: usize, records: usize, rounds: usize) -> Result<(), 
         .into_iter()
         .filter_map(|r| r.ok().map(|w| w.id))
         .collect();
-    let guard = custodia_server::guard::Guard {
-        engine: engine.clone(),
-        quotas: custodia_policy::quota::Quotas::new(Default::default()),
-    };
+    let guard = custodia_server::guard::Guard::new(
+        engine.clone(),
+        custodia_policy::quota::Quotas::new(Default::default()),
+    );
     let limits = custodia_policy::quota::Limits {
         search_limit: 20,
         records_per_hour: u64::MAX / 4,

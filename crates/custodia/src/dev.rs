@@ -58,6 +58,7 @@ impl Dev {
             .filter(|s| s.len() >= 10)
             .ok_or("CUSTODIA_DEV_TOTP_SECRET must be base32 of at least 10 bytes")?;
         let today = custodia_detect::format_timestamp(custodia_store::now_unix());
+        let hash = custodia_server::auth::hash_password(self.password.clone()).await;
         for role in DEMO_ROLES {
             let user = CreateUser {
                 name: role.to_string(),
@@ -74,7 +75,7 @@ impl Dev {
                 training_completed_at: Some(today.clone()),
                 totp: true,
             };
-            match install_user(vault, auth, user, Some(&secret)).await {
+            match install_user(vault, auth, user, Some(&secret), Some(hash.clone())).await {
                 Ok(_) => {}
                 Err(e) if e.code == "user_exists" => {}
                 Err(e) => return Err(format!("demo user {role}: {} ({})", e.message, e.code)),
