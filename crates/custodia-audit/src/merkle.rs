@@ -209,7 +209,9 @@ mod tests {
     use super::*;
 
     fn leaves(alg: HashAlg, n: usize) -> Vec<Hash> {
-        (0..n).map(|i| alg.leaf(format!("event {i}").as_bytes())).collect()
+        (0..n)
+            .map(|i| alg.leaf(format!("event {i}").as_bytes()))
+            .collect()
     }
 
     #[test]
@@ -242,18 +244,32 @@ mod tests {
                 let r = root(alg, &l);
                 for m in 0..n {
                     let p = inclusion_proof(alg, &l, m).unwrap();
-                    assert!(verify_inclusion(alg, &l[m], m as u64, n as u64, &p, &r), "{n} {m}");
+                    assert!(
+                        verify_inclusion(alg, &l[m], m as u64, n as u64, &p, &r),
+                        "{n} {m}"
+                    );
                     let other = (m + 1) % n;
                     if other != m {
-                        assert!(!verify_inclusion(alg, &l[other], m as u64, n as u64, &p, &r));
+                        assert!(!verify_inclusion(
+                            alg, &l[other], m as u64, n as u64, &p, &r
+                        ));
                     }
                     // A proof with one hash missing or added proves nothing.
                     if !p.is_empty() {
-                        assert!(!verify_inclusion(alg, &l[m], m as u64, n as u64, &p[1..], &r));
+                        assert!(!verify_inclusion(
+                            alg,
+                            &l[m],
+                            m as u64,
+                            n as u64,
+                            &p[1..],
+                            &r
+                        ));
                     }
                     let mut longer = p.clone();
                     longer.push(r);
-                    assert!(!verify_inclusion(alg, &l[m], m as u64, n as u64, &longer, &r));
+                    assert!(!verify_inclusion(
+                        alg, &l[m], m as u64, n as u64, &longer, &r
+                    ));
                 }
                 assert!(inclusion_proof(alg, &l, n).is_none());
             }
@@ -269,12 +285,18 @@ mod tests {
                 for m in 1..=n {
                     let r1 = root(alg, &l[..m]);
                     let p = consistency_proof(alg, &l, m).unwrap();
-                    assert!(verify_consistency(alg, m as u64, n as u64, &r1, &r2, &p), "{m}->{n}");
+                    assert!(
+                        verify_consistency(alg, m as u64, n as u64, &r1, &r2, &p),
+                        "{m}->{n}"
+                    );
                     // A fork: the old head of a different history.
                     let mut forked = l[..m].to_vec();
                     forked[m - 1] = alg.leaf(b"forged");
                     let f1 = root(alg, &forked);
-                    assert!(!verify_consistency(alg, m as u64, n as u64, &f1, &r2, &p), "{m}->{n}");
+                    assert!(
+                        !verify_consistency(alg, m as u64, n as u64, &f1, &r2, &p),
+                        "{m}->{n}"
+                    );
                 }
             }
         }
