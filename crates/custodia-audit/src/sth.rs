@@ -26,7 +26,7 @@ impl SigAlg {
 }
 
 enum Key {
-    Ed(ed25519_dalek::SigningKey),
+    Ed(Box<ed25519_dalek::SigningKey>),
     Sm2(Box<sm2::dsa::SigningKey>),
 }
 
@@ -64,7 +64,7 @@ fn to_be_signed(tree_size: u64, root: &Hash, timestamp_ms: i64) -> Vec<u8> {
 impl TreeSigner {
     pub fn generate(alg: SigAlg) -> TreeSigner {
         let key = match alg {
-            SigAlg::Ed25519 => Key::Ed(ed25519_dalek::SigningKey::generate(&mut OsRng)),
+            SigAlg::Ed25519 => Key::Ed(Box::new(ed25519_dalek::SigningKey::generate(&mut OsRng))),
             SigAlg::Sm2 => {
                 let secret = sm2::SecretKey::random(&mut OsRng);
                 Key::Sm2(Box::new(
@@ -78,9 +78,9 @@ impl TreeSigner {
     /// Restores a key from [`TreeSigner::secret_bytes`].
     pub fn from_secret(alg: SigAlg, bytes: &[u8]) -> Option<TreeSigner> {
         let key = match alg {
-            SigAlg::Ed25519 => Key::Ed(ed25519_dalek::SigningKey::from_bytes(
+            SigAlg::Ed25519 => Key::Ed(Box::new(ed25519_dalek::SigningKey::from_bytes(
                 bytes.try_into().ok()?,
-            )),
+            ))),
             SigAlg::Sm2 => Key::Sm2(Box::new(
                 sm2::dsa::SigningKey::from_slice(SM2_DISTID, bytes).ok()?,
             )),
