@@ -285,6 +285,35 @@ pub struct CreatedUser {
     pub totp_uri: Option<String>,
 }
 
+fn changed_meanwhile() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "conflict",
+        "the account changed meanwhile; retry",
+    )
+}
+
+/// Stores a changed user if it is still at `version`; returns the new version.
+async fn save_user(s: &AppState, name: &str, doc: &UserDoc, version: i64) -> Result<i64, ApiError> {
+    let json = serde_json::to_string(doc).expect("user doc serializes");
+    s.vault
+        .store()
+        .put_principal(USER, name, &json, None, Some(version))
+        .await
+        .map_err(auth::store_err)?
+        .ok_or_else(changed_meanwhile)
+}
+
+/// Ends every session of a user, on this node at once (cache) and everywhere (database).
+async fn end_sessions(s: &AppState, name: &str) -> Result<u64, ApiError> {
+    s.auth_cache.forget(PrincipalKind::User, name);
+    s.vault
+        .store()
+        .revoke_user_sessions(name, now_unix())
+        .await
+        .map_err(auth::store_err)
+}
+
 fn require_admin(s: &AppState, a: &Admin, action: Action) -> Result<(), ApiError> {
     s.guard.require(&a.asker, action, &Target::System)
 }
@@ -494,24 +523,10 @@ pub async fn patch_user(
         revoke |= d && !doc.disabled;
         doc.disabled = d;
     }
-    let json = serde_json::to_string(&doc).expect("user doc serializes");
-    let v = store
-        .put_principal(USER, &name, &json, None, Some(version))
-        .await
-        .map_err(auth::store_err)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                "the user changed meanwhile; retry",
-            )
-        })?;
+    let v = save_user(&s, &name, &doc, version).await?;
     s.auth_cache.forget(PrincipalKind::User, &name);
     if revoke {
-        store
-            .revoke_user_sessions(&name, now_unix())
-            .await
-            .map_err(auth::store_err)?;
+        end_sessions(&s, &name).await?;
     }
     tracing::info!(target: "custodia::admin", actor = %a.who.name, user = %name, "user changed");
     Ok(Json(user_view(&name, v, &doc)))
@@ -534,11 +549,7 @@ pub async fn delete_user(
     {
         return Err(not_found(USER));
     }
-    s.auth_cache.forget(PrincipalKind::User, &name);
-    store
-        .revoke_user_sessions(&name, now_unix())
-        .await
-        .map_err(auth::store_err)?;
+    end_sessions(&s, &name).await?;
     tracing::info!(target: "custodia::admin", actor = %a.who.name, user = %name, "user deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -562,11 +573,7 @@ pub async fn revoke_sessions(
     auth::load_user(store.as_ref(), &name)
         .await?
         .ok_or_else(|| not_found(USER))?;
-    s.auth_cache.forget(PrincipalKind::User, &name);
-    let revoked = store
-        .revoke_user_sessions(&name, now_unix())
-        .await
-        .map_err(auth::store_err)?;
+    let revoked = end_sessions(&s, &name).await?;
     tracing::info!(target: "custodia::admin", actor = %a.who.name, user = %name, revoked, "sessions revoked");
     Ok(Json(Revoked { revoked }))
 }
@@ -593,23 +600,8 @@ pub async fn reset_totp(
     let (sealed, uri, _) = auth::enrol_totp(&s.vault, &s.auth, &name);
     doc.totp = Some(sealed);
     doc.totp_last_step = 0;
-    let json = serde_json::to_string(&doc).expect("user doc serializes");
-    store
-        .put_principal(USER, &name, &json, None, Some(version))
-        .await
-        .map_err(auth::store_err)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                "the user changed meanwhile; retry",
-            )
-        })?;
-    s.auth_cache.forget(PrincipalKind::User, &name);
-    store
-        .revoke_user_sessions(&name, now_unix())
-        .await
-        .map_err(auth::store_err)?;
+    save_user(&s, &name, &doc, version).await?;
+    end_sessions(&s, &name).await?;
     Ok(Json(TotpEnrolment { totp_uri: uri }))
 }
 
@@ -801,13 +793,7 @@ pub async fn rotate_service_key(
         )
         .await
         .map_err(auth::store_err)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                "the account changed meanwhile; retry",
-            )
-        })?;
+        .ok_or_else(changed_meanwhile)?;
     s.auth_cache.forget(PrincipalKind::Service, &name);
     tracing::info!(target: "custodia::admin", actor = %a.who.name, service = %name, "API key rotated");
     Ok(Json(ServiceKey {
