@@ -6,5 +6,7 @@
 //! tree heads, the sequencer, storage and the `custodia audit` commands build on it.
 #![forbid(unsafe_code)]
 
+pub mod event;
 pub mod merkle;
 pub mod sth;
+pub mod verify;
