@@ -127,6 +127,17 @@ impl TreeSigner {
     }
 }
 
+/// Lower- or upper-case hex to bytes.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 impl PublicKey {
     pub fn to_text(&self) -> String {
         let hex: String = self.bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -140,14 +151,10 @@ impl PublicKey {
             "sm2" => SigAlg::Sm2,
             _ => return None,
         };
-        if hex.len() % 2 != 0 {
-            return None;
-        }
-        let bytes = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-            .collect::<Option<Vec<u8>>>()?;
-        Some(PublicKey { alg, bytes })
+        Some(PublicKey {
+            alg,
+            bytes: unhex(hex)?,
+        })
     }
 
     /// Whether `sth` was signed by this key and is unaltered.

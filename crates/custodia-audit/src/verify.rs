@@ -75,76 +75,113 @@ pub fn verify_log<'a>(
     heads: &[SignedTreeHead],
     key: &PublicKey,
 ) -> Result<Verified, Failure> {
-    let mut heads: Vec<&SignedTreeHead> = heads.iter().collect();
-    heads.sort_by_key(|h| (h.tree_size, h.timestamp_ms));
-    for h in &heads {
-        if !key.verify(h) {
-            return Err(Failure {
-                index: h.tree_size,
-                what: format!(
-                    "the tree head of size {} is not signed by the given public key",
-                    h.tree_size
-                ),
-            });
-        }
+    let mut v = LogVerifier::new(alg, heads, key)?;
+    for e in events {
+        v.push(e)?;
     }
-    for w in heads.windows(2) {
-        if w[1].timestamp_ms < w[0].timestamp_ms {
-            return Err(Failure {
-                index: w[1].tree_size,
-                what: "tree heads go back in time".into(),
-            });
-        }
-    }
-    let mut frontier = Frontier::default();
-    let mut next = 0usize;
-    let mut checked_to = 0u64;
-    let check = |frontier: &Frontier, next: &mut usize, checked_to: &mut u64| {
-        while let Some(h) = heads.get(*next) {
-            if h.tree_size != frontier.size() {
-                break;
-            }
-            if frontier.root(alg) != h.root_hash {
+    v.finish()
+}
+
+/// Streaming form of [`verify_log`]: memory stays at the tree's frontier and the heads,
+/// whatever the number of events.
+pub struct LogVerifier {
+    alg: HashAlg,
+    heads: Vec<SignedTreeHead>,
+    next: usize,
+    checked_to: u64,
+    frontier: Frontier,
+}
+
+impl LogVerifier {
+    /// Checks every head's signature and their order in time.
+    pub fn new(
+        alg: HashAlg,
+        heads: &[SignedTreeHead],
+        key: &PublicKey,
+    ) -> Result<LogVerifier, Failure> {
+        let mut heads = heads.to_vec();
+        heads.sort_by_key(|h| (h.tree_size, h.timestamp_ms));
+        for h in &heads {
+            if !key.verify(h) {
                 return Err(Failure {
-                    index: *checked_to,
+                    index: h.tree_size,
                     what: format!(
-                        "events {}..{} do not hash to the signed tree head of size {} \
-                         (changed, deleted, reordered or inserted events)",
-                        *checked_to, h.tree_size, h.tree_size
+                        "the tree head of size {} is not signed by the given public key",
+                        h.tree_size
                     ),
                 });
             }
-            *checked_to = h.tree_size;
-            *next += 1;
+        }
+        for w in heads.windows(2) {
+            if w[1].timestamp_ms < w[0].timestamp_ms {
+                return Err(Failure {
+                    index: w[1].tree_size,
+                    what: "tree heads go back in time".into(),
+                });
+            }
+        }
+        let mut v = LogVerifier {
+            alg,
+            heads,
+            next: 0,
+            checked_to: 0,
+            frontier: Frontier::default(),
+        };
+        v.check_heads()?;
+        Ok(v)
+    }
+
+    fn check_heads(&mut self) -> Result<(), Failure> {
+        while let Some(h) = self.heads.get(self.next) {
+            if h.tree_size != self.frontier.size() {
+                break;
+            }
+            if self.frontier.root(self.alg) != h.root_hash {
+                return Err(Failure {
+                    index: self.checked_to,
+                    what: format!(
+                        "events {}..{} do not hash to the signed tree head of size {} \
+                         (changed, deleted, reordered or inserted events)",
+                        self.checked_to, h.tree_size, h.tree_size
+                    ),
+                });
+            }
+            self.checked_to = h.tree_size;
+            self.next += 1;
         }
         Ok(())
-    };
-    check(&frontier, &mut next, &mut checked_to)?;
-    for bytes in events {
-        let index = frontier.size();
+    }
+
+    /// The next event of the log.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        let index = self.frontier.size();
         if Event::from_canonical(bytes).is_none() {
             return Err(Failure {
                 index,
                 what: "not a canonical audit event (altered bytes)".into(),
             });
         }
-        frontier.push(alg, alg.leaf(bytes));
-        check(&frontier, &mut next, &mut checked_to)?;
+        self.frontier.push(self.alg, self.alg.leaf(bytes));
+        self.check_heads()
     }
-    if let Some(h) = heads.get(next) {
-        return Err(Failure {
-            index: frontier.size(),
-            what: format!(
-                "a signed tree head covers {} events but the log has {} (truncated)",
-                h.tree_size,
-                frontier.size()
-            ),
-        });
+
+    /// After the last event: no head may cover more than the log holds.
+    pub fn finish(self) -> Result<Verified, Failure> {
+        if let Some(h) = self.heads.get(self.next) {
+            return Err(Failure {
+                index: self.frontier.size(),
+                what: format!(
+                    "a signed tree head covers {} events but the log has {} (truncated)",
+                    h.tree_size,
+                    self.frontier.size()
+                ),
+            });
+        }
+        Ok(Verified {
+            events: self.frontier.size(),
+            last_head: self.heads.last().cloned(),
+        })
     }
-    Ok(Verified {
-        events: frontier.size(),
-        last_head: heads.last().map(|h| (*h).clone()),
-    })
 }
 
 #[cfg(test)]

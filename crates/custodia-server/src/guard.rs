@@ -137,19 +137,72 @@ impl FromRequestParts<AppState> for Access {
         let who = Principal::from_request_parts(parts, s).await?;
         let Purpose(purpose) = Purpose::from_request_parts(parts, s).await?;
         let reason = reason_of(parts)?;
-        let asker = asker_for(&who, &purpose, reason, client_ip(parts))?;
         let request_id = parts
             .headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("-")
             .to_string();
+        let asker = match asker_for(&who, &purpose, reason.clone(), client_ip(parts)) {
+            Ok(a) => a,
+            Err(refused) => {
+                // Refusals are audited like any access (fail closed as well).
+                refused_event(s, parts, &who, &purpose, &reason, &request_id, refused.code).await?;
+                return Err(refused);
+            }
+        };
         Ok(Access {
             who,
             asker,
             request_id,
         })
     }
+}
+
+/// The audit event of a data call refused before its handler ran: the route and the ids
+/// in its path, the purpose, the outcome.
+async fn refused_event(
+    s: &AppState,
+    parts: &Parts,
+    who: &Principal,
+    purpose: &str,
+    reason: &str,
+    request_id: &str,
+    code: &str,
+) -> Result<(), ApiError> {
+    let segments: Vec<&str> = parts.uri.path().split('/').collect();
+    // /v1/collections/{name}/records/{id}…
+    let collection = segments.get(3).map(|c| c.to_string());
+    let record_ids = segments
+        .get(5)
+        .filter(|id| id.len() == 36)
+        .map(|id| vec![id.to_string()])
+        .unwrap_or_default();
+    let route = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
+    let event = custodia_audit::event::Event {
+        time_ms: crate::handlers::now_ms(),
+        actor: who.name.clone(),
+        actor_kind: crate::handlers::actor_kind(who).into(),
+        session: who
+            .session
+            .as_ref()
+            .map(|h| h[..16.min(h.len())].to_string()),
+        client_addr: Some(client_ip(parts).to_string()),
+        request_id: Some(request_id.to_string()),
+        action: format!("{} {route}", parts.method),
+        collection,
+        record_ids,
+        fields: Default::default(),
+        searched: Default::default(),
+        purpose: Some(purpose.to_string()),
+        reason: (!reason.is_empty()).then(|| reason.to_string()),
+        outcome: code.to_string(),
+    };
+    s.audit.record(&event).await.map(|_| ())
 }
 
 /// An administrative caller (no purpose header: administration is the purpose).
@@ -200,6 +253,16 @@ pub struct AccessMap {
 }
 
 impl AccessMap {
+    /// Field → mode, for the audit event.
+    pub fn modes(&self) -> std::collections::BTreeMap<String, String> {
+        self.schema
+            .fields
+            .iter()
+            .zip(self.modes.iter())
+            .map(|(d, m)| (d.name.clone(), effective(d, *m).as_str().to_string()))
+            .collect()
+    }
+
     pub fn mode(&self, field: &str) -> Option<Mode> {
         self.schema
             .fields

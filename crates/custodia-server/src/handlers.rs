@@ -14,6 +14,7 @@ use custodia_policy::{Action, Target};
 use custodia_vault::{RecordInput, RecordPatch, DEFAULT_SEARCH_LIMIT};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -128,7 +129,19 @@ fn check_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-fn access_log(a: &Access, action: &str, collection: &str, record: &str, outcome: &str) {
+/// Writes the access's audit event and its log line; the response may be sent only if
+/// this returns `Ok` (fail closed: 503 `audit_unavailable` otherwise).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn audited(
+    s: &AppState,
+    a: &Access,
+    action: &str,
+    collection: &str,
+    record_ids: Vec<String>,
+    fields: BTreeMap<String, String>,
+    searched: BTreeMap<String, String>,
+    outcome: &str,
+) -> Result<(), ApiError> {
     tracing::info!(
         target: "custodia::access",
         request_id = %a.request_id,
@@ -137,9 +150,54 @@ fn access_log(a: &Access, action: &str, collection: &str, record: &str, outcome:
         reason_given = !a.asker.context.reason.is_empty(),
         action,
         collection,
-        record,
+        records = record_ids.len(),
         outcome,
     );
+    let ctx = &a.asker.context;
+    let event = custodia_audit::event::Event {
+        time_ms: now_ms(),
+        actor: a.who.name.clone(),
+        actor_kind: actor_kind(&a.who).into(),
+        session: a
+            .who
+            .session
+            .as_ref()
+            .map(|h| h[..16.min(h.len())].to_string()),
+        client_addr: Some(ctx.client_ip.to_string()),
+        request_id: Some(a.request_id.clone()),
+        action: action.into(),
+        collection: Some(collection.into()),
+        record_ids,
+        fields,
+        searched,
+        purpose: Some(ctx.purpose.clone()),
+        reason: (!ctx.reason.is_empty()).then(|| ctx.reason.clone()),
+        outcome: outcome.into(),
+    };
+    s.audit.record(&event).await.map(|_| ())
+}
+
+pub(crate) fn actor_kind(p: &crate::auth::Principal) -> &'static str {
+    match p.kind {
+        crate::auth::PrincipalKind::Token => "token",
+        crate::auth::PrincipalKind::User => "user",
+        crate::auth::PrincipalKind::Service => "service",
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn ids_of(id: &str) -> Vec<String> {
+    if id == "-" {
+        vec![]
+    } else {
+        vec![id.to_string()]
+    }
 }
 
 fn outcome<T>(r: &Result<T, ApiError>) -> &'static str {
@@ -308,7 +366,17 @@ pub async fn create_record(
     }
     .await;
     let id = r.as_ref().map(|w| w.id.as_str()).unwrap_or("-");
-    access_log(&a, "create", &name, id, outcome(&r));
+    audited(
+        &s,
+        &a,
+        "create",
+        &name,
+        ids_of(id),
+        BTreeMap::new(),
+        BTreeMap::new(),
+        outcome(&r),
+    )
+    .await?;
     let w = r?;
     let etag = etag(w.version);
     Ok((
@@ -356,7 +424,18 @@ pub async fn get_record(
         Ok::<_, ApiError>(view)
     }
     .await;
-    access_log(&a, "read", &name, &id, outcome(&r));
+    let modes = r.as_ref().map(|v| v.access.modes()).unwrap_or_default();
+    audited(
+        &s,
+        &a,
+        "read",
+        &name,
+        ids_of(&id),
+        modes,
+        BTreeMap::new(),
+        outcome(&r),
+    )
+    .await?;
     let view = r?;
     let etag = etag(view.version);
     Ok(([(header::ETAG, etag)], Json(view)).into_response())
@@ -409,7 +488,17 @@ pub async fn patch_record(
             .map_err(ApiError::from)
     }
     .await;
-    access_log(&a, "update", &name, &id, outcome(&r));
+    audited(
+        &s,
+        &a,
+        "update",
+        &name,
+        ids_of(&id),
+        BTreeMap::new(),
+        BTreeMap::new(),
+        outcome(&r),
+    )
+    .await?;
     let w = r?;
     let etag = etag(w.version);
     Ok((
@@ -446,7 +535,17 @@ pub async fn delete_record(
         s.vault.delete(&name, &id).await.map_err(ApiError::from)
     }
     .await;
-    access_log(&a, "delete", &name, &id, outcome(&r));
+    audited(
+        &s,
+        &a,
+        "delete",
+        &name,
+        ids_of(&id),
+        BTreeMap::new(),
+        BTreeMap::new(),
+        outcome(&r),
+    )
+    .await?;
     r?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -511,21 +610,23 @@ pub async fn search(
         Ok(views)
     }
     .await;
-    let fields: Vec<&str> = body.conditions.keys().map(String::as_str).collect();
-    let ids = match &r {
-        Ok(records) => records
-            .iter()
-            .map(|r| r.id.as_str())
-            .collect::<Vec<_>>()
-            .join(","),
-        Err(_) => "-".into(),
+    // The searched field names, never the values.
+    let searched: BTreeMap<String, String> = body
+        .conditions
+        .keys()
+        .map(|f| (f.clone(), "exact".to_string()))
+        .collect();
+    let (ids, modes) = match &r {
+        Ok(records) => (
+            records.iter().map(|v| v.id.clone()).collect(),
+            records
+                .first()
+                .map(|v| v.access.modes())
+                .unwrap_or_default(),
+        ),
+        Err(_) => (vec![], BTreeMap::new()),
     };
-    tracing::info!(
-        target: "custodia::access",
-        request_id = %a.request_id, actor = %a.who.name, purpose = %a.asker.context.purpose,
-        action = "search", collection = %name, by = %fields.join(","), records = %ids,
-        outcome = outcome(&r),
-    );
+    audited(&s, &a, "search", &name, ids, modes, searched, outcome(&r)).await?;
     let records = r?;
     Ok(Json(SearchResult {
         count: records.len(),
@@ -583,7 +684,18 @@ pub async fn list_records(
         Ok(IdList { ids, next })
     }
     .await;
-    access_log(&a, "list", &name, "-", outcome(&r));
+    let listed = r.as_ref().map(|l| l.ids.clone()).unwrap_or_default();
+    audited(
+        &s,
+        &a,
+        "list",
+        &name,
+        listed,
+        BTreeMap::new(),
+        BTreeMap::new(),
+        outcome(&r),
+    )
+    .await?;
     r.map(Json)
 }
 
@@ -615,7 +727,17 @@ pub async fn verify(
             .map_err(ApiError::from)
     }
     .await;
-    access_log(&a, "verify", &name, &id, outcome(&r));
+    audited(
+        &s,
+        &a,
+        "verify",
+        &name,
+        ids_of(&id),
+        BTreeMap::new(),
+        BTreeMap::new(),
+        outcome(&r),
+    )
+    .await?;
     Ok(Json(VerifyResult { matches: r? }))
 }
 

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -59,6 +60,7 @@ pub struct AppState {
     pub guard: Arc<guard::Guard>,
     pub auth: Arc<auth::AuthConfig>,
     pub auth_cache: Arc<auth::AuthCache>,
+    pub audit: Arc<audit::AuditLog>,
     pub request_timeout: Duration,
     pub bench_body: axum::body::Bytes,
 }
@@ -167,7 +169,12 @@ pub fn reload_policies(s: &AppState) -> Result<usize, custodia_policy::PolicyErr
 }
 
 /// The whole API as one router.
-pub fn router(vault: Arc<Vault>, engine: Arc<Engine>, cfg: &ServerConfig) -> Router {
+pub fn router(
+    vault: Arc<Vault>,
+    engine: Arc<Engine>,
+    audit: Arc<audit::AuditLog>,
+    cfg: &ServerConfig,
+) -> Router {
     let state = AppState {
         vault,
         metrics: Arc::new(metrics::Metrics::default()),
@@ -177,6 +184,7 @@ pub fn router(vault: Arc<Vault>, engine: Arc<Engine>, cfg: &ServerConfig) -> Rou
         )),
         auth: Arc::new(cfg.auth.clone()),
         auth_cache: Arc::new(auth::AuthCache::default()),
+        audit,
         request_timeout: cfg.request_timeout,
         bench_body: bench_body(cfg.bench_body_bytes.unwrap_or(0)),
     };

@@ -17,6 +17,7 @@ const APP_KEY: &str = "csk_test-app-key-0123456789";
 const CUSTOMERS_TOML: &str = include_str!("../../../examples/customers.toml");
 
 struct Server {
+    audit: Arc<custodia_server::audit::AuditLog>,
     base: String,
     http: Client,
     url: String,
@@ -85,7 +86,11 @@ impl Server {
         .await
         .unwrap();
         let engine = Arc::new(custodia_policy::Engine::load(policy_dir).unwrap());
-        let app = custodia_server::router(Arc::new(vault), engine, &cfg);
+        let vault = Arc::new(vault);
+        let audit = custodia_server::audit::AuditLog::start(vault.clone())
+            .await
+            .unwrap();
+        let app = custodia_server::router(vault, engine, audit.clone(), &cfg);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(custodia_server::serve(
@@ -94,6 +99,7 @@ impl Server {
             std::future::pending(),
         ));
         Server {
+            audit,
             base: format!("http://{addr}"),
             http: Client::new(),
             url,
@@ -722,6 +728,72 @@ async fn run_all(s: &Server) {
     openapi_metrics_request_ids(s).await;
     access_table(s).await;
     identity(s).await;
+    audit_trail(s).await;
+}
+
+/// Every data call left an event (ids, modes, purposes — no values), and the log verifies
+/// against its signed tree head.
+async fn audit_trail(s: &Server) {
+    // Sign now (the background signer may have signed the latest size already).
+    s.audit.sign_head().await.unwrap();
+    let store = custodia_store::open(&s.url).await.unwrap();
+    let heads: Vec<_> = store
+        .audit_heads()
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| custodia_server::audit::head_of(h).unwrap())
+        .collect();
+    let signed = heads.last().expect("a signed tree head").tree_size;
+    let key = custodia_server::audit::stored_public_key(store.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(key, s.audit.public_key);
+    let events = store.audit_events(0, 100_000).await.unwrap();
+    assert_eq!(events.len() as u64, signed);
+    let v = custodia_audit::verify::verify_log(
+        s.audit.alg,
+        events.iter().map(|(_, e)| e.as_slice()),
+        &heads,
+        &key,
+    )
+    .unwrap();
+    assert_eq!(v.events, signed);
+    let parsed: Vec<custodia_audit::event::Event> = events
+        .iter()
+        .map(|(_, e)| custodia_audit::event::Event::from_canonical(e).unwrap())
+        .collect();
+    // The cs_agent's reads in the access table: masked C2, purpose recorded.
+    let cs_read = parsed
+        .iter()
+        .find(|e| e.actor == "t_cs" && e.action == "read" && e.outcome == "ok")
+        .expect("the cs_agent's reads are audited");
+    assert_eq!(cs_read.fields["mobile"], "masked");
+    assert_eq!(cs_read.fields["phone_pin"], "omitted");
+    assert_eq!(cs_read.purpose.as_deref(), Some("customer_service"));
+    assert_eq!(cs_read.record_ids.len(), 1);
+    // Refusals are audited too, with their code.
+    assert!(parsed
+        .iter()
+        .any(|e| e.actor == "t_cs" && e.outcome == "purpose_not_allowed"));
+    assert!(parsed
+        .iter()
+        .any(|e| e.action == "search" && e.searched.contains_key("mobile")));
+    // No personal value is in any event: the values of every field ever written are
+    // absent (checked on the id numbers and mobiles of the synthetic customers).
+    let all = events
+        .iter()
+        .map(|(_, e)| String::from_utf8_lossy(e).to_string())
+        .collect::<String>();
+    let mut synth = Synth::new(77);
+    for _ in 0..4 {
+        let c = synth.customer();
+        for (k, v) in c {
+            if k == "id_no" || k == "mobile" {
+                assert!(!all.contains(&v), "an audit event holds a {k} value");
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

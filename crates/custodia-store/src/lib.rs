@@ -129,6 +129,15 @@ pub struct SecurityEvent {
     pub detail: String,
 }
 
+/// A signed tree head as stored (root and signature in hex).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditHeadRow {
+    pub tree_size: i64,
+    pub root_hash: String,
+    pub timestamp_ms: i64,
+    pub signature: String,
+}
+
 pub fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -260,6 +269,17 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_security_event(&self, e: &SecurityEvent) -> Result<()>;
     /// Events at or after `since`, oldest first, at most `limit`.
     async fn security_events(&self, since: i64, limit: i64) -> Result<Vec<SecurityEvent>>;
+
+    /// Appends audit events in one transaction, after every event already in the log (one
+    /// appender at a time across nodes); returns the sequence number of the first.
+    async fn append_audit(&self, events: &[Vec<u8>]) -> Result<i64>;
+    /// Events with `seq >= from`, in order, at most `limit`.
+    async fn audit_events(&self, from: i64, limit: i64) -> Result<Vec<(i64, Vec<u8>)>>;
+    async fn audit_count(&self) -> Result<i64>;
+    /// Stores a signed tree head; false if one of that size exists already.
+    async fn insert_audit_head(&self, head: &AuditHeadRow) -> Result<bool>;
+    /// Every signed tree head, by size.
+    async fn audit_heads(&self) -> Result<Vec<AuditHeadRow>>;
 }
 
 /// Opens the store named by a URL (`sqlite://path`, `sqlite::memory:`, `postgres://…`) and
@@ -278,4 +298,5 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
 pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_identity.sql")),
+    (3, include_str!("../migrations/0003_audit.sql")),
 ];

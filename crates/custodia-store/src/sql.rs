@@ -90,7 +90,7 @@ fn unique_violation(e: &sqlx::Error) -> bool {
 
 macro_rules! sql_store {
     ($store:ident, $db:ty, $backend:expr, $migration_lock:expr, $without_rowid:expr, $bytes:expr, $bulk_insert:expr,
-     $use_lookup:literal, $use_unique:literal) => {
+     $use_lookup:literal, $use_unique:literal, $audit_lock:expr) => {
         impl $store {
             async fn migrate(pool: &sqlx::Pool<$db>) -> Result<()> {
                 let mut tx = pool.begin().await?;
@@ -870,6 +870,80 @@ macro_rules! sql_store {
                     })
                     .collect()
             }
+
+            async fn append_audit(&self, events: &[Vec<u8>]) -> Result<i64> {
+                let mut tx = self.write.begin().await?;
+                if let Some(lock) = $audit_lock {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                let first: i64 =
+                    sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_events")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                for (ci, chunk) in events.chunks(500).enumerate() {
+                    let mut q = QueryBuilder::new("INSERT INTO audit_events (seq, event) ");
+                    let mut seq = first + (ci * 500) as i64;
+                    q.push_values(chunk, |mut b, e| {
+                        b.push_bind(seq).push_bind(e.as_slice());
+                        seq += 1;
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(first)
+            }
+
+            async fn audit_events(&self, from: i64, limit: i64) -> Result<Vec<(i64, Vec<u8>)>> {
+                let rows = sqlx::query(
+                    "SELECT seq, event FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(from)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                    .collect()
+            }
+
+            async fn audit_count(&self) -> Result<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+                    .fetch_one(&self.read)
+                    .await?)
+            }
+
+            async fn insert_audit_head(&self, h: &AuditHeadRow) -> Result<bool> {
+                let r = sqlx::query(
+                    "INSERT INTO audit_heads (tree_size, root_hash, timestamp_ms, signature) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (tree_size) DO NOTHING",
+                )
+                .bind(h.tree_size)
+                .bind(&h.root_hash)
+                .bind(h.timestamp_ms)
+                .bind(&h.signature)
+                .execute(&self.write)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn audit_heads(&self) -> Result<Vec<AuditHeadRow>> {
+                let rows = sqlx::query(
+                    "SELECT tree_size, root_hash, timestamp_ms, signature FROM audit_heads \
+                     ORDER BY tree_size",
+                )
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(AuditHeadRow {
+                            tree_size: r.try_get(0)?,
+                            root_hash: r.try_get(1)?,
+                            timestamp_ms: r.try_get(2)?,
+                            signature: r.try_get(3)?,
+                        })
+                    })
+                    .collect()
+            }
         }
     };
 }
@@ -936,7 +1010,9 @@ sql_store!(
     // Without statistics SQLite's planner can prefer a primary-key range scan over the
     // partial indexes; name them.
     " INDEXED BY blind_index_lookup",
-    " INDEXED BY blind_index_unique"
+    " INDEXED BY blind_index_unique",
+    // One writer connection: appends are already serialized.
+    None::<&str>
 );
 sql_store!(
     PgStore,
@@ -947,5 +1023,7 @@ sql_store!(
     "BYTEA",
     "INSERT",
     "",
-    ""
+    "",
+    // Nodes sharing the database append one at a time, so sequence numbers never collide.
+    Some("SELECT pg_advisory_xact_lock(7270010002)")
 );

@@ -51,7 +51,10 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         d.add_people(&vault, &server_cfg.auth).await?;
     }
     reload_on_sighup(engine.clone());
-    let app = custodia_server::router(vault, engine, &server_cfg);
+    let audit = custodia_server::audit::AuditLog::start(vault.clone())
+        .await
+        .map_err(|e| format!("audit log: {e}"))?;
+    let app = custodia_server::router(vault, engine, audit.clone(), &server_cfg);
 
     match tls {
         None => {
@@ -90,6 +93,10 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             });
             server.await.map_err(|e| e.to_string())?;
         }
+    }
+    // A last signed tree head covers everything appended before shutdown.
+    if let Err(e) = audit.sign_head().await {
+        tracing::error!(target: "custodia::audit", error = %e, "no tree head signed at shutdown");
     }
     drop(dev);
     Ok(())

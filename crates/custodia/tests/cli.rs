@@ -266,6 +266,32 @@ fn demo_people_see_what_their_roles_allow(url: &str) {
     assert_eq!(metric(url, "custodia_policy_reloads_total "), Some(1.0));
 }
 
+/// Changes one byte inside a value of the first audit event, keeping it valid JSON.
+fn tamper_first_audit_event(db: &Path) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let (event,): (Vec<u8>,) = sqlx::query_as("SELECT event FROM audit_events WHERE seq = 0")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let text = String::from_utf8(event).unwrap();
+        let changed = text.replacen("\"search\"", "\"sEarch\"", 1);
+        assert_ne!(text, changed);
+        sqlx::query("UPDATE audit_events SET event = $1 WHERE seq = 0")
+            .bind(changed.into_bytes())
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+}
+
 /// `custodia policy check` accepts the shipped pack and locates errors by file and line.
 #[test]
 fn policy_check_reports_file_and_line() {
@@ -457,7 +483,25 @@ fn init_import_rotate_serve() {
     let found = search(&s.url, "mobile", "139 1234 5679");
     assert_eq!(found["count"], 1);
     assert_eq!(found["records"][0]["attributes"]["tier"], "high");
+    // Tree heads are signed every second while events arrive.
+    std::thread::sleep(Duration::from_millis(1500));
     drop(s);
+
+    // The audit log holds both searches and verifies; one altered byte is found.
+    let verify = || {
+        custodia(&["audit", "verify", "--config", &config])
+            .output()
+            .unwrap()
+    };
+    let out = verify();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.starts_with("OK: 2 events, tree head "), "{stdout}");
+    tamper_first_audit_event(&dir.path().join("data/custodia.db"));
+    let out = verify();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.starts_with("FAILED: index 0: "), "{stdout}");
 
     // The wrong passphrase opens nothing.
     let out = custodia(&["serve", "--config", &config, "--listen", "127.0.0.1:0"])

@@ -1,0 +1,216 @@
+//! The server side of the audit log: every data access is appended (group commit) before its
+//! response is sent — if the append fails the request fails with 503 and returns nothing —
+//! and a signer extends its view of the tree and signs a tree head every second while events
+//! arrive, and on shutdown.
+
+use crate::error::ApiError;
+use axum::http::StatusCode;
+use custodia_audit::event::Event;
+use custodia_audit::merkle::{Hash, HashAlg};
+use custodia_audit::sth::{unhex, PublicKey, SigAlg, TreeSigner};
+use custodia_audit::verify::Frontier;
+use custodia_store::{AuditHeadRow, Store};
+use custodia_vault::{Suite, Vault};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+const META_KEY: &str = "audit_signing_key";
+const META_PUBLIC: &str = "audit_public_key";
+const KEY_LABEL: &str = "audit/signing-key";
+/// Events appended in one transaction at most.
+const BATCH: usize = 1000;
+
+type Pending = (Vec<u8>, oneshot::Sender<Result<i64, ()>>);
+
+pub struct AuditLog {
+    tx: mpsc::Sender<Pending>,
+    store: Arc<dyn Store>,
+    pub alg: HashAlg,
+    pub public_key: PublicKey,
+    signer: TreeSigner,
+    frontier: Mutex<Frontier>,
+}
+
+/// The hash and signature algorithms of a suite.
+pub fn algorithms(suite: Suite) -> (HashAlg, SigAlg) {
+    match suite {
+        Suite::Intl => (HashAlg::Sha256, SigAlg::Ed25519),
+        Suite::Gm => (HashAlg::Sm3, SigAlg::Sm2),
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    custodia_crypto::hex_lower(b)
+}
+
+/// A stored tree head as the verifier's type.
+pub fn head_of(row: &AuditHeadRow) -> Option<custodia_audit::sth::SignedTreeHead> {
+    Some(custodia_audit::sth::SignedTreeHead {
+        tree_size: u64::try_from(row.tree_size).ok()?,
+        root_hash: unhex(&row.root_hash)?.try_into().ok()?,
+        timestamp_ms: row.timestamp_ms,
+        signature: unhex(&row.signature)?,
+    })
+}
+
+/// The log's public key as stored next to it (a verifier that trusts nobody brings its own).
+pub async fn stored_public_key(store: &dyn Store) -> Option<PublicKey> {
+    let text = store.get_meta(META_PUBLIC).await.ok()??;
+    PublicKey::from_text(&text)
+}
+
+async fn signing_key(vault: &Vault, sig: SigAlg) -> Result<TreeSigner, String> {
+    let store = vault.store();
+    for _ in 0..2 {
+        if let Some(sealed) = store.get_meta(META_KEY).await.map_err(|e| e.to_string())? {
+            let secret = vault
+                .open_secret(KEY_LABEL, &sealed)
+                .map_err(|e| e.to_string())?;
+            return TreeSigner::from_secret(sig, &secret)
+                .ok_or_else(|| "the stored audit signing key is damaged".to_string());
+        }
+        let fresh = TreeSigner::generate(sig);
+        let sealed = vault.seal_secret(KEY_LABEL, &fresh.secret_bytes());
+        // Another node may win the race; then its key is read on the next pass.
+        if store
+            .insert_meta(META_KEY, &sealed)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            store
+                .insert_meta(META_PUBLIC, &fresh.public_key().to_text())
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(fresh);
+        }
+    }
+    Err("could not load the audit signing key".into())
+}
+
+impl AuditLog {
+    /// Loads (or creates) the signing key, replays the stored events into the tree, and
+    /// starts the appender and the signer.
+    pub async fn start(vault: Arc<Vault>) -> Result<Arc<AuditLog>, String> {
+        let (alg, sig) = algorithms(vault.suite());
+        let signer = signing_key(&vault, sig).await?;
+        let store = vault.store().clone();
+        let (tx, rx) = mpsc::channel(BATCH * 4);
+        let log = Arc::new(AuditLog {
+            tx,
+            store: store.clone(),
+            alg,
+            public_key: signer.public_key(),
+            signer,
+            frontier: Mutex::new(Frontier::default()),
+        });
+        log.catch_up().await.map_err(|e| e.to_string())?;
+        tokio::spawn(append_loop(store, rx));
+        let weak = Arc::downgrade(&log);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let Some(log) = weak.upgrade() else { break };
+                if let Err(e) = log.sign_head().await {
+                    tracing::error!(target: "custodia::audit", error = %e, "could not sign a tree head");
+                }
+            }
+        });
+        Ok(log)
+    }
+
+    /// Appends one event durably; the caller must not answer before this returns `Ok`.
+    pub async fn record(&self, e: &Event) -> Result<i64, ApiError> {
+        let (done, wait) = oneshot::channel();
+        let unavailable = || {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit_unavailable",
+                "the audit log cannot be written; nothing was returned",
+            )
+        };
+        self.tx
+            .send((e.canonical(), done))
+            .await
+            .map_err(|_| unavailable())?;
+        wait.await
+            .map_err(|_| unavailable())?
+            .map_err(|_| unavailable())
+    }
+
+    /// Extends the tree with events appended since (by any node).
+    async fn catch_up(&self) -> custodia_store::Result<()> {
+        let mut f = self.frontier.lock().await;
+        loop {
+            let batch = self.store.audit_events(f.size() as i64, 10_000).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for (seq, bytes) in batch {
+                if seq as u64 != f.size() {
+                    // A gap: another node's transaction is not visible yet; next time.
+                    return Ok(());
+                }
+                f.push(self.alg, self.alg.leaf(&bytes));
+            }
+        }
+    }
+
+    /// Signs the current tree head if it grew.
+    pub async fn sign_head(&self) -> custodia_store::Result<Option<u64>> {
+        self.catch_up().await?;
+        let (size, root): (u64, Hash) = {
+            let f = self.frontier.lock().await;
+            (f.size(), f.root(self.alg))
+        };
+        if size == 0 {
+            return Ok(None);
+        }
+        let heads = self.store.audit_heads().await?;
+        if heads.last().is_some_and(|h| h.tree_size as u64 >= size) {
+            return Ok(None);
+        }
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let sth = self.signer.sign(size, root, now_ms);
+        self.store
+            .insert_audit_head(&AuditHeadRow {
+                tree_size: size as i64,
+                root_hash: hex(&sth.root_hash),
+                timestamp_ms: sth.timestamp_ms,
+                signature: hex(&sth.signature),
+            })
+            .await?;
+        Ok(Some(size))
+    }
+}
+
+/// Group commit: takes whatever is queued (up to a batch), appends it in one transaction,
+/// then answers every waiting request.
+async fn append_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let events: Vec<Vec<u8>> = batch.iter().map(|(e, _)| e.clone()).collect();
+        match store.append_audit(&events).await {
+            Ok(first_seq) => {
+                for (i, (_, done)) in batch.into_iter().enumerate() {
+                    let _ = done.send(Ok(first_seq + i as i64));
+                }
+            }
+            Err(e) => {
+                tracing::error!(target: "custodia::audit", error = %e, "audit append failed");
+                for (_, done) in batch {
+                    let _ = done.send(Err(()));
+                }
+            }
+        }
+    }
+}
