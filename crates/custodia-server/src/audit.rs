@@ -29,6 +29,8 @@ pub struct AuditLog {
     pub public_key: PublicKey,
     signer: TreeSigner,
     frontier: Mutex<Frontier>,
+    /// The size of the last tree head signed or seen, so the signer reads no history.
+    last_signed: std::sync::atomic::AtomicU64,
 }
 
 /// The hash and signature algorithms of a suite.
@@ -102,7 +104,16 @@ impl AuditLog {
             public_key: signer.public_key(),
             signer,
             frontier: Mutex::new(Frontier::default()),
+            last_signed: std::sync::atomic::AtomicU64::new(0),
         });
+        let last = store
+            .audit_heads()
+            .await
+            .map_err(|e| e.to_string())?
+            .last()
+            .map_or(0, |h| h.tree_size as u64);
+        log.last_signed
+            .store(last, std::sync::atomic::Ordering::Relaxed);
         log.catch_up().await.map_err(|e| e.to_string())?;
         tokio::spawn(append_loop(store, rx));
         let weak = Arc::downgrade(&log);
@@ -166,8 +177,7 @@ impl AuditLog {
         if size == 0 {
             return Ok(None);
         }
-        let heads = self.store.audit_heads().await?;
-        if heads.last().is_some_and(|h| h.tree_size as u64 >= size) {
+        if self.last_signed.load(std::sync::atomic::Ordering::Relaxed) >= size {
             return Ok(None);
         }
         let now_ms = std::time::SystemTime::now()
@@ -183,6 +193,8 @@ impl AuditLog {
                 signature: hex(&sth.signature),
             })
             .await?;
+        self.last_signed
+            .fetch_max(size, std::sync::atomic::Ordering::Relaxed);
         Ok(Some(size))
     }
 }

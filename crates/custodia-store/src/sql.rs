@@ -90,7 +90,7 @@ fn unique_violation(e: &sqlx::Error) -> bool {
 
 macro_rules! sql_store {
     ($store:ident, $db:ty, $backend:expr, $migration_lock:expr, $without_rowid:expr, $bytes:expr, $bulk_insert:expr,
-     $use_lookup:literal, $use_unique:literal, $audit_lock:expr) => {
+     $use_lookup:literal, $use_unique:literal, $audit_lock:expr, $audit_sync:expr) => {
         impl $store {
             async fn migrate(pool: &sqlx::Pool<$db>) -> Result<()> {
                 let mut tx = pool.begin().await?;
@@ -130,6 +130,32 @@ macro_rules! sql_store {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn append_audit_on(
+                conn: &mut sqlx::pool::PoolConnection<$db>,
+                events: &[Vec<u8>],
+            ) -> Result<i64> {
+                use sqlx::Connection;
+                let mut tx = conn.begin().await?;
+                if let Some(lock) = $audit_lock {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                let first: i64 =
+                    sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_events")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                for (ci, chunk) in events.chunks(500).enumerate() {
+                    let mut q = QueryBuilder::new("INSERT INTO audit_events (seq, event) ");
+                    let mut seq = first + (ci * 500) as i64;
+                    q.push_values(chunk, |mut b, e| {
+                        b.push_bind(seq).push_bind(e.as_slice());
+                        seq += 1;
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(first)
             }
 
             /// Names the unique field that a failed insert collided on: a duplicate inside
@@ -872,25 +898,17 @@ macro_rules! sql_store {
             }
 
             async fn append_audit(&self, events: &[Vec<u8>]) -> Result<i64> {
-                let mut tx = self.write.begin().await?;
-                if let Some(lock) = $audit_lock {
-                    sqlx::query(lock).execute(&mut *tx).await?;
+                let mut conn = self.write.acquire().await?;
+                // Audit appends are acknowledged only once on disk (fsync), even where
+                // record writes settle for the WAL's crash safety.
+                if let Some((full, _)) = $audit_sync {
+                    sqlx::query(full).execute(&mut *conn).await?;
                 }
-                let first: i64 =
-                    sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_events")
-                        .fetch_one(&mut *tx)
-                        .await?;
-                for (ci, chunk) in events.chunks(500).enumerate() {
-                    let mut q = QueryBuilder::new("INSERT INTO audit_events (seq, event) ");
-                    let mut seq = first + (ci * 500) as i64;
-                    q.push_values(chunk, |mut b, e| {
-                        b.push_bind(seq).push_bind(e.as_slice());
-                        seq += 1;
-                    });
-                    q.build().execute(&mut *tx).await?;
+                let appended = Self::append_audit_on(&mut conn, events).await;
+                if let Some((_, normal)) = $audit_sync {
+                    sqlx::query(normal).execute(&mut *conn).await?;
                 }
-                tx.commit().await?;
-                Ok(first)
+                appended
             }
 
             async fn audit_events(&self, from: i64, limit: i64) -> Result<Vec<(i64, Vec<u8>)>> {
@@ -1012,7 +1030,8 @@ sql_store!(
     " INDEXED BY blind_index_lookup",
     " INDEXED BY blind_index_unique",
     // One writer connection: appends are already serialized.
-    None::<&str>
+    None::<&str>,
+    Some(("PRAGMA synchronous = FULL", "PRAGMA synchronous = NORMAL"))
 );
 sql_store!(
     PgStore,
@@ -1025,5 +1044,7 @@ sql_store!(
     "",
     "",
     // Nodes sharing the database append one at a time, so sequence numbers never collide.
-    Some("SELECT pg_advisory_xact_lock(7270010002)")
+    Some("SELECT pg_advisory_xact_lock(7270010002)"),
+    // PostgreSQL's commit is durable by default (synchronous_commit = on).
+    None::<(&str, &str)>
 );
