@@ -29,6 +29,9 @@ pub struct Event {
     pub collection: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub record_ids: Vec<String>,
+    /// For administrative acts: the user, service account or collection acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// Field → `clear`, `masked` or `omitted`, as given.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, String>,
@@ -71,6 +74,7 @@ mod tests {
             action: "read".into(),
             collection: Some("customers".into()),
             record_ids: vec!["01a20ee5-faf1-7909-9a91-8b6f6780a508".into()],
+            target: None,
             fields: BTreeMap::from([
                 ("mobile".into(), "masked".into()),
                 ("segment".into(), "clear".into()),

@@ -196,6 +196,7 @@ mod tests {
             action: "read".into(),
             collection: Some("customers".into()),
             record_ids: vec![format!("id-{i}")],
+            target: None,
             fields: BTreeMap::from([("mobile".into(), "masked".into())]),
             searched: BTreeMap::new(),
             purpose: Some("customer_service".into()),

@@ -120,22 +120,32 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    if body.username.len() > 64 || body.password.len() > 1024 {
-        return Err(ApiError::new(
+    let result = if body.username.len() > 64 || body.password.len() > 1024 {
+        Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
             "username, password or one-time code is wrong",
-        ));
-    }
-    let signed = auth::login(
-        &s.vault,
-        &s.auth,
-        &body.username,
-        &body.password,
-        body.totp.as_deref(),
-        ip,
-    )
-    .await?;
+        ))
+    } else {
+        auth::login(
+            &s.vault,
+            &s.auth,
+            &body.username,
+            &body.password,
+            body.totp.as_deref(),
+            ip,
+        )
+        .await
+    };
+    // Sign-ins, failed or not, are audited before the answer (fail closed).
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.code,
+    };
+    s.audit
+        .record(&crate::audit::login_event(&body.username, ip, outcome))
+        .await?;
+    let signed = result?;
     Ok(Json(LoginResponse {
         token: signed.token,
         expires_at: custodia_detect::format_timestamp(signed.expires_at),

@@ -196,6 +196,7 @@ async fn refused_event(
         action: format!("{} {route}", parts.method),
         collection,
         record_ids,
+        target: None,
         fields: Default::default(),
         searched: Default::default(),
         purpose: Some(purpose.to_string()),

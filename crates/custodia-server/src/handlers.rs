@@ -168,6 +168,7 @@ pub(crate) async fn audited(
         action: action.into(),
         collection: Some(collection.into()),
         record_ids,
+        target: None,
         fields,
         searched,
         purpose: Some(ctx.purpose.clone()),

@@ -190,6 +190,7 @@ pub fn router(
     };
     let protected = protected_routes()
         .router
+        .route_layer(from_fn_with_state(state.clone(), audit::audit_admin))
         .route_layer(from_fn_with_state(state.clone(), require_auth));
     let mut app = Router::new()
         .route("/healthz", get(handlers::healthz))
