@@ -2,6 +2,7 @@
 //! library crates.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod bench;
 mod config;
 mod dev;
@@ -166,6 +167,16 @@ enum AuditCmd {
         /// with the log (bring your own copy to trust nothing in the database).
         #[arg(long)]
         public_key: Option<PathBuf>,
+        /// Verify an export directory (from `audit export`) instead of a database.
+        #[arg(long)]
+        offline: Option<PathBuf>,
+    },
+    /// Write events.jsonl, heads.jsonl and public_key.txt for a third party to verify.
+    Export {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -258,8 +269,19 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Cmd::Bench { cmd } => bench::run(cmd).await.map(|_| ExitCode::SUCCESS),
         Cmd::Audit {
-            cmd: AuditCmd::Verify { config, public_key },
-        } => audit_verify(&config.load()?, public_key.as_deref()).await,
+            cmd:
+                AuditCmd::Verify {
+                    config,
+                    public_key,
+                    offline,
+                },
+        } => match offline {
+            Some(dir) => audit::verify_offline(&dir, public_key.as_deref()),
+            None => audit::verify_db(&config.load()?, public_key.as_deref()).await,
+        },
+        Cmd::Audit {
+            cmd: AuditCmd::Export { config, out },
+        } => audit::export(&config.load()?, &out).await,
         Cmd::Policy {
             cmd: PolicyCmd::Check { dir, config },
         } => {
@@ -295,89 +317,6 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             println!("{}", custodia_crypto::totp::code_string(&key, step));
             Ok(ExitCode::SUCCESS)
         }
-    }
-}
-
-async fn audit_verify(cfg: &Config, key_file: Option<&Path>) -> Result<ExitCode, String> {
-    use custodia_audit::merkle::HashAlg;
-    use custodia_audit::sth::{PublicKey, SigAlg};
-    let store = custodia_store::open(database_url(cfg)?)
-        .await
-        .map_err(|e| e.to_string())?;
-    let key = match key_file {
-        Some(f) => {
-            let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
-            PublicKey::from_text(&text)
-                .ok_or("the public key file is not ed25519:<hex> or sm2:<hex>")?
-        }
-        None => custodia_server::audit::stored_public_key(store.as_ref())
-            .await
-            .ok_or("no audit public key stored with this log; pass --public-key")?,
-    };
-    let alg = match key.alg {
-        SigAlg::Ed25519 => HashAlg::Sha256,
-        SigAlg::Sm2 => HashAlg::Sm3,
-    };
-    let rows = store.audit_heads().await.map_err(|e| e.to_string())?;
-    let mut heads = vec![];
-    for r in &rows {
-        heads.push(custodia_server::audit::head_of(r).ok_or_else(|| {
-            format!(
-                "FAILED: index {}: a stored tree head is malformed",
-                r.tree_size
-            )
-        })?);
-    }
-    let report = |f: custodia_audit::verify::Failure| {
-        println!("FAILED: {f}");
-        Ok(ExitCode::from(1))
-    };
-    let mut v = match custodia_audit::verify::LogVerifier::new(alg, &heads, &key) {
-        Ok(v) => v,
-        Err(f) => return report(f),
-    };
-    let mut from = 0i64;
-    loop {
-        let batch = store
-            .audit_events(from, 10_000)
-            .await
-            .map_err(|e| e.to_string())?;
-        if batch.is_empty() {
-            break;
-        }
-        for (seq, bytes) in batch {
-            if seq != from {
-                return report(custodia_audit::verify::Failure {
-                    index: from as u64,
-                    what: format!("event {from} is missing (next stored is {seq})"),
-                });
-            }
-            if let Err(f) = v.push(&bytes) {
-                return report(f);
-            }
-            from += 1;
-        }
-    }
-    match v.finish() {
-        Ok(done) => {
-            match &done.last_head {
-                Some(h) => println!(
-                    "OK: {} events, tree head {} signed {}",
-                    done.events,
-                    custodia_crypto::hex_lower(&h.root_hash),
-                    custodia_detect::format_timestamp(h.timestamp_ms / 1000)
-                ),
-                None => println!("OK: {} events, no signed tree head yet", done.events),
-            }
-            if done.last_head.as_ref().map_or(0, |h| h.tree_size) < done.events {
-                println!(
-                    "note: the last {} events are not yet covered by a signed tree head",
-                    done.events - done.last_head.as_ref().map_or(0, |h| h.tree_size)
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(f) => report(f),
     }
 }
 

@@ -281,7 +281,7 @@ fn tamper_first_audit_event(db: &Path) {
             .await
             .unwrap();
         let text = String::from_utf8(event).unwrap();
-        let changed = text.replacen("\"search\"", "\"sEarch\"", 1);
+        let changed = text.replacen("\"outcome\":\"ok\"", "\"outcome\":\"oK\"", 1);
         assert_ne!(text, changed);
         sqlx::query("UPDATE audit_events SET event = $1 WHERE seq = 0")
             .bind(changed.into_bytes())
@@ -487,7 +487,8 @@ fn init_import_rotate_serve() {
     std::thread::sleep(Duration::from_millis(1500));
     drop(s);
 
-    // The audit log holds both searches and verifies; one altered byte is found.
+    // The audit log holds both searches and the two service accounts' creation, and
+    // verifies; one altered byte is found.
     let verify = || {
         custodia(&["audit", "verify", "--config", &config])
             .output()
@@ -496,7 +497,41 @@ fn init_import_rotate_serve() {
     let out = verify();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.starts_with("OK: 2 events, tree head "), "{stdout}");
+    assert!(stdout.starts_with("OK: 4 events, tree head "), "{stdout}");
+    // Exported, the log verifies offline with only the directory; an edited export fails.
+    let export = dir.path().join("export");
+    let out = custodia(&[
+        "audit",
+        "export",
+        "--config",
+        &config,
+        "--out",
+        export.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let offline = || {
+        custodia(&["audit", "verify", "--offline", export.to_str().unwrap()])
+            .env_remove("CUSTODIA_PASSPHRASE")
+            .output()
+            .unwrap()
+    };
+    let out = offline();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("OK: 4 events"));
+    let events = std::fs::read_to_string(export.join("events.jsonl")).unwrap();
+    let lines: Vec<&str> = events.lines().collect();
+    std::fs::write(
+        export.join("events.jsonl"),
+        format!("{}\n{}", lines[1], lines[0]),
+    )
+    .unwrap();
+    let out = offline();
+    assert_eq!(out.status.code(), Some(1), "swapped events are found");
     tamper_first_audit_event(&dir.path().join("data/custodia.db"));
     let out = verify();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
