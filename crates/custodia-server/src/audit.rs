@@ -331,3 +331,276 @@ pub fn login_event(username: &str, client: std::net::IpAddr, outcome: &str) -> E
         outcome: outcome.into(),
     }
 }
+
+// ----- HTTP: tree head, proofs, investigations ---------------------------------------
+
+use crate::guard::Admin;
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Serialize, ToSchema)]
+pub struct TreeHeadView {
+    pub tree_size: i64,
+    /// Hex.
+    pub root_hash: String,
+    pub timestamp: String,
+    pub timestamp_ms: i64,
+    /// Hex; Ed25519 (intl) or SM2 (gm) over `custodia-tree-head-v1 ‖ size ‖ time ‖ root`.
+    pub signature: String,
+    /// `ed25519:<hex>` or `sm2:<hex>`.
+    pub public_key: String,
+}
+
+fn bad(field: &str, msg: &str) -> ApiError {
+    ApiError::bad_request("invalid_query", field, msg.to_string())
+}
+
+fn store_error(e: custodia_store::StoreError) -> ApiError {
+    crate::auth::store_err(e)
+}
+
+async fn latest_head(s: &crate::AppState) -> Result<AuditHeadRow, ApiError> {
+    s.vault
+        .store()
+        .audit_heads()
+        .await
+        .map_err(store_error)?
+        .pop()
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_tree_head",
+                "no tree head has been signed yet",
+            )
+        })
+}
+
+/// Leaf hashes of the first `n` events.
+async fn leaves(s: &crate::AppState, n: i64) -> Result<Vec<Hash>, ApiError> {
+    let alg = s.audit.alg;
+    let mut out = Vec::with_capacity(n as usize);
+    while (out.len() as i64) < n {
+        let batch = s
+            .vault
+            .store()
+            .audit_events(out.len() as i64, (n - out.len() as i64).min(10_000))
+            .await
+            .map_err(store_error)?;
+        if batch.is_empty() {
+            break;
+        }
+        out.extend(batch.iter().map(|(_, e)| alg.leaf(e)));
+    }
+    Ok(out)
+}
+
+/// The latest signed tree head.
+#[utoipa::path(get, path = "/v1/audit/tree-head", security(("bearer" = [])),
+    responses((status = 200, body = TreeHeadView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn tree_head(State(s): State<crate::AppState>) -> Result<Json<TreeHeadView>, ApiError> {
+    let h = latest_head(&s).await?;
+    Ok(Json(TreeHeadView {
+        tree_size: h.tree_size,
+        root_hash: h.root_hash,
+        timestamp: custodia_detect::format_timestamp(h.timestamp_ms / 1000),
+        timestamp_ms: h.timestamp_ms,
+        signature: h.signature,
+        public_key: s.audit.public_key.to_text(),
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionQuery {
+    /// Event index (0-based).
+    pub index: i64,
+    /// Tree size the proof is for; default: the latest signed tree head.
+    pub size: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InclusionProof {
+    pub index: i64,
+    pub tree_size: i64,
+    /// Hex of `H(0x00 ‖ event)`.
+    pub leaf_hash: String,
+    /// Hex hashes, leaf to root (RFC 6962 audit path).
+    pub proof: Vec<String>,
+}
+
+/// RFC 6962 audit path of one event.
+#[utoipa::path(get, path = "/v1/audit/proof/inclusion", security(("bearer" = [])), params(InclusionQuery),
+    responses((status = 200, body = InclusionProof), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn inclusion(
+    State(s): State<crate::AppState>,
+    q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<InclusionProof>, ApiError> {
+    let Query(q) = q.map_err(|_| bad("query", "expected ?index=<n>[&size=<n>]"))?;
+    let size = match q.size {
+        Some(n) => n,
+        None => latest_head(&s).await?.tree_size,
+    };
+    if q.index < 0 || q.index >= size {
+        return Err(bad("index", "index must be below the tree size"));
+    }
+    let leaves = leaves(&s, size).await?;
+    if (leaves.len() as i64) < size {
+        return Err(bad("size", "the log holds fewer events than that size"));
+    }
+    let proof = custodia_audit::merkle::inclusion_proof(s.audit.alg, &leaves, q.index as usize)
+        .ok_or_else(|| bad("index", "index must be below the tree size"))?;
+    Ok(Json(InclusionProof {
+        index: q.index,
+        tree_size: size,
+        leaf_hash: hex(&leaves[q.index as usize]),
+        proof: proof.iter().map(|h| hex(h)).collect(),
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    pub from: i64,
+    /// Default: the latest signed tree head.
+    pub to: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsistencyProof {
+    pub from: i64,
+    pub to: i64,
+    pub proof: Vec<String>,
+}
+
+/// RFC 6962 consistency proof between two tree sizes.
+#[utoipa::path(get, path = "/v1/audit/proof/consistency", security(("bearer" = [])), params(ConsistencyQuery),
+    responses((status = 200, body = ConsistencyProof), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn consistency(
+    State(s): State<crate::AppState>,
+    q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ConsistencyProof>, ApiError> {
+    let Query(q) = q.map_err(|_| bad("query", "expected ?from=<n>[&to=<n>]"))?;
+    let to = match q.to {
+        Some(n) => n,
+        None => latest_head(&s).await?.tree_size,
+    };
+    if q.from < 1 || q.from > to {
+        return Err(bad("from", "from must be between 1 and to"));
+    }
+    let leaves = leaves(&s, to).await?;
+    if (leaves.len() as i64) < to {
+        return Err(bad("to", "the log holds fewer events than that size"));
+    }
+    let proof = custodia_audit::merkle::consistency_proof(s.audit.alg, &leaves, q.from as usize)
+        .ok_or_else(|| bad("from", "from must be between 1 and to"))?;
+    Ok(Json(ConsistencyProof {
+        from: q.from,
+        to,
+        proof: proof.iter().map(|h| hex(h)).collect(),
+    }))
+}
+
+#[derive(Deserialize, IntoParams, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    pub actor: Option<String>,
+    /// A record id: "who accessed customer X".
+    pub record: Option<String>,
+    pub action: Option<String>,
+    pub purpose: Option<String>,
+    pub outcome: Option<String>,
+    /// RFC 3339 time or date.
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// Continue after this sequence number (the `next` of the previous page).
+    pub after: Option<i64>,
+    /// At most 1000; default 100.
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditEventView {
+    pub seq: i64,
+    #[schema(value_type = Object)]
+    pub event: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditEventPage {
+    pub events: Vec<AuditEventView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<i64>,
+}
+
+/// Investigations: events filtered by actor, record, action, purpose, outcome and time,
+/// paginated (auditor, compliance officer). This read is itself audited.
+#[utoipa::path(get, path = "/v1/audit/events", security(("bearer" = [])), params(EventsQuery),
+    responses((status = 200, body = AuditEventPage), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn events(
+    State(s): State<crate::AppState>,
+    a: Admin,
+    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AuditEventPage>, ApiError> {
+    s.guard.require(
+        &a.asker,
+        custodia_policy::Action::ReadAudit,
+        &custodia_policy::Target::System,
+    )?;
+    let Query(q) = q.map_err(|_| bad("query", "unknown or malformed filter"))?;
+    let time = |field: &str, v: &Option<String>| -> Result<Option<i64>, ApiError> {
+        match v {
+            None => Ok(None),
+            Some(t) => custodia_detect::parse_timestamp(t)
+                .map(|x| Some(x * 1000))
+                .ok_or_else(|| bad(field, "expected a date or an RFC 3339 time")),
+        }
+    };
+    let since = time("since", &q.since)?;
+    let until = time("until", &q.until)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(bad("limit", "limit must be between 1 and 1000"));
+    }
+    let mut from = q.after.map_or(0, |a| a + 1).max(0);
+    let mut out = vec![];
+    let mut next = None;
+    'scan: loop {
+        let batch = s
+            .vault
+            .store()
+            .audit_events(from, 10_000)
+            .await
+            .map_err(store_error)?;
+        if batch.is_empty() {
+            break;
+        }
+        for (seq, bytes) in batch {
+            from = seq + 1;
+            let Some(e) = Event::from_canonical(&bytes) else {
+                continue;
+            };
+            let keep = q.actor.as_ref().is_none_or(|x| &e.actor == x)
+                && q.record.as_ref().is_none_or(|x| e.record_ids.contains(x))
+                && q.action.as_ref().is_none_or(|x| &e.action == x)
+                && q.purpose
+                    .as_ref()
+                    .is_none_or(|x| e.purpose.as_ref() == Some(x))
+                && q.outcome.as_ref().is_none_or(|x| &e.outcome == x)
+                && since.is_none_or(|t| e.time_ms >= t)
+                && until.is_none_or(|t| e.time_ms <= t);
+            if keep {
+                if out.len() as i64 == limit {
+                    next = Some(out.last().map_or(seq - 1, |v: &AuditEventView| v.seq));
+                    break 'scan;
+                }
+                out.push(AuditEventView {
+                    seq,
+                    event: serde_json::to_value(&e).unwrap_or_default(),
+                });
+            }
+        }
+    }
+    Ok(Json(AuditEventPage { events: out, next }))
+}

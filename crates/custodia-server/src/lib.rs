@@ -125,6 +125,18 @@ fn protected_routes() -> Routes {
             post(rotate_service_key),
         )
         .add("/v1/policies/reload", &[M::POST], post(reload_policies))
+        .add("/v1/audit/tree-head", &[M::GET], get(audit::tree_head))
+        .add(
+            "/v1/audit/proof/inclusion",
+            &[M::GET],
+            get(audit::inclusion),
+        )
+        .add(
+            "/v1/audit/proof/consistency",
+            &[M::GET],
+            get(audit::consistency),
+        )
+        .add("/v1/audit/events", &[M::GET], get(audit::events))
         .add("/v1/security-events", &[M::GET], get(security_events))
         .add("/v1/collections", &[M::GET], get(list_collections))
         .add(
@@ -316,6 +328,10 @@ clear, masked or omitted as the Cedar policy decides (`access`)."
         admin::delete_service,
         admin::reload_policies,
         admin::security_events,
+        audit::tree_head,
+        audit::inclusion,
+        audit::consistency,
+        audit::events,
     ),
     modifiers(&BearerAuth)
 )]

@@ -779,6 +779,127 @@ async fn audit_trail(s: &Server) {
     assert!(parsed
         .iter()
         .any(|e| e.action == "search" && e.searched.contains_key("mobile")));
+    // Live clients: the tree head, an inclusion proof and a consistency proof verify.
+    let (st, _, th) = s.send(s.req(Method::GET, "/v1/audit/tree-head")).await;
+    assert_eq!(st, StatusCode::OK, "{th}");
+    let head = custodia_server::audit::head_of(&custodia_store::AuditHeadRow {
+        tree_size: th["tree_size"].as_i64().unwrap(),
+        root_hash: th["root_hash"].as_str().unwrap().into(),
+        timestamp_ms: th["timestamp_ms"].as_i64().unwrap(),
+        signature: th["signature"].as_str().unwrap().into(),
+    })
+    .unwrap();
+    assert!(key.verify(&head));
+    let hexes = |v: &Value| -> Vec<[u8; 32]> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                custodia_audit::sth::unhex(h.as_str().unwrap())
+                    .unwrap()
+                    .try_into()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let (st, _, p) = s
+        .send(s.req(Method::GET, "/v1/audit/proof/inclusion?index=3"))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    let leaf = s.audit.alg.leaf(&events[3].1);
+    assert!(custodia_audit::merkle::verify_inclusion(
+        s.audit.alg,
+        &leaf,
+        3,
+        head.tree_size,
+        &hexes(&p["proof"]),
+        &head.root_hash
+    ));
+    let (st, _, p) = s
+        .send(s.req(Method::GET, "/v1/audit/proof/consistency?from=5"))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    let old_root = custodia_audit::merkle::root(
+        s.audit.alg,
+        &events[..5]
+            .iter()
+            .map(|(_, e)| s.audit.alg.leaf(e))
+            .collect::<Vec<_>>(),
+    );
+    assert!(custodia_audit::merkle::verify_consistency(
+        s.audit.alg,
+        5,
+        head.tree_size,
+        &old_root,
+        &head.root_hash,
+        &hexes(&p["proof"])
+    ));
+    let (st, _, b) = s
+        .send(s.req(Method::GET, "/v1/audit/proof/inclusion?index=-1"))
+        .await;
+    assert_error(
+        st,
+        &b,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+        Some("index"),
+    );
+    // Investigations: who accessed this customer; what did this user do; paginated;
+    // auditors only.
+    create_user(
+        s,
+        json!({"name": "inv", "roles": ["auditor"], "totp": false}),
+    )
+    .await;
+    let inv = login(s, "inv", None).await;
+    let customer = &cs_read.record_ids[0];
+    let (st, _, page) = s
+        .send(s.as_token(
+            &inv,
+            Method::GET,
+            &format!("/v1/audit/events?record={customer}"),
+        ))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    let found = page["events"].as_array().unwrap();
+    assert!(found.len() >= 2, "created and read");
+    assert!(found.iter().all(|e| e["event"]["record_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r == customer.as_str())));
+    let (_, _, page) = s
+        .send(s.as_token(
+            &inv,
+            Method::GET,
+            "/v1/audit/events?actor=t_cs&outcome=purpose_not_allowed&limit=1",
+        ))
+        .await;
+    assert_eq!(page["events"].as_array().unwrap().len(), 1);
+    let next = page["next"].as_i64().expect("more than one such refusal");
+    let (_, _, page2) = s
+        .send(s.as_token(
+            &inv,
+            Method::GET,
+            &format!(
+                "/v1/audit/events?actor=t_cs&outcome=purpose_not_allowed&limit=1&after={next}"
+            ),
+        ))
+        .await;
+    assert!(page2["events"][0]["seq"].as_i64().unwrap() > next);
+    let (st, _, _) = s.send(s.req(Method::GET, "/v1/audit/events")).await;
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "the admin does not read the audit log"
+    );
+    // Reading the audit log is itself audited (the investigation above).
+    s.audit.sign_head().await.unwrap();
+    let all = store.audit_events(0, 100_000).await.unwrap();
+    assert!(all.iter().any(|(_, e)| {
+        let e = custodia_audit::event::Event::from_canonical(e).unwrap();
+        e.actor == "inv" && e.action == "GET /v1/audit/events"
+    }));
     // No personal value is in any event: the values of every field ever written are
     // absent (checked on the id numbers and mobiles of the synthetic customers).
     let all = events
