@@ -72,7 +72,30 @@ fn finish(v: LogVerifier) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn verify_db(cfg: &Config, key_file: Option<&Path>) -> Result<ExitCode, String> {
+/// Heads from a file of JSON lines (`heads.jsonl`, or tree-head bodies).
+fn read_heads(file: &Path) -> Result<Vec<SignedTreeHead>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut heads = vec![];
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let row = head_row(line)
+            .ok_or_else(|| format!("{} line {}: not a tree head", file.display(), i + 1))?;
+        heads
+            .push(custodia_server::audit::head_of(&row).ok_or_else(|| {
+                format!("{} line {}: malformed tree head", file.display(), i + 1)
+            })?);
+    }
+    Ok(heads)
+}
+
+pub async fn verify_db(
+    cfg: &Config,
+    key_file: Option<&Path>,
+    known: Option<&Path>,
+) -> Result<ExitCode, String> {
     let store = open(cfg).await?;
     let key = match key_file {
         Some(f) => read_key(f)?,
@@ -80,7 +103,10 @@ pub async fn verify_db(cfg: &Config, key_file: Option<&Path>) -> Result<ExitCode
             .await
             .ok_or("no audit public key stored with this log; pass --public-key")?,
     };
-    let heads = stored_heads(store.as_ref()).await?;
+    let mut heads = stored_heads(store.as_ref()).await?;
+    if let Some(k) = known {
+        heads.extend(read_heads(k)?);
+    }
     let mut v = match LogVerifier::new(hash_of(&key), &heads, &key) {
         Ok(v) => v,
         Err(f) => return failed(f),
@@ -110,22 +136,15 @@ pub async fn verify_db(cfg: &Config, key_file: Option<&Path>) -> Result<ExitCode
     finish(v)
 }
 
-pub fn verify_offline(dir: &Path, key_file: Option<&Path>) -> Result<ExitCode, String> {
+pub fn verify_offline(
+    dir: &Path,
+    key_file: Option<&Path>,
+    known: Option<&Path>,
+) -> Result<ExitCode, String> {
     let key = read_key(&key_file.map_or_else(|| dir.join(KEY), Path::to_path_buf))?;
-    let heads_text = std::fs::read_to_string(dir.join(HEADS))
-        .map_err(|e| format!("{}: {e}", dir.join(HEADS).display()))?;
-    let mut heads = vec![];
-    for (i, line) in heads_text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let row: custodia_store::AuditHeadRow =
-            head_row(line).ok_or_else(|| format!("{HEADS} line {}: not a tree head", i + 1))?;
-        heads.push(
-            custodia_server::audit::head_of(&row)
-                .ok_or_else(|| format!("{HEADS} line {}: malformed tree head", i + 1))?,
-        );
+    let mut heads = read_heads(&dir.join(HEADS))?;
+    if let Some(k) = known {
+        heads.extend(read_heads(k)?);
     }
     let mut v = match LogVerifier::new(hash_of(&key), &heads, &key) {
         Ok(v) => v,

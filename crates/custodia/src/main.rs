@@ -170,6 +170,11 @@ enum AuditCmd {
         /// Verify an export directory (from `audit export`) instead of a database.
         #[arg(long)]
         offline: Option<PathBuf>,
+        /// Tree heads kept elsewhere (JSON lines as in heads.jsonl, or the body of
+        /// GET /v1/audit/tree-head): the log must be consistent with each — a history
+        /// rewritten and re-signed after they were taken is found.
+        #[arg(long)]
+        known_heads: Option<PathBuf>,
     },
     /// Write events.jsonl, heads.jsonl and public_key.txt for a third party to verify.
     Export {
@@ -274,10 +279,18 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     config,
                     public_key,
                     offline,
+                    known_heads,
                 },
         } => match offline {
-            Some(dir) => audit::verify_offline(&dir, public_key.as_deref()),
-            None => audit::verify_db(&config.load()?, public_key.as_deref()).await,
+            Some(dir) => audit::verify_offline(&dir, public_key.as_deref(), known_heads.as_deref()),
+            None => {
+                audit::verify_db(
+                    &config.load()?,
+                    public_key.as_deref(),
+                    known_heads.as_deref(),
+                )
+                .await
+            }
         },
         Cmd::Audit {
             cmd: AuditCmd::Export { config, out },
