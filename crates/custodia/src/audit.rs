@@ -219,3 +219,83 @@ pub async fn export(cfg: &Config, out: &Path) -> Result<ExitCode, String> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// One RFC 5424 message (facility 13 "log audit", severity 6 "informational"), framed by
+/// octet counting (RFC 6587 §3.4.1): `<len> <PRI>1 TIMESTAMP HOST custodia PID audit - JSON`.
+pub fn syslog_frame(host: &str, seq: i64, event: &[u8]) -> Vec<u8> {
+    let time = serde_json::from_slice::<serde_json::Value>(event)
+        .ok()
+        .and_then(|v| v["time_ms"].as_i64())
+        .unwrap_or(0);
+    let ts = custodia_detect::format_timestamp(time / 1000);
+    let ts = format!("{}.{:03}Z", ts.trim_end_matches('Z'), time.rem_euclid(1000));
+    let mut msg = format!(
+        "<110>1 {ts} {host} custodia {} audit [custodia@32473 seq=\"{seq}\"] ",
+        std::process::id()
+    )
+    .into_bytes();
+    msg.extend_from_slice(event);
+    let mut frame = format!("{} ", msg.len()).into_bytes();
+    frame.extend_from_slice(&msg);
+    frame
+}
+
+pub async fn tail(
+    cfg: &Config,
+    follow: bool,
+    from: Option<i64>,
+    syslog: Option<&str>,
+) -> Result<ExitCode, String> {
+    use tokio::io::AsyncWriteExt;
+    let store = open(cfg).await?;
+    let mut next = match (from, follow) {
+        (Some(f), _) => f.max(0),
+        (None, true) => store.audit_count().await.map_err(|e| e.to_string())?,
+        (None, false) => 0,
+    };
+    let mut sink = match syslog {
+        Some(addr) => Some(
+            tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("syslog {addr}: {e}"))?,
+        ),
+        None => None,
+    };
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty() && h.is_ascii() && !h.contains(' '))
+        .unwrap_or_else(|| "-".into());
+    let stdout = std::io::stdout();
+    loop {
+        let batch = store
+            .audit_events(next, BATCH)
+            .await
+            .map_err(|e| e.to_string())?;
+        if batch.is_empty() {
+            if !follow {
+                return Ok(ExitCode::SUCCESS);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            continue;
+        }
+        let mut out = stdout.lock();
+        for (seq, bytes) in batch {
+            if seq != next {
+                // Not yet visible (another node's transaction): wait for it, keep order.
+                break;
+            }
+            out.write_all(format!("{{\"seq\":{seq},\"event\":").as_bytes())
+                .and_then(|_| out.write_all(&bytes))
+                .and_then(|_| out.write_all(b"}\n"))
+                .map_err(|e| e.to_string())?;
+            if let Some(s) = sink.as_mut() {
+                s.write_all(&syslog_frame(&host, seq, &bytes))
+                    .await
+                    .map_err(|e| format!("syslog: {e}"))?;
+            }
+            next += 1;
+        }
+        out.flush().map_err(|e| e.to_string())?;
+    }
+}

@@ -176,6 +176,23 @@ enum AuditCmd {
         #[arg(long)]
         known_heads: Option<PathBuf>,
     },
+    /// Stream events as JSON lines (`{"seq":N,"event":{…}}`) and/or to syslog, for a SIEM.
+    Tail {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Keep waiting for new events.
+        #[arg(long)]
+        follow: bool,
+        /// Start at this sequence number (default 0; with --follow and no --from: new events only).
+        #[arg(long)]
+        from: Option<i64>,
+        /// Output format on stdout.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// Also forward each event to a syslog collector: RFC 5424 over TCP, octet counting.
+        #[arg(long)]
+        syslog: Option<String>,
+    },
     /// Write events.jsonl, heads.jsonl and public_key.txt for a third party to verify.
     Export {
         #[command(flatten)]
@@ -295,6 +312,21 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Cmd::Audit {
             cmd: AuditCmd::Export { config, out },
         } => audit::export(&config.load()?, &out).await,
+        Cmd::Audit {
+            cmd:
+                AuditCmd::Tail {
+                    config,
+                    follow,
+                    from,
+                    format,
+                    syslog,
+                },
+        } => {
+            if format != "jsonl" {
+                return Err("--format: only jsonl is supported".into());
+            }
+            audit::tail(&config.load()?, follow, from, syslog.as_deref()).await
+        }
         Cmd::Policy {
             cmd: PolicyCmd::Check { dir, config },
         } => {

@@ -801,6 +801,52 @@ fn audit_verify_finds_every_kind_of_tampering() {
     };
     let (code, stdout) = verify(&case("intact", &[]), &[]);
     assert_eq!(code, Some(0), "{stdout}");
+
+    // `audit tail` prints every event as a JSON line and forwards it to syslog (RFC 5424
+    // over TCP, octet counting).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let collector = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut conn, &mut all).unwrap();
+        all
+    });
+    let db = format!(
+        "sqlite://{}",
+        dir.path().join("intact/custodia.db").display()
+    );
+    let addr = format!("127.0.0.1:{port}");
+    let out = custodia(&["audit", "tail", "--database", &db, "--syslog", &addr])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 12);
+    assert_eq!(lines[0]["seq"], 0);
+    assert_eq!(lines[1]["event"]["action"], "search");
+    let received = String::from_utf8(collector.join().unwrap()).unwrap();
+    // Each frame: "<length> <110>1 <time> <host> custodia <pid> audit [custodia@32473 seq=…] {json}"
+    let mut rest = received.as_str();
+    let mut frames = 0;
+    while !rest.is_empty() {
+        let (len, tail) = rest.split_once(' ').unwrap();
+        let len: usize = len.parse().unwrap();
+        let (msg, after) = tail.split_at(len);
+        assert!(msg.starts_with("<110>1 "), "{msg}");
+        assert!(msg.contains(" custodia ") && msg.contains(&format!("seq=\"{frames}\"")));
+        assert!(msg.ends_with('}'));
+        rest = after;
+        frames += 1;
+    }
+    assert_eq!(frames, lines.len());
     let change = r#"UPDATE audit_events SET event = CAST(REPLACE(CAST(event AS TEXT), '"outcome":"ok"', '"outcome":"oK"') AS BLOB) WHERE seq = 3"#;
     let shift_down = [
         "UPDATE audit_events SET seq = seq + 999 WHERE seq > 4",
