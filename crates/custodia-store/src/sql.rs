@@ -90,7 +90,8 @@ fn unique_violation(e: &sqlx::Error) -> bool {
 
 macro_rules! sql_store {
     ($store:ident, $db:ty, $backend:expr, $migration_lock:expr, $without_rowid:expr, $bytes:expr, $bulk_insert:expr,
-     $use_lookup:literal, $use_unique:literal, $audit_lock:expr, $audit_sync:expr) => {
+     $use_lookup:literal, $use_unique:literal, $audit_lock:expr, $audit_sync:expr,
+     $audit_begin:expr) => {
         impl $store {
             async fn migrate(pool: &sqlx::Pool<$db>) -> Result<()> {
                 let mut tx = pool.begin().await?;
@@ -137,7 +138,9 @@ macro_rules! sql_store {
                 events: &[Vec<u8>],
             ) -> Result<i64> {
                 use sqlx::Connection;
-                let mut tx = conn.begin().await?;
+                // SQLite: take the write lock up front, so a second process appending to the
+                // same file waits (busy timeout) instead of failing to upgrade a read lock.
+                let mut tx = conn.begin_with($audit_begin).await?;
                 if let Some(lock) = $audit_lock {
                     sqlx::query(lock).execute(&mut *tx).await?;
                 }
@@ -1031,7 +1034,8 @@ sql_store!(
     " INDEXED BY blind_index_unique",
     // One writer connection: appends are already serialized.
     None::<&str>,
-    Some(("PRAGMA synchronous = FULL", "PRAGMA synchronous = NORMAL"))
+    Some(("PRAGMA synchronous = FULL", "PRAGMA synchronous = NORMAL")),
+    "BEGIN IMMEDIATE"
 );
 sql_store!(
     PgStore,
@@ -1046,5 +1050,6 @@ sql_store!(
     // Nodes sharing the database append one at a time, so sequence numbers never collide.
     Some("SELECT pg_advisory_xact_lock(7270010002)"),
     // PostgreSQL's commit is durable by default (synchronous_commit = on).
-    None::<(&str, &str)>
+    None::<(&str, &str)>,
+    "BEGIN"
 );

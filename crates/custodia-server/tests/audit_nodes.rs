@@ -1,0 +1,114 @@
+//! Several `custodia serve` nodes sharing one database write one audit log: appends from
+//! both interleave without colliding, both sign tree heads with the same key, and the whole
+//! log verifies. Runs on PostgreSQL (`CUSTODIA_TEST_DATABASE_URL`) and on a shared SQLite file.
+
+use custodia_audit::event::Event;
+use custodia_server::audit::AuditLog;
+use custodia_store::testing::TempPg;
+use custodia_vault::{Suite, Vault};
+use std::sync::Arc;
+
+const PASS: &[u8] = b"two nodes passphrase";
+
+fn event(node: usize, i: usize) -> Event {
+    Event {
+        time_ms: 1_795_543_247_000 + i as i64,
+        actor: format!("node{node}"),
+        actor_kind: "service".into(),
+        session: None,
+        client_addr: None,
+        request_id: Some(format!("{node}-{i}")),
+        action: "read".into(),
+        collection: Some("customers".into()),
+        record_ids: vec![format!("id-{node}-{i}")],
+        target: None,
+        fields: Default::default(),
+        searched: Default::default(),
+        purpose: Some("account_service".into()),
+        reason: None,
+        outcome: "ok".into(),
+    }
+}
+
+async fn two_nodes(url: &str) {
+    let first = Arc::new(
+        Vault::init(
+            custodia_store::open(url).await.unwrap(),
+            Suite::Intl,
+            PASS,
+            true,
+        )
+        .await
+        .unwrap(),
+    );
+    let second = Arc::new(
+        Vault::open(custodia_store::open(url).await.unwrap(), PASS)
+            .await
+            .unwrap(),
+    );
+    let a = AuditLog::start(first.clone()).await.unwrap();
+    let b = AuditLog::start(second.clone()).await.unwrap();
+    assert_eq!(a.public_key, b.public_key, "one log, one key");
+    let mut tasks = vec![];
+    for (node, log) in [(0, a.clone()), (1, b.clone())] {
+        for w in 0..8 {
+            let log = log.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut seqs = vec![];
+                for i in 0..50 {
+                    seqs.push(log.record(&event(node, w * 50 + i)).await.unwrap());
+                }
+                seqs
+            }));
+        }
+    }
+    let mut seqs = vec![];
+    for t in tasks {
+        seqs.extend(t.await.unwrap());
+    }
+    seqs.sort();
+    assert_eq!(
+        seqs,
+        (0..800).collect::<Vec<i64>>(),
+        "every event has its own place"
+    );
+    // Both nodes sign; heads from either verify with the one key.
+    a.sign_head().await.unwrap();
+    b.sign_head().await.unwrap();
+    let store = first.store();
+    let heads: Vec<_> = store
+        .audit_heads()
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| custodia_server::audit::head_of(h).unwrap())
+        .collect();
+    assert_eq!(heads.last().unwrap().tree_size, 800);
+    let events = store.audit_events(0, 10_000).await.unwrap();
+    let v = custodia_audit::verify::verify_log(
+        a.alg,
+        events.iter().map(|(_, e)| e.as_slice()),
+        &heads,
+        &a.public_key,
+    )
+    .unwrap();
+    assert_eq!(v.events, 800);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    two_nodes(&format!("sqlite://{}", dir.path().join("c.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_postgres() {
+    let Ok(admin) = std::env::var("CUSTODIA_TEST_DATABASE_URL") else {
+        eprintln!("two_nodes_on_postgres skipped: CUSTODIA_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let pg = TempPg::create(&admin).await;
+    two_nodes(&pg.url).await;
+    pg.drop_db().await;
+    custodia_store::testing::mark_suite_passed("custodia-server two_nodes_on_postgres");
+}
