@@ -942,3 +942,93 @@ fn audit_verify_finds_every_kind_of_tampering() {
         "{stdout}"
     );
 }
+
+/// kill -9 in a loop while clients read: every access acknowledged before the kill is in
+/// the audit log after it, and the log verifies after every restart.
+fn kill_loop(database: Option<&str>, rounds: usize) {
+    let (dir, config) = init_dir("intl", database);
+    let config = config.to_str().unwrap().to_string();
+    let mut key = None;
+    let mut acknowledged: Vec<String> = vec![];
+    for round in 0..rounds {
+        let s = start(
+            custodia(&["serve", "--config", &config, "--listen", "127.0.0.1:0"]),
+            Duration::from_secs(60),
+        );
+        let key = key.get_or_insert_with(|| app_key(&s.url)).clone();
+        // Two clients read until the server dies under them.
+        let clients: Vec<_> = (0..2)
+            .map(|c| {
+                let (url, key) = (s.url.clone(), key.clone());
+                std::thread::spawn(move || {
+                    let http = client();
+                    let mut acked = vec![];
+                    for n in 0.. {
+                        let rid = format!("kill-{round}-{c}-{n}");
+                        let r = http
+                            .post(format!("{url}/v1/collections/customers/search"))
+                            .bearer_auth(&key)
+                            .header("X-Custodia-Purpose", "account_service")
+                            .header("x-request-id", &rid)
+                            .json(&serde_json::json!({"where": {"mobile": "13912345678"}}))
+                            .send();
+                        match r {
+                            Ok(resp) if resp.status().is_success() => acked.push(rid),
+                            Ok(resp) => panic!("unexpected status {}", resp.status()),
+                            Err(_) => break,
+                        }
+                    }
+                    acked
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(150 + (round as u64 * 37) % 200));
+        drop(s); // SIGKILL
+        for c in clients {
+            acknowledged.extend(c.join().unwrap());
+        }
+        let out = custodia(&["audit", "verify", "--config", &config])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "round {round}: {stdout}");
+    }
+    let out = custodia(&["audit", "tail", "--config", &config])
+        .output()
+        .unwrap();
+    let logged: std::collections::HashSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            v["event"]["request_id"].as_str().map(str::to_string)
+        })
+        .collect();
+    assert!(acknowledged.len() > rounds, "the clients got answers");
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|r| !logged.contains(*r))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged accesses missing from the audit log",
+        lost.len()
+    );
+    drop(dir);
+}
+
+#[test]
+fn kill_9_loses_no_acknowledged_access_sqlite() {
+    kill_loop(None, 50);
+}
+
+#[test]
+fn kill_9_loses_no_acknowledged_access_postgres() {
+    let Ok(admin) = std::env::var("CUSTODIA_TEST_DATABASE_URL") else {
+        eprintln!("kill_9 on postgres skipped: CUSTODIA_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let pg = block_on(custodia_store::testing::TempPg::create(&admin));
+    kill_loop(Some(&pg.url), 50);
+    block_on(pg.drop_db());
+    custodia_store::testing::mark_suite_passed("custodia kill_9_on_postgres");
+}
