@@ -1833,3 +1833,43 @@ async fn limits_on_postgres() {
     limits_suite(Some(&admin), dir.path()).await;
     custodia_store::testing::mark_suite_passed("custodia-server limits_on_postgres");
 }
+
+/// Fail closed: when the audit log cannot be written, a read answers 503
+/// `audit_unavailable` and carries nothing of the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_audit_no_answer() {
+    let s = Server::boot(None).await;
+    s.put_customers().await;
+    let mut synth = Synth::new(3);
+    let id = create_record(&s, &mut synth, "standard", "b1").await;
+    let path = format!("/v1/collections/customers/records/{id}");
+    let (st, _, ok) = s.send(s.req(Method::GET, &path)).await;
+    assert_eq!(st, StatusCode::OK);
+    let mobile = ok["fields"]["mobile"].as_str().unwrap().to_string();
+    // The audit table disappears under the running server (a full disk would do the same).
+    let pool = sqlx::SqlitePool::connect(&s.url).await.unwrap();
+    sqlx::query("ALTER TABLE audit_events RENAME TO audit_events_gone")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let resp = s.req(Method::GET, &path).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("audit_unavailable"));
+    assert!(!text.contains(&mobile), "nothing of the record is returned");
+    let (st, _, b) = s
+        .send(
+            s.req(Method::POST, "/v1/collections/customers/search")
+                .json(&json!({"where": {"mobile": mobile}})),
+        )
+        .await;
+    assert_error(
+        st,
+        &b,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "audit_unavailable",
+        None,
+    );
+    s.finish().await;
+}

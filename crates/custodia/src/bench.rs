@@ -610,6 +610,8 @@ async fn audit(events: usize, writers: usize) -> Result<(), String> {
         t.elapsed().as_secs_f64() * 1000.0
     );
 
+    read_path_with_audit(&vault, &log).await?;
+
     // Verification speed vs a bare SHA-256 loop over the same bytes.
     let bytes: Vec<Vec<u8>> = (0..events).map(|i| bench_event(i).canonical()).collect();
     let total: usize = bytes.iter().map(Vec::len).sum();
@@ -650,6 +652,102 @@ async fn audit(events: usize, writers: usize) -> Result<(), String> {
          {raw:.0} events/s, ratio {:.2} (targets >= 1,000,000/s and >= 0.5)",
         total as f64 / events as f64,
         ver / raw
+    );
+    Ok(())
+}
+
+/// The read path (store read, decrypt, policy, view, JSON) from 32 concurrent readers, with
+/// and without appending each read's audit event before answering; alternating, medians.
+async fn read_path_with_audit(
+    vault: &std::sync::Arc<Vault>,
+    log: &std::sync::Arc<custodia_server::audit::AuditLog>,
+) -> Result<(), String> {
+    use std::sync::Arc;
+    let schema = custodia_vault::CollectionSchema::from_toml(crate::dev::CUSTOMERS_TOML)
+        .map_err(|e| e.to_string())?;
+    vault
+        .put_collection(schema)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut s = Synth::new(5);
+    let inputs: Vec<RecordInput> = (0..1000).map(|_| twelve_field_record(&mut s)).collect();
+    let ids: Arc<Vec<String>> = Arc::new(
+        vault
+            .create_many("customers", &inputs)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter_map(|r| r.ok().map(|w| w.id))
+            .collect(),
+    );
+    let engine = Arc::new(custodia_policy::Engine::load(None).map_err(|e| e.to_string())?);
+    let guard = Arc::new(custodia_server::guard::Guard::new(
+        engine,
+        custodia_policy::quota::Quotas::new(Default::default()),
+    ));
+    let asker = bench_asker(&["account_manager"], "account_service");
+    let (readers, per) = (32usize, 500usize);
+    let run = |audited: bool| {
+        let (vault, log, guard, ids, asker) = (
+            vault.clone(),
+            log.clone(),
+            guard.clone(),
+            ids.clone(),
+            asker.clone(),
+        );
+        async move {
+            let t = Instant::now();
+            let mut tasks = vec![];
+            for r in 0..readers {
+                let (vault, log, guard, ids, asker) = (
+                    vault.clone(),
+                    log.clone(),
+                    guard.clone(),
+                    ids.clone(),
+                    asker.clone(),
+                );
+                tasks.push(tokio::spawn(async move {
+                    for i in 0..per {
+                        let id = &ids[(r * per + i) % ids.len()];
+                        let (schema, version, rec) = vault
+                            .get_with_schema("customers", id)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let (view, _) = guard.view(&asker, &schema, version, rec);
+                        if audited {
+                            let mut e = bench_event(i);
+                            e.record_ids = vec![view.id.clone()];
+                            e.fields = view.access.modes();
+                            log.record(&e).await.map_err(|e| e.message)?;
+                        }
+                        std::hint::black_box(serde_json::to_vec(&view).map_err(|e| e.to_string())?);
+                    }
+                    Ok::<(), String>(())
+                }));
+            }
+            for t in tasks {
+                t.await.map_err(|e| e.to_string())??;
+            }
+            Ok::<f64, String>((readers * per) as f64 / t.elapsed().as_secs_f64())
+        }
+    };
+    let (mut with, mut without) = (vec![], vec![]);
+    for round in 0..6 {
+        if round % 2 == 0 {
+            without.push(run(false).await?);
+            with.push(run(true).await?);
+        } else {
+            with.push(run(true).await?);
+            without.push(run(false).await?);
+        }
+    }
+    with.sort_by(|a, b| a.total_cmp(b));
+    without.sort_by(|a, b| a.total_cmp(b));
+    let (w, wo) = (with[3], without[3]);
+    println!(
+        "read path, 32 concurrent readers: with audit {w:.0} reads/s, without {wo:.0} reads/s, \
+         ratio {:.2} (target >= 0.8)",
+        w / wo
     );
     Ok(())
 }
