@@ -193,6 +193,23 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// The record's attributes, once the policy permits `action` on it.
+async fn require_on_record(
+    s: &AppState,
+    a: &Access,
+    collection: &str,
+    id: &str,
+    action: Action,
+) -> Result<custodia_core::Attributes, ApiError> {
+    let (_, current) = s.vault.attributes(collection, id).await?;
+    s.guard.require(
+        &a.asker,
+        action,
+        &Guard::record_target(collection, &current),
+    )?;
+    Ok(current)
+}
+
 fn ids_of(id: &str) -> Vec<String> {
     if id == "-" {
         vec![]
@@ -461,12 +478,7 @@ pub async fn patch_record(
     check_name("collection", &name)?;
     check_id(&id)?;
     let r = async {
-        let (_, current) = s.vault.attributes(&name, &id).await?;
-        s.guard.require(
-            &a.asker,
-            Action::Update,
-            &Guard::record_target(&name, &current),
-        )?;
+        let current = require_on_record(&s, &a, &name, &id, Action::Update).await?;
         if let Some(p) = &body.attributes {
             let moved = custodia_core::Attributes {
                 tier: p.tier.unwrap_or(current.tier),
@@ -527,12 +539,7 @@ pub async fn delete_record(
     check_name("collection", &name)?;
     check_id(&id)?;
     let r = async {
-        let (_, current) = s.vault.attributes(&name, &id).await?;
-        s.guard.require(
-            &a.asker,
-            Action::Delete,
-            &Guard::record_target(&name, &current),
-        )?;
+        require_on_record(&s, &a, &name, &id, Action::Delete).await?;
         s.vault.delete(&name, &id).await.map_err(ApiError::from)
     }
     .await;
@@ -716,12 +723,7 @@ pub async fn verify(
     check_name("collection", &name)?;
     check_id(&id)?;
     let r = async {
-        let (_, current) = s.vault.attributes(&name, &id).await?;
-        s.guard.require(
-            &a.asker,
-            Action::Verify,
-            &Guard::record_target(&name, &current),
-        )?;
+        require_on_record(&s, &a, &name, &id, Action::Verify).await?;
         s.vault
             .verify(&name, &id, &body.field, &body.value)
             .await

@@ -14,6 +14,30 @@ const HEADS: &str = "heads.jsonl";
 const KEY: &str = "public_key.txt";
 const BATCH: i64 = 10_000;
 
+/// Calls `f` on every stored event from `from` on, in order; `f` returns false to stop.
+async fn each_event(
+    store: &dyn custodia_store::Store,
+    from: i64,
+    mut f: impl FnMut(i64, Vec<u8>) -> Result<bool, String>,
+) -> Result<(), String> {
+    let mut next = from;
+    loop {
+        let batch = store
+            .audit_events(next, BATCH)
+            .await
+            .map_err(|e| e.to_string())?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for (seq, bytes) in batch {
+            next = seq + 1;
+            if !f(seq, bytes)? {
+                return Ok(());
+            }
+        }
+    }
+}
+
 fn hash_of(key: &PublicKey) -> HashAlg {
     match key.alg {
         SigAlg::Ed25519 => HashAlg::Sha256,
@@ -111,27 +135,26 @@ pub async fn verify_db(
         Ok(v) => v,
         Err(f) => return failed(f),
     };
-    let mut next = 0i64;
-    loop {
-        let batch = store
-            .audit_events(next, BATCH)
-            .await
-            .map_err(|e| e.to_string())?;
-        if batch.is_empty() {
-            break;
+    let mut expected = 0i64;
+    let mut failure = None;
+    each_event(store.as_ref(), 0, |seq, bytes| {
+        if seq != expected {
+            failure = Some(Failure {
+                index: expected as u64,
+                what: format!("event {expected} is missing (the next stored is {seq})"),
+            });
+            return Ok(false);
         }
-        for (seq, bytes) in batch {
-            if seq != next {
-                return failed(Failure {
-                    index: next as u64,
-                    what: format!("event {next} is missing (the next stored is {seq})"),
-                });
-            }
-            if let Err(f) = v.push(&bytes) {
-                return failed(f);
-            }
-            next += 1;
+        if let Err(f) = v.push(&bytes) {
+            failure = Some(f);
+            return Ok(false);
         }
+        expected += 1;
+        Ok(true)
+    })
+    .await?;
+    if let Some(f) = failure {
+        return failed(f);
     }
     finish(v)
 }
@@ -193,27 +216,19 @@ pub async fn export(cfg: &Config, out: &Path) -> Result<ExitCode, String> {
     let mut w = std::io::BufWriter::new(
         std::fs::File::create(out.join(EVENTS)).map_err(|e| e.to_string())?,
     );
-    let (mut next, mut first) = (0i64, true);
-    loop {
-        let batch = store
-            .audit_events(next, BATCH)
-            .await
-            .map_err(|e| e.to_string())?;
-        if batch.is_empty() {
-            break;
+    let mut count = 0i64;
+    each_event(store.as_ref(), 0, |_, bytes| {
+        if count > 0 {
+            w.write_all(b"\n").map_err(|e| e.to_string())?;
         }
-        for (_, bytes) in batch {
-            if !first {
-                w.write_all(b"\n").map_err(|e| e.to_string())?;
-            }
-            first = false;
-            w.write_all(&bytes).map_err(|e| e.to_string())?;
-            next += 1;
-        }
-    }
+        w.write_all(&bytes).map_err(|e| e.to_string())?;
+        count += 1;
+        Ok(true)
+    })
+    .await?;
     w.flush().map_err(|e| e.to_string())?;
     println!(
-        "exported {next} events and {} tree heads to {}",
+        "exported {count} events and {} tree heads to {}",
         rows.len(),
         out.display()
     );
