@@ -14,6 +14,12 @@ use std::time::Duration;
 pub struct SqliteStore {
     read: sqlx::SqlitePool,
     write: sqlx::SqlitePool,
+    /// The audit log's own writer: `synchronous=FULL` (an fsync per append) without
+    /// slowing record writes, and no pragma switching per batch.
+    audit: sqlx::SqlitePool,
+    /// The next audit sequence number, when known (another process appending to the same
+    /// file makes an insert collide; then it is read again).
+    audit_next: std::sync::Mutex<Option<i64>>,
 }
 
 pub struct PgStore {
@@ -44,6 +50,15 @@ impl SqliteStore {
             .connect_with(opts.clone())
             .await?;
         Self::migrate(&write).await?;
+        let audit = if in_memory {
+            write.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .test_before_acquire(false)
+                .max_connections(1)
+                .connect_with(opts.clone().synchronous(SqliteSynchronous::Full))
+                .await?
+        };
         let read = if in_memory {
             write.clone()
         } else {
@@ -53,7 +68,57 @@ impl SqliteStore {
                 .connect_with(opts.read_only(true))
                 .await?
         };
-        Ok(SqliteStore { read, write })
+        Ok(SqliteStore {
+            read,
+            write,
+            audit,
+            audit_next: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// One multi-row INSERT per batch (a statement is atomic by itself), sequence numbers
+    /// from a cached counter: one round trip and one fsync per group commit.
+    async fn append_audit_impl(&self, events: &[Vec<u8>]) -> Result<i64> {
+        // Statements have a bound-parameter limit; appenders send at most a few thousand.
+        if events.len() > 8000 {
+            let first = Box::pin(self.append_audit_impl(&events[..8000])).await?;
+            Box::pin(self.append_audit_impl(&events[8000..])).await?;
+            return Ok(first);
+        }
+        for _ in 0..5 {
+            let cached = *self.audit_next.lock().expect("audit counter");
+            let first = match cached {
+                Some(n) => n,
+                None => {
+                    sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_events")
+                        .fetch_one(&self.audit)
+                        .await?
+                }
+            };
+            let mut q = QueryBuilder::new("INSERT INTO audit_events (seq, event) ");
+            let mut seq = first;
+            q.push_values(events, |mut b, e| {
+                b.push_bind(seq).push_bind(e.as_slice());
+                seq += 1;
+            });
+            match q.build().execute(&self.audit).await {
+                Ok(_) => {
+                    *self.audit_next.lock().expect("audit counter") = Some(seq);
+                    return Ok(first);
+                }
+                Err(e) if unique_violation(&e) => {
+                    // Another process appended meanwhile: read the end of the log again.
+                    *self.audit_next.lock().expect("audit counter") = None;
+                }
+                Err(e) => {
+                    *self.audit_next.lock().expect("audit counter") = None;
+                    return Err(e.into());
+                }
+            }
+        }
+        Err(StoreError::Contention(
+            "audit append kept colliding with another writer",
+        ))
     }
 
     /// Copies the live database into a new file (`VACUUM INTO`): used by tests and backups.
@@ -82,6 +147,29 @@ impl PgStore {
             write: pool,
         })
     }
+
+    /// Nodes sharing the database append one at a time (advisory lock), so sequence numbers
+    /// never collide; PostgreSQL's commit is durable (synchronous_commit = on).
+    async fn append_audit_impl(&self, events: &[Vec<u8>]) -> Result<i64> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7270010002)")
+            .execute(&mut *tx)
+            .await?;
+        let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_events")
+            .fetch_one(&mut *tx)
+            .await?;
+        for (ci, chunk) in events.chunks(1000).enumerate() {
+            let mut q = QueryBuilder::new("INSERT INTO audit_events (seq, event) ");
+            let mut seq = first + (ci * 1000) as i64;
+            q.push_values(chunk, |mut b, e| {
+                b.push_bind(seq).push_bind(e.as_slice());
+                seq += 1;
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(first)
+    }
 }
 
 fn unique_violation(e: &sqlx::Error) -> bool {
@@ -90,8 +178,7 @@ fn unique_violation(e: &sqlx::Error) -> bool {
 
 macro_rules! sql_store {
     ($store:ident, $db:ty, $backend:expr, $migration_lock:expr, $without_rowid:expr, $bytes:expr, $bulk_insert:expr,
-     $use_lookup:literal, $use_unique:literal, $audit_lock:expr, $audit_sync:expr,
-     $audit_begin:expr) => {
+     $use_lookup:literal, $use_unique:literal) => {
         impl $store {
             async fn migrate(pool: &sqlx::Pool<$db>) -> Result<()> {
                 let mut tx = pool.begin().await?;
@@ -131,34 +218,6 @@ macro_rules! sql_store {
                 }
                 tx.commit().await?;
                 Ok(())
-            }
-
-            async fn append_audit_on(
-                conn: &mut sqlx::pool::PoolConnection<$db>,
-                events: &[Vec<u8>],
-            ) -> Result<i64> {
-                use sqlx::Connection;
-                // SQLite: take the write lock up front, so a second process appending to the
-                // same file waits (busy timeout) instead of failing to upgrade a read lock.
-                let mut tx = conn.begin_with($audit_begin).await?;
-                if let Some(lock) = $audit_lock {
-                    sqlx::query(lock).execute(&mut *tx).await?;
-                }
-                let first: i64 =
-                    sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_events")
-                        .fetch_one(&mut *tx)
-                        .await?;
-                for (ci, chunk) in events.chunks(500).enumerate() {
-                    let mut q = QueryBuilder::new("INSERT INTO audit_events (seq, event) ");
-                    let mut seq = first + (ci * 500) as i64;
-                    q.push_values(chunk, |mut b, e| {
-                        b.push_bind(seq).push_bind(e.as_slice());
-                        seq += 1;
-                    });
-                    q.build().execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(first)
             }
 
             /// Names the unique field that a failed insert collided on: a duplicate inside
@@ -901,17 +960,7 @@ macro_rules! sql_store {
             }
 
             async fn append_audit(&self, events: &[Vec<u8>]) -> Result<i64> {
-                let mut conn = self.write.acquire().await?;
-                // Audit appends are acknowledged only once on disk (fsync), even where
-                // record writes settle for the WAL's crash safety.
-                if let Some((full, _)) = $audit_sync {
-                    sqlx::query(full).execute(&mut *conn).await?;
-                }
-                let appended = Self::append_audit_on(&mut conn, events).await;
-                if let Some((_, normal)) = $audit_sync {
-                    sqlx::query(normal).execute(&mut *conn).await?;
-                }
-                appended
+                self.append_audit_impl(events).await
             }
 
             async fn audit_events(&self, from: i64, limit: i64) -> Result<Vec<(i64, Vec<u8>)>> {
@@ -1031,11 +1080,7 @@ sql_store!(
     // Without statistics SQLite's planner can prefer a primary-key range scan over the
     // partial indexes; name them.
     " INDEXED BY blind_index_lookup",
-    " INDEXED BY blind_index_unique",
-    // One writer connection: appends are already serialized.
-    None::<&str>,
-    Some(("PRAGMA synchronous = FULL", "PRAGMA synchronous = NORMAL")),
-    "BEGIN IMMEDIATE"
+    " INDEXED BY blind_index_unique"
 );
 sql_store!(
     PgStore,
@@ -1046,10 +1091,5 @@ sql_store!(
     "BYTEA",
     "INSERT",
     "",
-    "",
-    // Nodes sharing the database append one at a time, so sequence numbers never collide.
-    Some("SELECT pg_advisory_xact_lock(7270010002)"),
-    // PostgreSQL's commit is durable by default (synchronous_commit = on).
-    None::<(&str, &str)>,
-    "BEGIN"
+    ""
 );
