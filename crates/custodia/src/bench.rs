@@ -47,6 +47,9 @@ pub enum BenchCmd {
         /// Concurrent writers (requests in flight).
         #[arg(long, default_value_t = 256)]
         writers: usize,
+        /// Concurrent readers in the read-path comparison.
+        #[arg(long, default_value_t = 32)]
+        readers: usize,
     },
     /// Writes a synthetic CSV of the example `customers` collection (for import benchmarks).
     GenCsv {
@@ -73,7 +76,11 @@ pub async fn run(cmd: BenchCmd) -> Result<(), String> {
             records,
             rounds,
         } => policy(iterations.max(100), records.max(10), rounds.max(1)).await,
-        BenchCmd::Audit { events, writers } => audit(events.max(1000), writers.max(1)).await,
+        BenchCmd::Audit {
+            events,
+            writers,
+            readers,
+        } => audit(events.max(1000), writers.max(1), readers.max(1)).await,
     }
 }
 
@@ -559,7 +566,7 @@ fn bench_event(i: usize) -> custodia_audit::event::Event {
     }
 }
 
-async fn audit(events: usize, writers: usize) -> Result<(), String> {
+async fn audit(events: usize, writers: usize, readers: usize) -> Result<(), String> {
     use std::sync::Arc;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
@@ -610,7 +617,7 @@ async fn audit(events: usize, writers: usize) -> Result<(), String> {
         t.elapsed().as_secs_f64() * 1000.0
     );
 
-    read_path_with_audit(&vault, &log).await?;
+    read_path_with_audit(&vault, &log, readers).await?;
 
     // Verification speed vs a bare SHA-256 loop over the same bytes.
     let bytes: Vec<Vec<u8>> = (0..events).map(|i| bench_event(i).canonical()).collect();
@@ -661,6 +668,7 @@ async fn audit(events: usize, writers: usize) -> Result<(), String> {
 async fn read_path_with_audit(
     vault: &std::sync::Arc<Vault>,
     log: &std::sync::Arc<custodia_server::audit::AuditLog>,
+    readers: usize,
 ) -> Result<(), String> {
     use std::sync::Arc;
     let schema = custodia_vault::CollectionSchema::from_toml(crate::dev::CUSTOMERS_TOML)
@@ -686,7 +694,7 @@ async fn read_path_with_audit(
         custodia_policy::quota::Quotas::new(Default::default()),
     ));
     let asker = bench_asker(&["account_manager"], "account_service");
-    let (readers, per) = (32usize, 500usize);
+    let per = 16_000 / readers.max(1);
     let run = |audited: bool| {
         let (vault, log, guard, ids, asker) = (
             vault.clone(),
@@ -745,7 +753,7 @@ async fn read_path_with_audit(
     without.sort_by(|a, b| a.total_cmp(b));
     let (w, wo) = (with[3], without[3]);
     println!(
-        "read path, 32 concurrent readers: with audit {w:.0} reads/s, without {wo:.0} reads/s, \
+        "read path, {readers} concurrent readers: with audit {w:.0} reads/s, without {wo:.0} reads/s, \
          ratio {:.2} (target >= 0.8)",
         w / wo
     );
