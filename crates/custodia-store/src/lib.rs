@@ -26,9 +26,6 @@ pub enum StoreError {
     Migration { version: i64, message: String },
     #[error("unsupported database URL: expected sqlite://… or postgres://…")]
     UnsupportedUrl,
-    /// Other writers kept taking the same place (audit appends from several processes).
-    #[error("contention: {0}")]
-    Contention(&'static str),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -85,40 +85,43 @@ impl SqliteStore {
             Box::pin(self.append_audit_impl(&events[8000..])).await?;
             return Ok(first);
         }
-        for _ in 0..5 {
-            let cached = *self.audit_next.lock().expect("audit counter");
-            let first = match cached {
-                Some(n) => n,
-                None => {
-                    sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_events")
-                        .fetch_one(&self.audit)
-                        .await?
-                }
-            };
+        let insert = |first: i64| {
             let mut q = QueryBuilder::new("INSERT INTO audit_events (seq, event) ");
             let mut seq = first;
             q.push_values(events, |mut b, e| {
                 b.push_bind(seq).push_bind(e.as_slice());
                 seq += 1;
             });
-            match q.build().execute(&self.audit).await {
+            q
+        };
+        let next = |first: i64| first + events.len() as i64;
+        // Fast path: the counter is known; one statement.
+        let cached = *self.audit_next.lock().expect("audit counter");
+        if let Some(first) = cached {
+            match insert(first).build().execute(&self.audit).await {
                 Ok(_) => {
-                    *self.audit_next.lock().expect("audit counter") = Some(seq);
+                    *self.audit_next.lock().expect("audit counter") = Some(next(first));
                     return Ok(first);
                 }
-                Err(e) if unique_violation(&e) => {
-                    // Another process appended meanwhile: read the end of the log again.
-                    *self.audit_next.lock().expect("audit counter") = None;
-                }
+                // Another process appended meanwhile: take the slow path.
+                Err(e) if unique_violation(&e) => {}
                 Err(e) => {
                     *self.audit_next.lock().expect("audit counter") = None;
                     return Err(e.into());
                 }
             }
         }
-        Err(StoreError::Contention(
-            "audit append kept colliding with another writer",
-        ))
+        // Slow path: read the end of the log under the write lock, then insert.
+        *self.audit_next.lock().expect("audit counter") = None;
+        let mut conn = self.audit.acquire().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+        let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_events")
+            .fetch_one(&mut *tx)
+            .await?;
+        insert(first).build().execute(&mut *tx).await?;
+        tx.commit().await?;
+        *self.audit_next.lock().expect("audit counter") = Some(next(first));
+        Ok(first)
     }
 
     /// Copies the live database into a new file (`VACUUM INTO`): used by tests and backups.
