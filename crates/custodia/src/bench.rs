@@ -120,6 +120,17 @@ async fn with_policy(
 }
 
 /// p50 and p99 of per-call times, in microseconds.
+/// CPU time (user + system) this process has used, from /proc (Linux; 0 elsewhere).
+fn process_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start at ")".
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat(5): 12 and 13 after the ")".
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn percentiles(mut ns: Vec<u128>) -> (f64, f64) {
     ns.sort_unstable();
     let at = |q: f64| ns[((ns.len() as f64 * q) as usize).min(ns.len() - 1)] as f64 / 1000.0;
@@ -705,6 +716,7 @@ async fn read_path_with_audit(
         );
         async move {
             let t = Instant::now();
+            let cpu0 = process_cpu_secs();
             let mut tasks = vec![];
             for r in 0..readers {
                 let (vault, log, guard, ids, asker) = (
@@ -736,26 +748,37 @@ async fn read_path_with_audit(
             for t in tasks {
                 t.await.map_err(|e| e.to_string())??;
             }
-            Ok::<f64, String>((readers * per) as f64 / t.elapsed().as_secs_f64())
+            let n = (readers * per) as f64;
+            Ok::<(f64, f64), String>((
+                n / t.elapsed().as_secs_f64(),
+                (process_cpu_secs() - cpu0) * 1e6 / n,
+            ))
         }
     };
     let (mut with, mut without) = (vec![], vec![]);
+    let (mut with_cpu, mut without_cpu) = (vec![], vec![]);
     for round in 0..6 {
-        if round % 2 == 0 {
-            without.push(run(false).await?);
-            with.push(run(true).await?);
-        } else {
-            with.push(run(true).await?);
-            without.push(run(false).await?);
+        for audited in [round % 2 == 1, round % 2 == 0] {
+            let (rate, cpu) = run(audited).await?;
+            if audited {
+                with.push(rate);
+                with_cpu.push(cpu);
+            } else {
+                without.push(rate);
+                without_cpu.push(cpu);
+            }
         }
     }
-    with.sort_by(|a, b| a.total_cmp(b));
-    without.sort_by(|a, b| a.total_cmp(b));
+    for v in [&mut with, &mut without, &mut with_cpu, &mut without_cpu] {
+        v.sort_by(|a, b| a.total_cmp(b));
+    }
     let (w, wo) = (with[3], without[3]);
+    let (wc, woc) = (with_cpu[3], without_cpu[3]);
     println!(
         "read path, {readers} concurrent readers: with audit {w:.0} reads/s, without {wo:.0} reads/s, \
-         ratio {:.2} (target >= 0.8)",
-        w / wo
+         ratio {:.2} (target >= 0.8); CPU per read {wc:.1} µs vs {woc:.1} µs, ratio {:.2}",
+        w / wo,
+        woc / wc
     );
     Ok(())
 }
