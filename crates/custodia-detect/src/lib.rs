@@ -16,6 +16,7 @@ pub use custodia_core::PiiType;
 
 mod civil;
 pub use civil::{format_timestamp, parse_timestamp};
+pub mod find;
 pub mod mask;
 pub mod synth;
 pub mod validate;

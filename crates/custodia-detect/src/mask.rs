@@ -46,7 +46,7 @@ pub fn generic(s: &str) -> String {
 }
 
 /// Compound (two-character) surnames, kept whole by the name mask.
-const COMPOUND_SURNAMES: [&str; 37] = [
+pub(crate) const COMPOUND_SURNAMES: [&str; 37] = [
     "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒",
     "夏侯", "轩辕", "令狐", "端木", "独孤", "南宫", "西门", "百里", "呼延", "第五", "闻人", "澹台",
     "公冶", "太史", "申屠", "赫连", "钟离", "万俟", "濮阳", "单于", "拓跋", "仲孙", "东郭", "司空",

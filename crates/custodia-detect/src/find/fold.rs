@@ -1,0 +1,122 @@
+//! Width folding for the scanner, with a way back to the original byte offsets.
+//!
+//! Chinese input methods type full-width digits and letters (`１３８`, `Ｅ１２３`) as readily
+//! as ASCII ones, so the detectors look at a folded copy. Only the characters that change
+//! what a detector sees are folded: full-width digits, letters and the few punctuation
+//! marks that join or delimit values (`＠．－＋（）＿` and the ideographic space).
+//! Full-width commas, colons and the like stay as they are: the scanner treats them as
+//! boundaries either way, and leaving them alone keeps ordinary Chinese text (which is
+//! full of `，` and `：`) on the fast path that borrows the input and maps nothing.
+//!
+//! Every folded character shrinks from 3 bytes to 1, so the map back to the original is a
+//! sorted list of breakpoints `(folded offset, cumulative shrink)`, one per folded
+//! character, looked up only for the few offsets that end up in a finding.
+
+use std::borrow::Cow;
+
+/// The folded ASCII byte for a character, if the scanner folds it.
+fn folded(c: char) -> Option<u8> {
+    match c {
+        '\u{3000}' => Some(b' '),
+        '０'..='９' | 'Ａ'..='Ｚ' | 'ａ'..='ｚ' | '＠' | '．' | '－' | '＋' | '（' | '）' | '＿' => {
+            Some((c as u32 - 0xFEE0) as u8)
+        }
+        _ => None,
+    }
+}
+
+/// A width-folded text and the map from its offsets back to the original's.
+pub(crate) struct Folded<'a> {
+    pub text: Cow<'a, str>,
+    /// `(folded offset, shrink)`: at and after the folded offset, the original offset is
+    /// the folded one plus `shrink`.
+    breaks: Vec<(usize, usize)>,
+}
+
+impl<'a> Folded<'a> {
+    pub fn new(original: &'a str) -> Folded<'a> {
+        let bytes = original.as_bytes();
+        // Every folded character starts with 0xEF (U+FFxx) or is U+3000 (E3 80 80).
+        let first = memchr::memchr2_iter(0xEF, 0xE3, bytes).find(|&p| {
+            original
+                .get(p..)
+                .and_then(|rest| rest.chars().next())
+                .and_then(folded)
+                .is_some()
+        });
+        let Some(first) = first else {
+            return Folded {
+                text: Cow::Borrowed(original),
+                breaks: Vec::new(),
+            };
+        };
+        let mut out = String::with_capacity(original.len());
+        out.push_str(&original[..first]);
+        let mut breaks = Vec::new();
+        let mut shrink = 0;
+        let mut rest = &original[first..];
+        loop {
+            // Copy through the next candidate lead byte, then look at that character.
+            let skip = memchr::memchr2(0xEF, 0xE3, rest.as_bytes()).unwrap_or(rest.len());
+            out.push_str(&rest[..skip]);
+            rest = &rest[skip..];
+            let Some(c) = rest.chars().next() else { break };
+            let len = c.len_utf8();
+            match folded(c) {
+                Some(b) => {
+                    out.push(char::from(b));
+                    shrink += len - 1;
+                    breaks.push((out.len(), shrink));
+                }
+                None => out.push(c),
+            }
+            rest = &rest[len..];
+        }
+        Folded {
+            text: Cow::Owned(out),
+            breaks,
+        }
+    }
+
+    /// The original offset of a folded offset (which is on a character boundary).
+    pub fn original(&self, pos: usize) -> usize {
+        let i = self.breaks.partition_point(|&(at, _)| at <= pos);
+        match i {
+            0 => pos,
+            _ => pos + self.breaks[i - 1].1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_and_plain_chinese_borrow() {
+        for s in ["abc 123", "客户，您好：请稍等。", ""] {
+            let f = Folded::new(s);
+            assert!(matches!(f.text, Cow::Borrowed(_)));
+            assert_eq!(f.original(s.len()), s.len());
+        }
+    }
+
+    #[test]
+    fn offsets_map_back_to_original_characters() {
+        let s = "手机：１３８　1234，５６７８＠ｑｑ．ｃｏｍ。";
+        let f = Folded::new(s);
+        assert_eq!(f.text, "手机：138 1234，5678@qq.com。");
+        for (fi, fc) in f.text.char_indices() {
+            let oi = f.original(fi);
+            let oc = s[oi..].chars().next().unwrap();
+            let expect = crate::fold_width(&oc.to_string()).into_owned();
+            // A folded char is the fold of the original char at the mapped offset.
+            if fc.is_ascii() {
+                assert_eq!(expect.chars().next(), Some(fc), "at {fi}");
+            } else {
+                assert_eq!(oc, fc);
+            }
+        }
+        assert_eq!(f.original(f.text.len()), s.len());
+    }
+}

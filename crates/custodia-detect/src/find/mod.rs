@@ -1,0 +1,398 @@
+//! Finding personal data in free text (a note, a log line) and in structured cells.
+//!
+//! The scanner must keep up with reading files from disk, so it makes one pass over the
+//! bytes instead of running a regular expression per type. A byte-class table skips
+//! everything that cannot start a value; it stops only at ASCII letters and digits (a
+//! candidate word: numbers, document ids, English name titles, IPv6 groups), at `@`
+//! (email), at `::` (compressed IPv6), and at CJK characters that begin a context word or
+//! place name (one bit test per character, see [`lexicon::TRIGGERS`]). A candidate is
+//! confirmed with the same validators the vault uses on writes, so "a valid mobile number"
+//! means the same thing here as there.
+//!
+//! Rules that hold for every detector:
+//! - a number is reported only as a whole token: digits glued to letters, to `_`, or by
+//!   `-`/`.` to other digits (`ORD13812345678`, a 25-digit transaction id, `1.2.3.4.5`)
+//!   are part of something else; a number next to Chinese characters
+//!   (`手机13812345678联系`) is a token of its own;
+//! - types whose shape is weak (landline, postal code, passport, permit, legacy 15-digit
+//!   id) need a context word just before them, or a column header that says so;
+//! - offsets are byte offsets into the caller's string, on character boundaries, even when
+//!   the text was width-folded for matching.
+
+mod address;
+mod fold;
+mod lexicon;
+mod names;
+mod net;
+mod numbers;
+#[cfg(test)]
+mod tests;
+
+use crate::PiiType;
+use lexicon::{Kind, Lexicon, TRIGGERS};
+
+/// One value found: where (byte offsets into the scanned string, end exclusive), what,
+/// and how sure the detector is (0 to 1; checksummed values ≥ 0.9, context-gated ones
+/// 0.7–0.85, weak guesses below 0.5, which callers may drop).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Finding {
+    pub start: usize,
+    pub end: usize,
+    pub ty: PiiType,
+    pub confidence: f32,
+}
+
+/// Personal data in free text, sorted by start and non-overlapping.
+pub fn find(text: &str) -> Vec<Finding> {
+    scan(text, "", None)
+}
+
+/// Personal data in one structured value (a CSV cell, a JSON string). `field` is the
+/// column header or JSON key: it gates the weakly shaped types (`邮编` makes a 6-digit
+/// value a postal code, `电话` a landline) and lets a whole cell be a name or an address.
+/// Offsets are relative to `value`.
+pub fn find_in_field(field: &str, value: &str) -> Vec<Finding> {
+    let hint = column_hint(field);
+    let mut found = scan(value, field, hint);
+    let whole = match hint {
+        Some(PiiType::PersonName) => names::whole_cell(value),
+        Some(PiiType::Address) if found.iter().all(|f| f.ty == PiiType::Address) => {
+            address::whole_cell(value)
+        }
+        Some(PiiType::DateOfBirth) => {
+            let t = trimmed(value);
+            crate::validate::date_of_birth(&value[t.0..t.1])
+                .ok()
+                .map(|_| (t.0, t.1, 0.85))
+        }
+        _ => None,
+    };
+    if let (Some((start, end, confidence)), Some(ty)) = (whole, hint) {
+        found.retain(|f| f.end <= start || f.start >= end);
+        found.push(Finding {
+            start,
+            end,
+            ty,
+            confidence,
+        });
+        found.sort_by_key(|f| f.start);
+    }
+    found
+}
+
+/// The byte range of `s` without surrounding whitespace.
+fn trimmed(s: &str) -> (usize, usize) {
+    let start = s.len() - s.trim_start().len();
+    (start, start + s[start..].trim_end().len())
+}
+
+/// The PII type a column header or JSON key suggests, for schema proposals.
+pub fn column_hint(field: &str) -> Option<PiiType> {
+    use PiiType as T;
+    let folded = crate::fold_width(field);
+    let lower = folded.trim().to_lowercase();
+    // English headers: split `customerName`, `id_no`, `E-mail` into lowercase tokens.
+    let mut tokens: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for c in folded.trim().chars() {
+        if c.is_ascii_alphanumeric() {
+            if c.is_ascii_uppercase() && prev_lower && !cur.is_empty() {
+                tokens.push(std::mem::take(&mut cur));
+            }
+            prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+            cur.push(c.to_ascii_lowercase());
+        } else {
+            if !cur.is_empty() {
+                tokens.push(std::mem::take(&mut cur));
+            }
+            prev_lower = false;
+        }
+    }
+    if !cur.is_empty() {
+        tokens.push(cur);
+    }
+    let joined: String = tokens.concat();
+    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    let tok = |words: &[&str]| {
+        words
+            .iter()
+            .any(|w| tokens.iter().any(|t| t == w) || joined == *w)
+    };
+    // Most specific first: `联系人电话` is a phone, `香港身份证` is not a mainland id.
+    let rules: [(bool, T); 17] = [
+        (has(&["香港身份证", "香港居民身份证"]) || tok(&["hkid"]), T::HkId),
+        (has(&["台湾身份证", "臺灣身分證"]) || tok(&["twid"]), T::TwId),
+        (
+            has(&["身份证", "证件号", "身份號", "公民身份"])
+                || tok(&["idcard", "idno", "idnumber", "sfz", "sfzh", "identity", "citizenid"])
+                || joined.contains("idcard")
+                || joined == "id_no",
+            T::CnResidentId,
+        ),
+        (has(&["护照"]) || tok(&["passport"]), T::CnPassport),
+        (has(&["通行证", "回乡证"]) || tok(&["permit"]), T::HkMacauPermit),
+        (has(&["邮编", "邮政编码"]) || tok(&["zip", "zipcode", "postcode", "postal"]), T::PostalCode),
+        (has(&["邮箱", "电子邮件", "邮件"]) || tok(&["email", "mail"]), T::Email),
+        (
+            has(&["座机", "固话", "固定电话", "传真", "办公电话"])
+                || tok(&["landline", "tel", "telephone", "fax"]),
+            T::CnLandline,
+        ),
+        (
+            has(&["手机", "电话", "联系方式"]) || tok(&["mobile", "cellphone", "cell", "phone", "msisdn"]),
+            T::CnMobile,
+        ),
+        (
+            has(&["卡号", "银行卡", "账号", "帐号", "信用卡", "借记卡"])
+                || tok(&["card", "cardno", "pan", "account", "acct", "bankcard"]),
+            T::BankCard,
+        ),
+        (
+            has(&["统一社会信用代码", "信用代码", "税号"]) || tok(&["uscc", "creditcode"]),
+            T::Uscc,
+        ),
+        (
+            has(&["出生日期", "生日", "出生年月"]) || tok(&["dob", "birthday", "birthdate", "birth"]),
+            T::DateOfBirth,
+        ),
+        (has(&["车牌"]) || tok(&["plate", "licenseplate", "plateno"]), T::CnLicensePlate),
+        (tok(&["ipv6"]), T::Ipv6),
+        (
+            has(&["ip地址"]) || tok(&["ip", "ipv4", "ipaddr", "ipaddress", "clientip", "remoteip"]),
+            T::Ipv4,
+        ),
+        (
+            has(&["地址", "住址", "住所", "居住地", "户籍地"])
+                || tok(&["address", "addr", "street", "residence"]),
+            T::Address,
+        ),
+        (
+            has(&[
+                "姓名", "名字", "户名", "联系人", "持卡人", "收件人", "收货人", "客户名称", "开户人",
+                "申请人", "投保人", "被保险人", "法定代表人", "受益人",
+            ]) || tok(&[
+                "name", "fullname", "customername", "custname", "clientname", "holdername",
+                "cardholder", "contactname", "firstname", "lastname", "givenname", "surname",
+                "xm", "realname",
+            ]),
+            T::PersonName,
+        ),
+    ];
+    rules.into_iter().find(|r| r.0).map(|r| r.1)
+}
+
+/// Byte classes for the main loop.
+const SKIP: u8 = 0;
+const DIGIT: u8 = 1;
+const ALPHA: u8 = 2;
+const AT: u8 = 3;
+const COLON: u8 = 4;
+const LEAD3: u8 = 5;
+
+static CLASS: [u8; 256] = {
+    let mut t = [SKIP; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = match b as u8 {
+            b'0'..=b'9' => DIGIT,
+            b'A'..=b'Z' | b'a'..=b'z' => ALPHA,
+            b'@' => AT,
+            b':' => COLON,
+            0xE0..=0xEF => LEAD3,
+            _ => SKIP,
+        };
+        b += 1;
+    }
+    t
+};
+
+/// One scan: the folded text, the cell's header (empty in free text) and the findings
+/// so far, in folded offsets.
+pub(crate) struct Scan<'a> {
+    pub s: &'a [u8],
+    pub field: &'a str,
+    pub hint: Option<PiiType>,
+    pub lex: &'static Lexicon,
+    pub out: Vec<Finding>,
+}
+
+impl Scan<'_> {
+    pub fn push(&mut self, start: usize, end: usize, ty: PiiType, confidence: f32) {
+        self.out.push(Finding {
+            start,
+            end,
+            ty,
+            confidence,
+        });
+    }
+
+    /// Whether one of `words` (ASCII compared case-insensitively) appears in the `window`
+    /// bytes before `start` (not reaching back past another number), or in the header.
+    pub fn context(&self, start: usize, window: usize, words: &[&str]) -> bool {
+        let mut from = start.saturating_sub(window);
+        while from < start && (self.s[from] & 0xC0) == 0x80 {
+            from += 1;
+        }
+        // Context belongs to the nearest value: stop at the last digit before `start`.
+        if let Some(d) = self.s[from..start].iter().rposition(u8::is_ascii_digit) {
+            from += d + 1;
+        }
+        let before = &self.s[from..start];
+        let field = self.field.as_bytes();
+        words.iter().any(|w| {
+            let w = w.as_bytes();
+            contains_ignore_case(before, w) || contains_ignore_case(field, w)
+        })
+    }
+
+    /// Whether the header's hint is `ty` or one of the `words` is near before `start`.
+    pub fn gated(&self, start: usize, ty: PiiType, window: usize, words: &[&str]) -> bool {
+        self.hint == Some(ty) || self.context(start, window, words)
+    }
+
+    fn run(&mut self) {
+        let s = self.s;
+        let n = s.len();
+        let mut i = 0;
+        while i < n {
+            match CLASS[s[i] as usize] {
+                SKIP => i += 1,
+                DIGIT | ALPHA => i = self.word(i),
+                AT => i = net::email(self, i),
+                COLON => i = net::colon(self, i),
+                _ => i = self.cjk(i),
+            }
+        }
+    }
+
+    /// A CJK (3-byte) character at `i`: a context word or place name, or nothing.
+    fn cjk(&mut self, i: usize) -> usize {
+        let s = self.s;
+        if i + 3 > s.len() {
+            return s.len();
+        }
+        let (c, _) = lexicon::decode(s, i);
+        if !TRIGGERS.contains(c) {
+            return i + 3;
+        }
+        let Some((word, kind)) = self.lex.at(s, i, c) else {
+            return i + 3;
+        };
+        let after = i + word.len();
+        let next = match kind {
+            Kind::NameBefore => names::after_context(self, after),
+            Kind::Title => names::before_title(self, i, after),
+            Kind::AddressBefore => address::after_context(self, after),
+            Kind::Place => address::from_place(self, i),
+        };
+        next.unwrap_or(i + 3)
+    }
+
+    /// An ASCII word (letters and digits) at `i`; returns where scanning continues.
+    fn word(&mut self, i: usize) -> usize {
+        let s = self.s;
+        let n = s.len();
+        let mut j = i;
+        let (mut digits, mut letters) = (0, 0);
+        while j < n {
+            match CLASS[s[j] as usize] {
+                DIGIT => digits += 1,
+                ALPHA => letters += 1,
+                _ => break,
+            }
+            j += 1;
+        }
+        // Part of an email's local part: let the `@` handler take the whole address.
+        if j < n && matches!(s[j], b'@' | b'.' | b'_' | b'%' | b'+' | b'-') {
+            let mut k = j;
+            while k < n && k - j < 64 && (s[k].is_ascii_alphanumeric() || b"._%+-".contains(&s[k])) {
+                k += 1;
+            }
+            if k < n && s[k] == b'@' && net::email_at(self, k) {
+                return k;
+            }
+        }
+        // An identifier with underscores is one token.
+        if (j < n && s[j] == b'_') || (i > 0 && s[i - 1] == b'_') {
+            while j < n && (s[j].is_ascii_alphanumeric() || s[j] == b'_') {
+                j += 1;
+            }
+            return j;
+        }
+        if j < n && s[j] == b':' && j - i <= 4 && s[i..j].iter().all(u8::is_ascii_hexdigit) {
+            if let Some(end) = net::ipv6(self, i) {
+                return end;
+            }
+        }
+        let dotted = j + 1 < n && s[j] == b'.' && s[j + 1].is_ascii_alphanumeric();
+        if dotted && digits > 0 {
+            return net::dotted(self, i);
+        }
+        let digits_x = letters == 1 && matches!(s[j - 1], b'X' | b'x') && digits > 0;
+        if letters == 0 || digits_x {
+            numbers::digits(self, i, j)
+        } else {
+            if digits > 0 {
+                if let Some(end) = numbers::alnum(self, i, j) {
+                    return end;
+                }
+            } else if j - i == 1 {
+                if let Some(end) = numbers::plate(self, i, j) {
+                    return end;
+                }
+            } else if let Some(end) = names::english(self, i, j) {
+                return end;
+            }
+            j
+        }
+    }
+
+    /// Keeps the best of overlapping findings (higher confidence, then longer), in order.
+    fn resolve(mut self) -> Vec<Finding> {
+        let mut found = std::mem::take(&mut self.out);
+        found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
+        for f in found {
+            match kept.last_mut() {
+                Some(last) if f.start < last.end => {
+                    let better = f.confidence > last.confidence
+                        || (f.confidence == last.confidence
+                            && f.end - f.start > last.end - last.start);
+                    if better {
+                        *last = f;
+                    }
+                }
+                _ => kept.push(f),
+            }
+        }
+        kept
+    }
+}
+
+fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    needle.len() <= hay.len()
+        && hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+fn scan(text: &str, field: &str, hint: Option<PiiType>) -> Vec<Finding> {
+    let folded = fold::Folded::new(text);
+    let field_folded = crate::fold_width(field);
+    let scan = Scan {
+        s: folded.text.as_bytes(),
+        field: &field_folded,
+        hint,
+        lex: Lexicon::get(),
+        out: Vec::new(),
+    };
+    let mut scan = scan;
+    scan.run();
+    let mut found = scan.resolve();
+    for f in &mut found {
+        f.start = folded.original(f.start);
+        f.end = folded.original(f.end);
+    }
+    found
+}
