@@ -7,6 +7,7 @@ mod bench;
 mod config;
 mod dev;
 mod import;
+mod scan;
 mod serve;
 
 use clap::{Args, Parser, Subcommand};
@@ -59,6 +60,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: PolicyCmd,
     },
+    /// Find personal data in files, directories and databases (exit 1 when found).
+    Scan(scan::ScanArgs),
     /// Print the current TOTP code of a base32 secret (for scripts and demo users).
     Totp {
         /// Base32 secret, as in an otpauth:// URI; default CUSTODIA_DEV_TOTP_SECRET.
@@ -290,6 +293,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench { cmd } => bench::run(cmd).await.map(|_| ExitCode::SUCCESS),
+        Cmd::Scan(args) => scan::run(args).await,
         Cmd::Audit {
             cmd:
                 AuditCmd::Verify {

@@ -1,0 +1,292 @@
+//! Databases: every table (or the chosen ones), a sample of rows each, every column
+//! classified. Values are read as text by the database itself (`::text`, `CAST(… AS
+//! CHAR)`, `CAST(… AS TEXT)`), so any column type can be examined.
+
+use crate::{Event, Finding, Options, ScanError, Sender};
+use futures_util::StreamExt;
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+/// Whether a scan target names a database rather than a path.
+pub fn is_database_url(t: &str) -> bool {
+    ["postgres://", "postgresql://", "mysql://", "mariadb://", "sqlite:"]
+        .iter()
+        .any(|p| t.starts_with(p))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Dialect {
+    Postgres,
+    MySql,
+    Sqlite,
+}
+
+/// A table's columns and the query that samples them as text.
+struct Table {
+    shown: String,
+    columns: Vec<String>,
+    sql: String,
+}
+
+fn quote(d: Dialect, ident: &str) -> String {
+    match d {
+        Dialect::MySql => format!("`{}`", ident.replace('`', "``")),
+        _ => format!("\"{}\"", ident.replace('"', "\"\"")),
+    }
+}
+
+fn sample_sql(d: Dialect, schema: Option<&str>, table: &str, cols: &[String], n: u64) -> String {
+    let list: Vec<String> = cols
+        .iter()
+        .map(|c| match d {
+            Dialect::Postgres => format!("{}::text", quote(d, c)),
+            Dialect::MySql => format!("CAST({} AS CHAR)", quote(d, c)),
+            Dialect::Sqlite => format!("CAST({} AS TEXT)", quote(d, c)),
+        })
+        .collect();
+    let from = match schema {
+        Some(s) => format!("{}.{}", quote(d, s), quote(d, table)),
+        None => quote(d, table),
+    };
+    format!("SELECT {} FROM {from} LIMIT {n}", list.join(", "))
+}
+
+/// What a URL may show: credentials are never echoed.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+fn db_err(url: &str, e: sqlx::Error) -> ScanError {
+    // Driver errors can quote values only for data errors; connection and catalog errors
+    // name the server and the object.
+    ScanError(format!("{}: {e}", redact_url(url)))
+}
+
+/// Scans a database: every table's sample, findings per value, one report per column.
+pub async fn scan_database(url: &str, opts: &Options, tx: &Sender) -> Result<(), ScanError> {
+    let url_fixed = url.replacen("mariadb://", "mysql://", 1);
+    if url.starts_with("postgres") {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await
+            .map_err(|e| db_err(url, e))?;
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT c.table_schema::text, c.table_name::text, c.column_name::text \
+             FROM information_schema.columns c JOIN information_schema.tables t \
+               ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
+             WHERE t.table_type = 'BASE TABLE' \
+               AND c.table_schema NOT IN ('pg_catalog', 'information_schema') \
+             ORDER BY c.table_schema, c.table_name, c.ordinal_position",
+        )
+        .fetch_all(&pool)
+        .await
+        .map_err(|e| db_err(url, e))?;
+        let tables = group(rows, Dialect::Postgres, opts);
+        return scan_tables(&pool, url, tables, opts, tx).await;
+    }
+    if url.starts_with("mysql") || url.starts_with("mariadb") {
+        let pool = sqlx::mysql::MySqlPoolOptions::new()
+            .max_connections(1)
+            .connect(&url_fixed)
+            .await
+            .map_err(|e| db_err(url, e))?;
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT CAST(c.table_schema AS CHAR), CAST(c.table_name AS CHAR), \
+                    CAST(c.column_name AS CHAR) \
+             FROM information_schema.columns c JOIN information_schema.tables t \
+               ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
+             WHERE t.table_type = 'BASE TABLE' AND c.table_schema = DATABASE() \
+             ORDER BY c.table_name, c.ordinal_position",
+        )
+        .fetch_all(&pool)
+        .await
+        .map_err(|e| db_err(url, e))?;
+        let tables = group(rows, Dialect::MySql, opts);
+        return scan_tables(&pool, url, tables, opts, tx).await;
+    }
+    let opts_sqlite = url
+        .parse::<sqlx::sqlite::SqliteConnectOptions>()
+        .map_err(|e| db_err(url, e))?
+        .read_only(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts_sqlite)
+        .await
+        .map_err(|e| db_err(url, e))?;
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .fetch_all(&pool)
+    .await
+    .map_err(|e| db_err(url, e))?;
+    let mut rows = vec![];
+    for t in names {
+        let cols: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?1)")
+            .bind(&t)
+            .fetch_all(&pool)
+            .await
+            .map_err(|e| db_err(url, e))?;
+        for c in cols {
+            rows.push(("main".to_string(), t.clone(), c));
+        }
+    }
+    let tables = group(rows, Dialect::Sqlite, opts);
+    scan_tables(&pool, url, tables, opts, tx).await
+}
+
+/// (schema, table, column) rows in order → tables, keeping only the chosen ones.
+fn group(rows: Vec<(String, String, String)>, d: Dialect, opts: &Options) -> Vec<Table> {
+    let mut by: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut order = vec![];
+    for (s, t, c) in rows {
+        let key = (s, t);
+        if !by.contains_key(&key) {
+            order.push(key.clone());
+        }
+        by.entry(key).or_default().push(c);
+    }
+    order
+        .into_iter()
+        .filter_map(|(s, t)| {
+            let shown = match d {
+                Dialect::Postgres if s != "public" => format!("{s}.{t}"),
+                _ => t.clone(),
+            };
+            let chosen = opts.tables.is_empty()
+                || opts.tables.iter().any(|w| *w == shown || *w == t);
+            if !chosen {
+                return None;
+            }
+            let columns = by.remove(&(s.clone(), t.clone())).unwrap_or_default();
+            let schema = match d {
+                Dialect::Postgres => Some(s.as_str()),
+                _ => None,
+            };
+            let sql = sample_sql(d, schema, &t, &columns, opts.sample);
+            Some(Table {
+                shown,
+                columns,
+                sql,
+            })
+        })
+        .collect()
+}
+
+async fn scan_tables<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    url: &str,
+    tables: Vec<Table>,
+    opts: &Options,
+    tx: &Sender,
+) -> Result<(), ScanError>
+where
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'r> Option<String>: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    for t in tables {
+        let mut tallies = vec![crate::ColumnTally::default(); t.columns.len()];
+        let mut bytes = 0u64;
+        let mut stream = sqlx::query(&t.sql).fetch(pool);
+        let mut n = 0u64;
+        let mut failed = None;
+        while let Some(row) = stream.next().await {
+            let row = match row {
+                Ok(r) => r,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            };
+            n += 1;
+            for (i, col) in t.columns.iter().enumerate() {
+                let v: Option<String> = row.try_get(i).unwrap_or(None);
+                let Some(v) = v else {
+                    tallies[i].observe(None, &[]);
+                    continue;
+                };
+                bytes += v.len() as u64;
+                let mut seen = vec![];
+                for d in custodia_detect::find::find_in_field(col, &v) {
+                    if d.confidence < opts.min_confidence {
+                        continue;
+                    }
+                    if !seen.contains(&d.ty) {
+                        seen.push(d.ty);
+                    }
+                    let _ = tx.send(Event::Finding(Finding {
+                        path: t.shown.clone(),
+                        line: n,
+                        column: i as u64 + 1,
+                        start: d.start as u64,
+                        end: d.end as u64,
+                        ty: d.ty,
+                        confidence: d.confidence,
+                        masked: crate::masked(d.ty, &v[d.start..d.end]),
+                        field: Some(col.clone()),
+                    }));
+                }
+                tallies[i].observe(Some(&v), &seen);
+            }
+        }
+        drop(stream);
+        if let Some(e) = failed {
+            let _ = tx.send(Event::Skipped {
+                path: t.shown.clone(),
+                reason: db_err(url, e).0,
+            });
+            continue;
+        }
+        for (col, tally) in t.columns.iter().zip(tallies) {
+            let _ = tx.send(Event::Column(tally.report(&t.shown, col)));
+        }
+        let _ = tx.send(Event::Done {
+            path: t.shown,
+            bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Column names that say "authentication data" (JR/T 0171 C3): never readable back.
+pub fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["password", "passwd", "pwd", "pin", "cvv", "cvn", "cvc", "secret", "密码", "口令"]
+        .iter()
+        .any(|w| n == *w || n.ends_with(&format!("_{w}")) || n.starts_with(&format!("{w}_")) || (w.len() > 3 && n.contains(w)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_recognized_and_redacted() {
+        assert!(is_database_url("postgres://u:p@h/db"));
+        assert!(is_database_url("sqlite://x.db"));
+        assert!(!is_database_url("./exports"));
+        assert_eq!(redact_url("mysql://root:secret@127.0.0.1/test"), "mysql://…@127.0.0.1/test");
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        let sql = sample_sql(Dialect::MySql, None, "a`b", &["c".into()], 5);
+        assert_eq!(sql, "SELECT CAST(`c` AS CHAR) FROM `a``b` LIMIT 5");
+        let sql = sample_sql(Dialect::Postgres, Some("s"), "t", &["x\"y".into()], 1);
+        assert_eq!(sql, "SELECT \"x\"\"y\"::text FROM \"s\".\"t\" LIMIT 1");
+    }
+
+    #[test]
+    fn secret_columns() {
+        assert!(is_secret_name("password_hash"));
+        assert!(is_secret_name("登录密码"));
+        assert!(is_secret_name("card_cvv"));
+        assert!(!is_secret_name("pinyin_name"));
+        assert!(!is_secret_name("mobile"));
+    }
+}

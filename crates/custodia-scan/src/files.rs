@@ -1,0 +1,392 @@
+//! Files: walking, format detection, and the streaming text scanner.
+
+use crate::structured;
+use crate::{display_path, Event, Finding, Options, ScanError, Sender};
+use rayon::prelude::*;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// How a file is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Text,
+    Csv(u8),
+    Json,
+    Jsonl,
+    Xlsx,
+    Parquet,
+}
+
+/// Text blocks are scanned this many bytes at a time (cut at a line end).
+const BLOCK: usize = 1 << 20;
+
+/// The kind of a file from its name; `.gz` is looked through. `None`: not a listed format
+/// (it may still be scanned as text if it looks like text).
+pub fn kind_of(name: &str) -> (Option<FileKind>, bool) {
+    let lower = name.to_ascii_lowercase();
+    let (stem, gz) = match lower.strip_suffix(".gz") {
+        Some(s) => (s.to_string(), true),
+        None => (lower, false),
+    };
+    let ext = stem.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    let kind = match ext {
+        "txt" | "log" | "md" | "text" | "markdown" => Some(FileKind::Text),
+        "csv" => Some(FileKind::Csv(b',')),
+        "tsv" | "tab" => Some(FileKind::Csv(b'\t')),
+        "json" => Some(FileKind::Json),
+        "jsonl" | "ndjson" => Some(FileKind::Jsonl),
+        "xlsx" | "xlsm" => Some(FileKind::Xlsx),
+        "parquet" => Some(FileKind::Parquet),
+        _ => None,
+    };
+    (kind, gz)
+}
+
+/// Every file under `paths` (files named directly are taken whatever their name), minus
+/// the excludes. `.gitignore` files are NOT honoured: leaked exports are exactly what
+/// people tell git to ignore.
+fn walk(paths: &[PathBuf], opts: &Options, tx: &Sender) -> Result<Vec<(PathBuf, bool)>, ScanError> {
+    let mut out = vec![];
+    for root in paths {
+        let meta = match std::fs::metadata(root) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = tx.send(Event::Skipped {
+                    path: display_path(root),
+                    reason: io_reason(&e),
+                });
+                continue;
+            }
+        };
+        if meta.is_file() {
+            out.push((root.clone(), true));
+            continue;
+        }
+        let mut ov = ignore::overrides::OverrideBuilder::new(root);
+        for ex in &opts.excludes {
+            ov.add(&format!("!{ex}"))
+                .map_err(|e| ScanError(format!("--exclude {ex:?}: {e}")))?;
+        }
+        let ov = ov
+            .build()
+            .map_err(|e| ScanError(format!("--exclude: {e}")))?;
+        let walker = ignore::WalkBuilder::new(root)
+            .standard_filters(false)
+            .overrides(ov)
+            .follow_links(false)
+            .sort_by_file_path(|a, b| a.cmp(b))
+            .build();
+        for entry in walker {
+            match entry {
+                Ok(e) if e.file_type().is_some_and(|t| t.is_file()) => {
+                    out.push((e.into_path(), false))
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let path = match &e {
+                        ignore::Error::WithPath { path, .. } => display_path(path),
+                        _ => display_path(root),
+                    };
+                    let _ = tx.send(Event::Skipped {
+                        path,
+                        reason: "cannot be read (walking the directory)".into(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "not found".into(),
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        io::ErrorKind::InvalidData => "not readable as its format (corrupt or not that format)".into(),
+        _ => format!("cannot be read ({})", e.kind()),
+    }
+}
+
+/// Scans files and directories, in parallel; events go to `tx`.
+pub fn scan_files(paths: &[PathBuf], opts: &Options, tx: &Sender) -> Result<(), ScanError> {
+    let files = walk(paths, opts, tx)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .map_err(|e| ScanError(e.to_string()))?;
+    pool.install(|| {
+        files.par_iter().for_each_with(tx.clone(), |tx, (path, named)| {
+            let shown = display_path(path);
+            match scan_file(path, &shown, *named, opts, tx) {
+                Ok(Some(bytes)) => {
+                    let _ = tx.send(Event::Done { path: shown, bytes });
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = tx.send(Event::Skipped {
+                        path: shown,
+                        reason: io_reason(&e),
+                    });
+                }
+            }
+        })
+    });
+    Ok(())
+}
+
+/// `Ok(None)`: a binary file of no listed format, passed over.
+fn scan_file(
+    path: &Path,
+    shown: &str,
+    named: bool,
+    opts: &Options,
+    tx: &Sender,
+) -> io::Result<Option<u64>> {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let (kind, gz) = kind_of(&name);
+    let file = File::open(path)?;
+    let mut reader: Box<dyn BufRead> = if gz {
+        Box::new(BufReader::with_capacity(
+            1 << 16,
+            flate2::read::MultiGzDecoder::new(BufReader::new(file)),
+        ))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 16, file))
+    };
+    let kind = match kind {
+        Some(k) => k,
+        None => {
+            // Unlisted extension: scan it as text if its start looks like text.
+            let head = reader.fill_buf()?;
+            if !looks_like_text(head) && !(named && head.is_empty()) {
+                return Ok(None);
+            }
+            FileKind::Text
+        }
+    };
+    let mut counted = Counting { inner: reader, n: 0 };
+    match kind {
+        FileKind::Text => scan_text(&mut counted, shown, opts, tx)?,
+        FileKind::Csv(delim) => structured::scan_csv(&mut counted, delim, shown, opts, tx)?,
+        FileKind::Json | FileKind::Jsonl => structured::scan_json(&mut counted, shown, opts, tx)?,
+        FileKind::Xlsx | FileKind::Parquet => {
+            // Both need random access: a compressed one is inflated to a temporary file.
+            let (file, size) = if gz {
+                let mut tmp = tempfile::tempfile()?;
+                let n = io::copy(&mut counted, &mut tmp)?;
+                (tmp, n)
+            } else {
+                let n = std::fs::metadata(path)?.len();
+                (File::open(path)?, n)
+            };
+            if kind == FileKind::Xlsx {
+                structured::scan_xlsx(file, shown, opts, tx)?;
+            } else {
+                structured::scan_parquet(file, shown, opts, tx)?;
+            }
+            return Ok(Some(size));
+        }
+    }
+    Ok(Some(counted.n))
+}
+
+/// No NUL byte and mostly printable in the first block: text.
+fn looks_like_text(head: &[u8]) -> bool {
+    let head = &head[..head.len().min(8192)];
+    if head.is_empty() || memchr::memchr(0, head).is_some() {
+        return false;
+    }
+    let ctrl = head
+        .iter()
+        .filter(|&&b| b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t' | 0x0c))
+        .count();
+    ctrl * 100 < head.len()
+}
+
+/// A reader that counts the bytes it has given.
+struct Counting<R> {
+    inner: R,
+    n: u64,
+}
+
+impl<R: BufRead> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Counting<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amt: usize) {
+        self.n += amt as u64;
+        self.inner.consume(amt)
+    }
+}
+
+/// Where a finding is: line and column of a byte position, tracked forward through a text.
+pub(crate) struct LineCursor {
+    /// Position (relative to the current block) up to which newlines are counted.
+    pos: usize,
+    pub line: u64,
+    line_start: usize,
+}
+
+impl LineCursor {
+    pub fn new(line: u64) -> Self {
+        LineCursor {
+            pos: 0,
+            line,
+            line_start: 0,
+        }
+    }
+
+    /// Line and 1-based character column of `at` in `block` (`at` never goes backwards).
+    pub fn locate(&mut self, block: &[u8], at: usize) -> (u64, u64) {
+        for nl in memchr::memchr_iter(b'\n', &block[self.pos..at]) {
+            self.line += 1;
+            self.line_start = self.pos + nl + 1;
+        }
+        self.pos = at;
+        let column = block[self.line_start..at]
+            .iter()
+            .filter(|&&b| (b & 0xC0) != 0x80)
+            .count() as u64
+            + 1;
+        (self.line, column)
+    }
+
+    /// Moves to the end of `block` and restarts for the next one.
+    pub fn finish(&mut self, block: &[u8]) {
+        self.line += memchr::memchr_iter(b'\n', &block[self.pos..]).count() as u64;
+        self.pos = 0;
+        self.line_start = 0;
+    }
+}
+
+/// Calls `f(text, offset)` for every valid UTF-8 stretch of `bytes` (invalid bytes —
+/// another encoding, binary noise — are passed over; ASCII digits around them still scan).
+pub(crate) fn valid_pieces(bytes: &[u8], mut f: impl FnMut(&str, usize)) {
+    let mut off = 0;
+    for chunk in bytes.utf8_chunks() {
+        let valid = chunk.valid();
+        if !valid.is_empty() {
+            f(valid, off);
+        }
+        off += valid.len() + chunk.invalid().len();
+    }
+}
+
+/// Free text, a block at a time.
+fn scan_text(r: &mut impl BufRead, shown: &str, opts: &Options, tx: &Sender) -> io::Result<()> {
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (1 << 16));
+    let mut base: u64 = 0;
+    let mut cursor = LineCursor::new(1);
+    let mut eof = false;
+    while !eof || !buf.is_empty() {
+        while !eof && buf.len() < BLOCK {
+            let chunk = r.fill_buf()?;
+            if chunk.is_empty() {
+                eof = true;
+                break;
+            }
+            let n = chunk.len().min(BLOCK + (1 << 16) - buf.len());
+            buf.extend_from_slice(&chunk[..n]);
+            r.consume(n);
+        }
+        let end = if eof { buf.len() } else { cut_point(&buf) };
+        let block = &buf[..end];
+        valid_pieces(block, |text, off| {
+            for d in custodia_detect::find::find(text) {
+                if d.confidence < opts.min_confidence {
+                    continue;
+                }
+                let at = off + d.start;
+                let (line, column) = cursor.locate(block, at);
+                let _ = tx.send(Event::Finding(Finding {
+                    path: shown.to_string(),
+                    line,
+                    column,
+                    start: base + at as u64,
+                    end: base + (off + d.end) as u64,
+                    ty: d.ty,
+                    confidence: d.confidence,
+                    masked: crate::masked(d.ty, &text[d.start..d.end]),
+                    field: None,
+                }));
+            }
+        });
+        cursor.finish(block);
+        base += end as u64;
+        buf.drain(..end);
+    }
+    Ok(())
+}
+
+/// Where to cut a block: after its last newline; in a line longer than a block, after the
+/// last space or punctuation, so that a value is not split (unless there is none).
+fn cut_point(buf: &[u8]) -> usize {
+    if let Some(i) = memchr::memrchr(b'\n', buf) {
+        return i + 1;
+    }
+    if let Some(i) = buf
+        .iter()
+        .rposition(|&b| b == b' ' || b == b'\t' || b == b',' || b == b';')
+    {
+        return i + 1;
+    }
+    // Not inside a UTF-8 sequence.
+    let mut i = buf.len();
+    while i > 0 && (buf[i - 1] & 0xC0) == 0x80 {
+        i -= 1;
+    }
+    if i > 0 && buf[i - 1] >= 0xC0 {
+        i -= 1;
+    }
+    i.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_from_names() {
+        assert_eq!(kind_of("a.CSV"), (Some(FileKind::Csv(b',')), false));
+        assert_eq!(kind_of("a.tsv.gz"), (Some(FileKind::Csv(b'\t')), true));
+        assert_eq!(kind_of("x.jsonl"), (Some(FileKind::Jsonl), false));
+        assert_eq!(kind_of("x.log.gz"), (Some(FileKind::Text), true));
+        assert_eq!(kind_of("x.parquet"), (Some(FileKind::Parquet), false));
+        assert_eq!(kind_of("x.bin"), (None, false));
+    }
+
+    #[test]
+    fn line_cursor_counts_lines_and_chars() {
+        let block = "ab\n客户x\nzz".as_bytes();
+        let mut c = LineCursor::new(1);
+        assert_eq!(c.locate(block, 1), (1, 2));
+        let x = "ab\n客户".len();
+        assert_eq!(c.locate(block, x), (2, 3));
+        c.finish(block);
+        assert_eq!(c.line, 3);
+    }
+
+    #[test]
+    fn cut_points_keep_values_whole() {
+        assert_eq!(cut_point(b"abc\ndef"), 4);
+        assert_eq!(cut_point(b"abc def"), 4);
+        let s = "客户".as_bytes();
+        assert_eq!(cut_point(&s[..4]), 3);
+    }
+
+    #[test]
+    fn text_sniffing() {
+        assert!(looks_like_text(b"hello\nworld"));
+        assert!(!looks_like_text(b"\x7fELF\x00\x01"));
+        assert!(!looks_like_text(b""));
+    }
+}

@@ -1,0 +1,324 @@
+//! Discovery: where has customers' personal data spread?
+//!
+//! `custodia scan` walks files (text, logs, CSV/TSV, JSON/JSONL, `.xlsx`, `.parquet`, and
+//! gzip-compressed versions of these) and databases (PostgreSQL, MySQL/MariaDB, SQLite),
+//! runs the detectors of `custodia-detect` over them and reports what it found, how
+//! sensitive it is and where — never the value itself: every finding carries only its
+//! position, its type and the value under the display mask.
+//!
+//! Files are read as streams (a block at a time, a CSV record at a time, a JSON line at a
+//! time, a spreadsheet row at a time), scanned in parallel (rayon), and findings flow
+//! through a bounded channel to one consumer, so memory stays flat however large a file is
+//! or however much it contains.
+#![forbid(unsafe_code)]
+
+use custodia_core::{Level, PiiType};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+pub mod db;
+mod files;
+pub mod report;
+pub mod schema;
+mod structured;
+
+pub use files::{scan_files, FileKind};
+
+/// One place where personal data was found. The value itself is never kept: `masked` is
+/// its display mask.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    /// The file (as given or found while walking), or the table for database findings.
+    pub path: String,
+    /// 1-based line of a text file; the record number of a CSV/JSONL/spreadsheet/parquet
+    /// row (header excluded), or the sampled row of a table.
+    pub line: u64,
+    /// 1-based character column in the line (text files), or of the value inside the cell
+    /// or string for structured sources.
+    pub column: u64,
+    /// Byte offsets of the value in the file, end exclusive (in the decompressed stream of
+    /// a `.gz`; inside the cell for `.xlsx`, `.parquet` and database values).
+    pub start: u64,
+    pub end: u64,
+    #[serde(rename = "type", serialize_with = "ser_type")]
+    pub ty: PiiType,
+    #[serde(serialize_with = "ser_confidence")]
+    pub confidence: f32,
+    pub masked: String,
+    /// Column header, JSON key path or database column, for structured sources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+fn ser_type<S: serde::Serializer>(t: &PiiType, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(t.id())
+}
+
+fn ser_confidence<S: serde::Serializer>(c: &f32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((*c as f64 * 100.0).round() / 100.0)
+}
+
+/// The display-masked form of a detected value: the type's mask on its canonical form,
+/// or the generic mask when the value does not normalize (context-gated detections).
+pub fn masked(ty: PiiType, raw: &str) -> String {
+    match custodia_detect::normalize(ty, raw) {
+        Ok(canonical) => custodia_detect::mask(ty, &canonical),
+        Err(_) => custodia_detect::mask::generic(raw),
+    }
+}
+
+/// Sensitivity the vault would give data of this type (JR/T 0171-2020): identifying data
+/// is C2; network addresses and postal codes alone are internal (C1).
+pub fn level_of(ty: PiiType) -> Level {
+    match ty {
+        PiiType::Ipv4 | PiiType::Ipv6 | PiiType::PostalCode => Level::C1,
+        _ => Level::C2,
+    }
+}
+
+/// What the scanner reports while it runs.
+#[derive(Debug)]
+pub enum Event {
+    Finding(Finding),
+    /// A file (or table) was scanned completely; `bytes` read from it.
+    Done { path: String, bytes: u64 },
+    /// A file (or table) could not be read; it was skipped. The message names no value.
+    Skipped { path: String, reason: String },
+    /// A database column classified from its sample.
+    Column(ColumnReport),
+}
+
+/// A column's classification (database table or CSV) from its sampled rows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ColumnReport {
+    pub table: String,
+    pub column: String,
+    /// Non-null values sampled.
+    pub sampled: u64,
+    /// The PII type most rows matched, if any.
+    #[serde(rename = "type", serialize_with = "ser_opt_type")]
+    pub ty: Option<PiiType>,
+    /// Share of sampled non-null values in which that type was found.
+    pub share: f64,
+    /// Suggested JR/T 0171 level.
+    pub level: Level,
+    /// The plain type every sampled value fits (`integer`, `decimal`, `date`, `boolean`,
+    /// else `string`), for schema proposals.
+    pub plain: &'static str,
+    /// Every sampled row had a non-empty value.
+    pub always_present: bool,
+}
+
+/// Tallies a column's sampled values: which PII types were found in how many values, and
+/// which plain type they all fit. Values are looked at, never kept.
+#[derive(Clone, Debug)]
+pub struct ColumnTally {
+    pub rows: u64,
+    pub non_null: u64,
+    by_type: BTreeMap<PiiType, u64>,
+    int: bool,
+    dec: bool,
+    date: bool,
+    boolean: bool,
+}
+
+impl Default for ColumnTally {
+    fn default() -> Self {
+        ColumnTally {
+            rows: 0,
+            non_null: 0,
+            by_type: BTreeMap::new(),
+            int: true,
+            dec: true,
+            date: true,
+            boolean: true,
+        }
+    }
+}
+
+impl ColumnTally {
+    /// One sampled value (`None`: SQL NULL) and the types detected in it.
+    pub fn observe(&mut self, value: Option<&str>, types: &[PiiType]) {
+        self.rows += 1;
+        let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+            return;
+        };
+        self.non_null += 1;
+        let mut seen: Vec<PiiType> = vec![];
+        for t in types {
+            if !seen.contains(t) {
+                seen.push(*t);
+                *self.by_type.entry(*t).or_default() += 1;
+            }
+        }
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let unsigned = v.strip_prefix('-').unwrap_or(v);
+        self.int &= digits(unsigned) && unsigned.len() <= 18;
+        self.dec &= match unsigned.split_once('.') {
+            Some((a, b)) => digits(a) && digits(b),
+            None => digits(unsigned),
+        };
+        self.date &= custodia_detect::validate::calendar_date(v).is_ok();
+        self.boolean &= matches!(v.to_ascii_lowercase().as_str(), "true" | "false");
+    }
+
+    /// The column's classification.
+    pub fn report(&self, table: &str, column: &str) -> ColumnReport {
+        let best = self
+            .by_type
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(ty, n)| (*ty, *n));
+        let share = match best {
+            Some((_, n)) if self.non_null > 0 => n as f64 / self.non_null as f64,
+            _ => 0.0,
+        };
+        let level = if db::is_secret_name(column) {
+            Level::C3
+        } else if let Some((ty, _)) = best {
+            level_of(ty)
+        } else {
+            Level::C1
+        };
+        let plain = if self.non_null == 0 {
+            "string"
+        } else if self.boolean {
+            "boolean"
+        } else if self.int {
+            "integer"
+        } else if self.dec {
+            "decimal"
+        } else if self.date {
+            "date"
+        } else {
+            "string"
+        };
+        ColumnReport {
+            table: table.to_string(),
+            column: column.to_string(),
+            sampled: self.non_null,
+            ty: best.map(|b| b.0),
+            share: (share * 1000.0).round() / 1000.0,
+            level,
+            plain,
+            always_present: self.rows > 0 && self.non_null == self.rows,
+        }
+    }
+}
+
+fn ser_opt_type<S: serde::Serializer>(t: &Option<PiiType>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(t.id()),
+        None => s.serialize_none(),
+    }
+}
+
+/// Options common to file and database scans.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// gitignore-style patterns of paths to leave out.
+    pub excludes: Vec<String>,
+    /// Findings below this confidence are not reported.
+    pub min_confidence: f32,
+    /// Worker threads for file scans (0: one per core).
+    pub threads: usize,
+    /// Rows sampled per table.
+    pub sample: u64,
+    /// Only these tables (all when empty).
+    pub tables: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            excludes: vec![],
+            min_confidence: 0.5,
+            threads: 0,
+            sample: 1000,
+            tables: vec![],
+        }
+    }
+}
+
+/// A scan error that stops the whole scan (bad arguments, unreachable database). Errors
+/// reading single files are `Event::Skipped`, not this.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ScanError(pub String);
+
+/// Totals of a scan, accumulated from its events; what reports are made of.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub sources: u64,
+    pub bytes: u64,
+    pub findings: u64,
+    pub by_type: BTreeMap<&'static str, u64>,
+    /// Per file or table: findings by type.
+    pub by_source: BTreeMap<String, BTreeMap<&'static str, u64>>,
+    pub skipped: Vec<(String, String)>,
+    pub columns: Vec<ColumnReport>,
+}
+
+impl Summary {
+    pub fn add(&mut self, e: &Event) {
+        match e {
+            Event::Finding(f) => {
+                self.findings += 1;
+                *self.by_type.entry(f.ty.id()).or_default() += 1;
+                *self
+                    .by_source
+                    .entry(f.path.clone())
+                    .or_default()
+                    .entry(f.ty.id())
+                    .or_default() += 1;
+            }
+            Event::Done { bytes, .. } => {
+                self.sources += 1;
+                self.bytes += bytes;
+            }
+            Event::Skipped { path, reason } => self.skipped.push((path.clone(), reason.clone())),
+            Event::Column(c) => self.columns.push(c.clone()),
+        }
+    }
+
+    /// Sources with findings, worst first (most findings of the most sensitive types).
+    pub fn worst_sources(&self) -> Vec<(&String, u64)> {
+        let mut v: Vec<(&String, u64)> = self
+            .by_source
+            .iter()
+            .map(|(p, m)| (p, m.values().sum()))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        v
+    }
+}
+
+/// The sending half given to scanners; bounded so a flood of findings cannot pile up in
+/// memory faster than the output is written.
+pub type Sender = mpsc::SyncSender<Event>;
+
+/// A channel for scan events.
+pub fn channel() -> (Sender, mpsc::Receiver<Event>) {
+    mpsc::sync_channel(4096)
+}
+
+/// Converts `/`-separated display paths for a file found under a root.
+pub(crate) fn display_path(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// The paths given on the command line, split into databases (by URL scheme) and files.
+pub fn split_targets(targets: &[String]) -> (Vec<String>, Vec<PathBuf>) {
+    let mut dbs = vec![];
+    let mut files = vec![];
+    for t in targets {
+        if db::is_database_url(t) {
+            dbs.push(t.clone());
+        } else {
+            files.push(PathBuf::from(t));
+        }
+    }
+    (dbs, files)
+}

@@ -1,0 +1,653 @@
+//! Structured files: CSV/TSV (a record at a time), JSON and JSONL (a line at a time, keys
+//! tracked across lines), `.xlsx` (a cell at a time) and `.parquet` (a row at a time).
+//! Findings name the column header or key path in `field`.
+
+use crate::files::{valid_pieces, LineCursor};
+use crate::{Event, Finding, Options, Sender};
+use std::fs::File;
+use std::io::{self, BufRead};
+
+/// A record or line longer than this is scanned as it is, not grown further.
+const MAX_RECORD: usize = 16 << 20;
+
+/// Reads up to and including the next newline, at most `limit` bytes; 0 at the end.
+fn read_line_limited(r: &mut impl BufRead, out: &mut Vec<u8>, limit: usize) -> io::Result<usize> {
+    let mut n = 0;
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(n);
+        }
+        let room = limit.saturating_sub(out.len()).max(1);
+        let (take, done) = match memchr::memchr(b'\n', &buf[..buf.len().min(room)]) {
+            Some(i) => (i + 1, true),
+            None => {
+                let t = buf.len().min(room);
+                (t, out.len() + t >= limit)
+            }
+        };
+        out.extend_from_slice(&buf[..take]);
+        r.consume(take);
+        n += take;
+        if done {
+            return Ok(n);
+        }
+    }
+}
+
+/// A value as found in the file, and how to map offsets in its decoded form back to raw
+/// bytes (escapes make the two differ).
+struct Value<'a> {
+    decoded: std::borrow::Cow<'a, [u8]>,
+    /// decoded byte index → raw byte index (relative to the value's raw start); `None`
+    /// when decoded == raw.
+    map: Option<Vec<usize>>,
+}
+
+impl Value<'_> {
+    fn raw(&self, i: usize) -> usize {
+        match &self.map {
+            Some(m) => m[i],
+            None => i,
+        }
+    }
+}
+
+/// Runs the field detectors over a value at `raw_start` in `block` and sends its findings.
+#[allow(clippy::too_many_arguments)]
+fn emit(
+    field: &str,
+    value: &Value<'_>,
+    raw_start: usize,
+    block: &[u8],
+    base: u64,
+    cursor: &mut LineCursor,
+    shown: &str,
+    opts: &Options,
+    tx: &Sender,
+) -> Vec<custodia_core::PiiType> {
+    let mut types = vec![];
+    valid_pieces(&value.decoded, |text, off| {
+        for d in custodia_detect::find::find_in_field(leaf(field), text) {
+            if d.confidence < opts.min_confidence {
+                continue;
+            }
+            types.push(d.ty);
+            let at = raw_start + value.raw(off + d.start);
+            let end = raw_start + value.raw(off + d.end);
+            let (line, column) = cursor.locate(block, at);
+            let _ = tx.send(Event::Finding(Finding {
+                path: shown.to_string(),
+                line,
+                column,
+                start: base + at as u64,
+                end: base + end as u64,
+                ty: d.ty,
+                confidence: d.confidence,
+                masked: crate::masked(d.ty, &text[d.start..d.end]),
+                field: Some(field.to_string()),
+            }));
+        }
+    });
+    types
+}
+
+/// The last component of a dotted key path: what the detectors take as context.
+fn leaf(field: &str) -> &str {
+    field.rsplit('.').next().unwrap_or(field)
+}
+
+// ---------------------------------------------------------------- CSV / TSV
+
+/// One field of a CSV record: its content's byte range in the record (inside the quotes
+/// for a quoted field), and whether it was quoted.
+struct CsvField {
+    start: usize,
+    end: usize,
+    quoted: bool,
+}
+
+/// Splits one record (RFC 4180: quotes, doubled quotes, newlines inside quotes).
+fn split_record(rec: &[u8], delim: u8) -> Vec<CsvField> {
+    let mut end_of_rec = rec.len();
+    while end_of_rec > 0 && matches!(rec[end_of_rec - 1], b'\n' | b'\r') {
+        end_of_rec -= 1;
+    }
+    let mut fields = vec![];
+    let mut i = 0;
+    loop {
+        if i < end_of_rec && rec[i] == b'"' {
+            let start = i + 1;
+            let mut j = start;
+            while j < end_of_rec {
+                if rec[j] == b'"' {
+                    if j + 1 < end_of_rec && rec[j + 1] == b'"' {
+                        j += 2;
+                        continue;
+                    }
+                    break;
+                }
+                j += 1;
+            }
+            fields.push(CsvField {
+                start,
+                end: j.min(end_of_rec),
+                quoted: true,
+            });
+            // Skip to the delimiter after the closing quote.
+            i = match memchr::memchr(delim, &rec[j.min(end_of_rec)..end_of_rec]) {
+                Some(k) => j + k + 1,
+                None => {
+                    break;
+                }
+            };
+        } else {
+            let end = memchr::memchr(delim, &rec[i.min(end_of_rec)..end_of_rec])
+                .map_or(end_of_rec, |k| i + k);
+            fields.push(CsvField {
+                start: i,
+                end,
+                quoted: false,
+            });
+            if end >= end_of_rec {
+                break;
+            }
+            i = end + 1;
+        }
+    }
+    fields
+}
+
+fn csv_value<'a>(rec: &'a [u8], f: &CsvField) -> Value<'a> {
+    let raw = &rec[f.start..f.end];
+    if !f.quoted || memchr::memmem::find(raw, b"\"\"").is_none() {
+        return Value {
+            decoded: raw.into(),
+            map: None,
+        };
+    }
+    let mut decoded = Vec::with_capacity(raw.len());
+    let mut map = Vec::with_capacity(raw.len() + 1);
+    let mut i = 0;
+    while i < raw.len() {
+        map.push(i);
+        decoded.push(raw[i]);
+        i += if raw[i] == b'"' && raw.get(i + 1) == Some(&b'"') {
+            2
+        } else {
+            1
+        };
+    }
+    map.push(raw.len());
+    Value {
+        decoded: decoded.into(),
+        map: Some(map),
+    }
+}
+
+/// Reads one CSV record (several lines when a quoted field holds newlines).
+fn read_record(r: &mut impl BufRead, rec: &mut Vec<u8>) -> io::Result<usize> {
+    let mut n = 0;
+    loop {
+        let before = rec.len();
+        let got = read_line_limited(r, rec, MAX_RECORD)?;
+        n += got;
+        if got == 0 || rec.len() >= MAX_RECORD {
+            return Ok(n);
+        }
+        let quotes = rec.iter().filter(|&&b| b == b'"').count();
+        let _ = before;
+        if quotes % 2 == 0 {
+            return Ok(n);
+        }
+    }
+}
+
+pub(crate) fn scan_csv(
+    r: &mut impl BufRead,
+    delim: u8,
+    shown: &str,
+    opts: &Options,
+    tx: &Sender,
+) -> io::Result<()> {
+    let mut rec = Vec::with_capacity(4096);
+    let mut header: Option<Vec<String>> = None;
+    let mut base: u64 = 0;
+    let mut line: u64 = 1;
+    // Column classification from the first `sample` records.
+    let mut tallies: Vec<crate::ColumnTally> = vec![];
+    let mut sampled = 0u64;
+    loop {
+        rec.clear();
+        if read_record(r, &mut rec)? == 0 {
+            if let Some(names) = &header {
+                for (name, t) in names.iter().zip(&tallies) {
+                    let _ = tx.send(Event::Column(t.report(shown, name)));
+                }
+            }
+            return Ok(());
+        }
+        let fields = split_record(&rec, delim);
+        match &header {
+            None => {
+                let mut names: Vec<String> = fields
+                    .iter()
+                    .map(|f| {
+                        let v = csv_value(&rec, f);
+                        String::from_utf8_lossy(&v.decoded)
+                            .trim()
+                            .trim_start_matches('\u{feff}')
+                            .to_string()
+                    })
+                    .collect();
+                for (i, n) in names.iter_mut().enumerate() {
+                    if n.is_empty() {
+                        *n = format!("column_{}", i + 1);
+                    }
+                }
+                // A header row is scanned too: a file without one has data here.
+                let mut cursor = LineCursor::new(line);
+                for (i, f) in fields.iter().enumerate() {
+                    let v = csv_value(&rec, f);
+                    emit(&format!("column_{}", i + 1), &v, f.start, &rec, base, &mut cursor, shown, opts, tx);
+                }
+                header = Some(names);
+            }
+            Some(names) => {
+                let mut cursor = LineCursor::new(line);
+                let sampling = sampled < opts.sample;
+                if sampling {
+                    sampled += 1;
+                    tallies.resize(names.len(), crate::ColumnTally::default());
+                }
+                for (i, f) in fields.iter().enumerate() {
+                    let v = csv_value(&rec, f);
+                    let name = names.get(i).cloned().unwrap_or_else(|| format!("column_{}", i + 1));
+                    let types = emit(&name, &v, f.start, &rec, base, &mut cursor, shown, opts, tx);
+                    if let Some(t) = tallies.get_mut(i).filter(|_| sampling) {
+                        t.observe(std::str::from_utf8(&v.decoded).ok(), &types);
+                    }
+                }
+                if sampling {
+                    // Columns missing from a short record count as empty.
+                    for t in tallies.iter_mut().skip(fields.len()) {
+                        t.observe(None, &[]);
+                    }
+                }
+            }
+        }
+        line += memchr::memchr_iter(b'\n', &rec).count() as u64;
+        base += rec.len() as u64;
+    }
+}
+
+// ---------------------------------------------------------------- JSON / JSONL
+
+/// Tokenizer state carried across lines (a pretty-printed `.json` spans many; strings
+/// never do in valid JSON).
+#[derive(Default)]
+struct JsonState {
+    /// Open containers: object (with its current key) or array.
+    stack: Vec<(bool, Option<String>)>,
+    expect_key: bool,
+}
+
+impl JsonState {
+    fn path(&self) -> String {
+        let mut p = String::new();
+        for (_, k) in &self.stack {
+            if let Some(k) = k {
+                if !p.is_empty() {
+                    p.push('.');
+                }
+                p.push_str(k);
+            }
+        }
+        if p.is_empty() {
+            p.push_str("value");
+        }
+        p
+    }
+}
+
+/// Decodes a JSON string body (between the quotes) with its offset map.
+fn json_string(raw: &[u8]) -> Value<'_> {
+    if memchr::memchr(b'\\', raw).is_none() {
+        return Value {
+            decoded: raw.into(),
+            map: None,
+        };
+    }
+    let mut decoded = Vec::with_capacity(raw.len());
+    let mut map = Vec::with_capacity(raw.len() + 1);
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] != b'\\' || i + 1 >= raw.len() {
+            map.push(i);
+            decoded.push(raw[i]);
+            i += 1;
+            continue;
+        }
+        let esc = raw[i + 1];
+        let simple = match esc {
+            b'"' => Some(b'"'),
+            b'\\' => Some(b'\\'),
+            b'/' => Some(b'/'),
+            b'b' => Some(8),
+            b'f' => Some(12),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            _ => None,
+        };
+        if let Some(c) = simple {
+            map.push(i);
+            decoded.push(c);
+            i += 2;
+            continue;
+        }
+        if esc == b'u' && i + 6 <= raw.len() {
+            let hex = std::str::from_utf8(&raw[i + 2..i + 6]).ok();
+            let mut cp = hex.and_then(|h| u32::from_str_radix(h, 16).ok());
+            let mut len = 6;
+            if let Some(hi @ 0xD800..=0xDBFF) = cp {
+                let lo = (i + 12 <= raw.len() && raw[i + 6] == b'\\' && raw[i + 7] == b'u')
+                    .then(|| std::str::from_utf8(&raw[i + 8..i + 12]).ok())
+                    .flatten()
+                    .and_then(|h| u32::from_str_radix(h, 16).ok());
+                cp = lo
+                    .filter(|lo| (0xDC00..=0xDFFF).contains(lo))
+                    .map(|lo| 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
+                len = 12;
+            }
+            if let Some(ch) = cp.and_then(char::from_u32) {
+                let mut b = [0u8; 4];
+                for &byte in ch.encode_utf8(&mut b).as_bytes() {
+                    map.push(i);
+                    decoded.push(byte);
+                }
+                i += len;
+                continue;
+            }
+        }
+        map.push(i);
+        decoded.push(raw[i]);
+        i += 1;
+    }
+    map.push(raw.len());
+    Value {
+        decoded: decoded.into(),
+        map: Some(map),
+    }
+}
+
+pub(crate) fn scan_json(
+    r: &mut impl BufRead,
+    shown: &str,
+    opts: &Options,
+    tx: &Sender,
+) -> io::Result<()> {
+    let mut line_buf = Vec::with_capacity(4096);
+    let mut st = JsonState::default();
+    let mut base: u64 = 0;
+    let mut line: u64 = 1;
+    loop {
+        line_buf.clear();
+        if read_line_limited(r, &mut line_buf, MAX_RECORD)? == 0 {
+            return Ok(());
+        }
+        let mut cursor = LineCursor::new(line);
+        json_line(&line_buf, &mut st, |field, v, raw_start| {
+            emit(field, &v, raw_start, &line_buf, base, &mut cursor, shown, opts, tx);
+        });
+        line += memchr::memchr_iter(b'\n', &line_buf).count() as u64;
+        base += line_buf.len() as u64;
+    }
+}
+
+/// Tokenizes one line, calling `value(key path, value, raw start)` for every string and
+/// number value.
+fn json_line(b: &[u8], st: &mut JsonState, mut value: impl FnMut(&str, Value<'_>, usize)) {
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'{' => {
+                st.stack.push((true, None));
+                st.expect_key = true;
+                i += 1;
+            }
+            b'[' => {
+                st.stack.push((false, None));
+                st.expect_key = false;
+                i += 1;
+            }
+            b'}' | b']' => {
+                st.stack.pop();
+                st.expect_key = false;
+                i += 1;
+            }
+            b',' => {
+                st.expect_key = matches!(st.stack.last(), Some((true, _)));
+                i += 1;
+            }
+            b':' => {
+                st.expect_key = false;
+                i += 1;
+            }
+            b'"' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < b.len() && b[j] != b'"' {
+                    j += if b[j] == b'\\' { 2 } else { 1 };
+                }
+                let end = j.min(b.len());
+                let v = json_string(&b[start..end]);
+                if st.expect_key {
+                    let key = String::from_utf8_lossy(&v.decoded).into_owned();
+                    if let Some(top) = st.stack.last_mut() {
+                        top.1 = Some(key);
+                    }
+                    st.expect_key = false;
+                } else {
+                    value(&st.path(), v, start);
+                }
+                i = end + 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                    i += 1;
+                }
+                value(
+                    &st.path(),
+                    Value {
+                        decoded: b[start..i].into(),
+                        map: None,
+                    },
+                    start,
+                );
+            }
+            _ => i += 1,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- spreadsheets, parquet
+
+fn cell_findings(
+    shown: &str,
+    field: &str,
+    row: u64,
+    col: u64,
+    text: &str,
+    opts: &Options,
+    tx: &Sender,
+) {
+    for d in custodia_detect::find::find_in_field(leaf(field), text) {
+        if d.confidence < opts.min_confidence {
+            continue;
+        }
+        let _ = tx.send(Event::Finding(Finding {
+            path: shown.to_string(),
+            line: row,
+            column: col,
+            start: d.start as u64,
+            end: d.end as u64,
+            ty: d.ty,
+            confidence: d.confidence,
+            masked: crate::masked(d.ty, &text[d.start..d.end]),
+            field: Some(field.to_string()),
+        }));
+    }
+}
+
+fn invalid(_: impl std::fmt::Display) -> io::Error {
+    // The library's message may quote cell content: do not pass it on.
+    io::Error::new(io::ErrorKind::InvalidData, "unreadable")
+}
+
+/// Every sheet, a cell at a time; row 1 gives the field names. `line` is the spreadsheet
+/// row, `column` the spreadsheet column (1-based), offsets are inside the cell.
+pub(crate) fn scan_xlsx(file: File, shown: &str, opts: &Options, tx: &Sender) -> io::Result<()> {
+    use calamine::{Reader, Xlsx};
+    let mut wb: Xlsx<_> = Xlsx::new(io::BufReader::new(file)).map_err(invalid)?;
+    let sheets = wb.sheet_names();
+    for sheet in sheets {
+        let mut cells = wb.worksheet_cells_reader(&sheet).map_err(invalid)?;
+        let mut header: Vec<String> = vec![];
+        while let Some(cell) = cells.next_cell().map_err(invalid)? {
+            let (row, col) = cell.get_position();
+            let text = match cell.get_value() {
+                calamine::DataRef::String(s) => s.clone(),
+                calamine::DataRef::SharedString(s) => s.to_string(),
+                calamine::DataRef::Int(n) => n.to_string(),
+                calamine::DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 1e16 => {
+                    format!("{}", *f as i64)
+                }
+                _ => continue,
+            };
+            if row == 0 {
+                let c = col as usize;
+                if header.len() <= c {
+                    header.resize(c + 1, String::new());
+                }
+                header[c] = text.trim().to_string();
+            }
+            let name = match header.get(col as usize) {
+                Some(h) if !h.is_empty() && row > 0 => format!("{sheet}.{h}"),
+                _ => format!("{sheet}.column_{}", col + 1),
+            };
+            cell_findings(shown, &name, row as u64 + 1, col as u64 + 1, &text, opts, tx);
+        }
+    }
+    Ok(())
+}
+
+/// Row by row; `line` is the row (1-based), `column` the column's position.
+pub(crate) fn scan_parquet(file: File, shown: &str, opts: &Options, tx: &Sender) -> io::Result<()> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(file).map_err(invalid)?;
+    let rows = reader.get_row_iter(None).map_err(invalid)?;
+    for (i, row) in rows.enumerate() {
+        let row = row.map_err(invalid)?;
+        for (c, (name, field)) in row.get_column_iter().enumerate() {
+            parquet_field(shown, name, field, i as u64 + 1, c as u64 + 1, opts, tx);
+        }
+    }
+    Ok(())
+}
+
+fn parquet_field(
+    shown: &str,
+    name: &str,
+    field: &parquet::record::Field,
+    row: u64,
+    col: u64,
+    opts: &Options,
+    tx: &Sender,
+) {
+    use parquet::record::Field;
+    let text = match field {
+        Field::Str(s) => s.clone(),
+        Field::Bytes(b) => match std::str::from_utf8(b.data()) {
+            Ok(s) => s.to_string(),
+            Err(_) => return,
+        },
+        Field::Int(n) => n.to_string(),
+        Field::Long(n) => n.to_string(),
+        Field::UInt(n) => n.to_string(),
+        Field::ULong(n) => n.to_string(),
+        Field::Group(g) => {
+            for (sub, f) in g.get_column_iter() {
+                parquet_field(shown, &format!("{name}.{sub}"), f, row, col, opts, tx);
+            }
+            return;
+        }
+        Field::ListInternal(l) => {
+            for f in l.elements() {
+                parquet_field(shown, name, f, row, col, opts, tx);
+            }
+            return;
+        }
+        _ => return,
+    };
+    cell_findings(shown, name, row, col, &text, opts, tx);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(rec: &str) -> Vec<String> {
+        split_record(rec.as_bytes(), b',')
+            .iter()
+            .map(|f| String::from_utf8(csv_value(rec.as_bytes(), f).decoded.into_owned()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn csv_records_split_with_quotes() {
+        assert_eq!(fields("a,b,c\r\n"), ["a", "b", "c"]);
+        assert_eq!(fields("\"x,y\",\"say \"\"hi\"\"\",\n"), ["x,y", "say \"hi\"", ""]);
+        assert_eq!(fields("\"multi\nline\",z\n"), ["multi\nline", "z"]);
+        assert_eq!(fields("one\n"), ["one"]);
+    }
+
+    #[test]
+    fn csv_unescaping_maps_offsets_back() {
+        let rec = b"\"a\"\"bc\"";
+        let f = &split_record(rec, b',')[0];
+        let v = csv_value(rec, f);
+        assert_eq!(&*v.decoded, b"a\"bc");
+        // decoded 'b' (index 2) is raw index 3 within the field content.
+        assert_eq!(v.raw(2), 3);
+        assert_eq!(v.raw(4), 5);
+    }
+
+    #[test]
+    fn json_keys_and_escapes() {
+        let mut st = JsonState::default();
+        let mut seen = vec![];
+        let line = br#"{"customer": {"name": "A\u00e9B", "ids": [1, 2]}, "n": 7}"#;
+        json_line(line, &mut st, |k, v, start| {
+            seen.push((k.to_string(), String::from_utf8(v.decoded.to_vec()).unwrap(), start))
+        });
+        assert_eq!(seen[0].0, "customer.name");
+        assert_eq!(seen[0].1, "AéB");
+        assert_eq!(seen[1].0, "customer.ids");
+        assert_eq!(seen[3].0, "n");
+        assert!(st.stack.is_empty());
+        let v = json_string(br"A\u00e9B");
+        assert_eq!(v.raw(3), 7); // 'B' after the 6-byte escape
+    }
+
+    #[test]
+    fn json_state_spans_lines() {
+        let mut st = JsonState::default();
+        let mut keys = vec![];
+        for l in ["{\n", "  \"a\": {\n", "    \"mobile\": \"x\"\n", "  }\n", "}\n"] {
+            json_line(l.as_bytes(), &mut st, |k, _, _| keys.push(k.to_string()));
+        }
+        assert_eq!(keys, ["a.mobile"]);
+    }
+}
