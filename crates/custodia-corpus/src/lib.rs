@@ -42,6 +42,9 @@ pub use score::{read_findings_jsonl, read_truth, score, target, Score, Span, Typ
 pub const TRUTH_FILE: &str = "truth.jsonl";
 /// The name of the hard-negative list in a corpus directory.
 pub const NEGATIVES_FILE: &str = "hard_negatives.jsonl";
+/// The files in a corpus directory that are not corpus. They hold no values, but a
+/// benchmark should skip them: the truth is about as large as the corpus.
+pub const METADATA_FILES: [&str; 2] = [TRUTH_FILE, NEGATIVES_FILE];
 
 /// What corpus to generate.
 #[derive(Clone, Debug, PartialEq, Eq)]
