@@ -65,7 +65,8 @@ fn glued_after(s: &[u8], end: usize) -> bool {
 fn glued_before(s: &[u8], start: usize) -> bool {
     match start.checked_sub(1).map(|p| s[p]) {
         Some(b'_') => true,
-        Some(b'-' | b'.') => start >= 2 && s[start - 2].is_ascii_alphanumeric(),
+        Some(b'-') => start >= 2 && s[start - 2].is_ascii_alphanumeric(),
+        Some(b'.') => start >= 2 && s[start - 2].is_ascii_digit(),
         _ => false,
     }
 }
@@ -197,9 +198,6 @@ fn classify(sc: &Scan, groups: &[Group], plus: bool) -> Option<(T, f32)> {
     let lens = &lens[..groups.len()];
     let start = groups[0].start;
     let span = ascii(&s[if plus { start - 1 } else { start }..groups[groups.len() - 1].end]);
-    if matches!(d[len - 1], b'X' | b'x') {
-        return resident_id(d, lens, span).then_some((T::CnResidentId, 0.95));
-    }
     if plus {
         return mobile(sc, start, d, lens, true).or_else(|| landline(sc, start, d, lens, true, span));
     }
@@ -212,6 +210,9 @@ fn classify(sc: &Scan, groups: &[Group], plus: bool) -> Option<(T, f32)> {
                 return Some((T::Uscc, 0.9));
             }
         }
+    }
+    if matches!(d[len - 1], b'X' | b'x') {
+        return None;
     }
     mobile(sc, start, d, lens, false)
         .or_else(|| landline(sc, start, d, lens, false, span))
