@@ -86,7 +86,10 @@ fn resident_ids() {
         "客户身份证号11010519491231002X，请核实",
         &[(T::CnResidentId, "11010519491231002X")],
     );
-    assert_finds("证件 11010519491231002x。", &[(T::CnResidentId, "11010519491231002x")]);
+    assert_finds(
+        "证件 11010519491231002x。",
+        &[(T::CnResidentId, "11010519491231002x")],
+    );
     assert_finds(
         "身份证：110105 19491231 002X",
         &[(T::CnResidentId, "110105 19491231 002X")],
@@ -139,8 +142,14 @@ fn full_width_offsets_map_to_the_original_bytes() {
     assert_eq!(&text[f[1].start..f[1].end], "ＺＨＡＮＧ＠ＱＱ．ＣＯＭ");
     assert_eq!(f[1].end, text.len());
     // Ideographic space as a group separator, full-width dash and parentheses.
-    assert_finds("１３８　１２３４　５６７８", &[(T::CnMobile, "１３８　１２３４　５６７８")]);
-    assert_finds("电话（０２１）８７６５４３２１", &[(T::CnLandline, "（０２１）８７６５４３２１")]);
+    assert_finds(
+        "１３８　１２３４　５６７８",
+        &[(T::CnMobile, "１３８　１２３４　５６７８")],
+    );
+    assert_finds(
+        "电话（０２１）８７６５４３２１",
+        &[(T::CnLandline, "（０２１）８７６５４３２１")],
+    );
 }
 
 #[test]
@@ -169,7 +178,13 @@ fn bank_cards() {
     let visa = card_from("411111", 16);
     let amex = card_from("371449", 15);
     let mc2 = card_from("222100", 16);
-    let grouped16 = format!("{} {} {} {}", &visa[..4], &visa[4..8], &visa[8..12], &visa[12..]);
+    let grouped16 = format!(
+        "{} {} {} {}",
+        &visa[..4],
+        &visa[4..8],
+        &visa[8..12],
+        &visa[12..]
+    );
     let dashed19 = format!(
         "{}-{}-{}-{}-{}",
         &unionpay[..4],
@@ -194,12 +209,21 @@ fn bank_cards() {
 
 #[test]
 fn uscc_emails_and_ips() {
-    assert_finds("信用代码91350100M000100Y43", &[(T::Uscc, "91350100M000100Y43")]);
+    assert_finds(
+        "信用代码91350100M000100Y43",
+        &[(T::Uscc, "91350100M000100Y43")],
+    );
     assert_finds(
         "邮箱zhang.san@example.com，另13812345678@qq.com。",
-        &[(T::Email, "zhang.san@example.com"), (T::Email, "13812345678@qq.com")],
+        &[
+            (T::Email, "zhang.san@example.com"),
+            (T::Email, "13812345678@qq.com"),
+        ],
     );
-    assert_finds("mailto:a_b+c@mail.bank-cn.com.cn.", &[(T::Email, "a_b+c@mail.bank-cn.com.cn")]);
+    assert_finds(
+        "mailto:a_b+c@mail.bank-cn.com.cn.",
+        &[(T::Email, "a_b+c@mail.bank-cn.com.cn")],
+    );
     assert_finds("登录IP 192.168.1.1，端口", &[(T::Ipv4, "192.168.1.1")]);
     assert_finds("from 10.0.0.1:8080", &[(T::Ipv4, "10.0.0.1")]);
     assert_finds("addr 2001:db8::1 ok", &[(T::Ipv6, "2001:db8::1")]);
@@ -297,9 +321,18 @@ fn addresses() {
     );
     assert_finds(
         "浙江省杭州市西湖区文化路12号 电话0571-88886666",
-        &[(T::Address, "浙江省杭州市西湖区文化路12号"), (T::CnLandline, "0571-88886666")],
+        &[
+            (T::Address, "浙江省杭州市西湖区文化路12号"),
+            (T::CnLandline, "0571-88886666"),
+        ],
     );
-    for text in ["上海市民都知道", "我在深圳工作", "北京知道了", "广东的客户很多", "上海银行"] {
+    for text in [
+        "上海市民都知道",
+        "我在深圳工作",
+        "北京知道了",
+        "广东的客户很多",
+        "上海银行",
+    ] {
         assert_none(text);
     }
 }
@@ -525,12 +558,22 @@ fn replace_last(value: &str, alphabet: &str) -> Vec<String> {
 
 #[test]
 fn generated_resident_ids_are_found_and_corruptions_are_not() {
-    property(11, T::CnResidentId, |s| s.resident_id(), |v| replace_last(v, "0123456789X"));
+    property(
+        11,
+        T::CnResidentId,
+        |s| s.resident_id(),
+        |v| replace_last(v, "0123456789X"),
+    );
 }
 
 #[test]
 fn generated_bank_cards_are_found_and_corruptions_are_not() {
-    property(12, T::BankCard, |s| s.bank_card(), |v| replace_last(v, "0123456789"));
+    property(
+        12,
+        T::BankCard,
+        |s| s.bank_card(),
+        |v| replace_last(v, "0123456789"),
+    );
 }
 
 #[test]
@@ -550,7 +593,12 @@ fn generated_mobiles_are_found_and_bad_prefixes_are_not() {
         14,
         T::CnMobile,
         |s| s.mobile(),
-        |v| ["0", "1", "2"].iter().map(|d| format!("1{d}{}", &v[2..])).collect(),
+        |v| {
+            ["0", "1", "2"]
+                .iter()
+                .map(|d| format!("1{d}{}", &v[2..]))
+                .collect()
+        },
     );
 }
 
@@ -564,13 +612,17 @@ fn generated_mobiles_in_other_surface_forms() {
             0 => format!("+86 {} {} {}", &m[..3], &m[3..7], &m[7..]),
             1 => format!("{}-{}-{}", &m[..3], &m[3..7], &m[7..]),
             2 => format!("+86{m}"),
-            3 => m.chars().map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap()).collect(),
+            3 => m
+                .chars()
+                .map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap())
+                .collect(),
             _ => format!("0086 {m}"),
         };
         let (text, at) = embed(&mut rng, &form);
         let f = find(&text);
         assert!(
-            f.iter().any(|f| f.ty == T::CnMobile && f.start == at && f.end == at + form.len()),
+            f.iter()
+                .any(|f| f.ty == T::CnMobile && f.start == at && f.end == at + form.len()),
             "case {case} form {}: got [{}]",
             case % 5,
             shown(&text, &f)
@@ -582,9 +634,41 @@ fn generated_mobiles_in_other_surface_forms() {
 fn random_text_never_panics_and_keeps_invariants() {
     let mut rng = StdRng::seed_from_u64(16);
     let pieces = [
-        "1", "38", "8", "-", " ", ".", ":", "::", "@", "x", "X", "(", ")", "+", "_", "客户", "张",
-        "先生", "地址", "北京市", "路", "号", "１", "　", "＠", "·", "京", "A", "é", "😀", "\u{FF10}",
-        "卡号", "电话", "邮编", "身份证",
+        "1",
+        "38",
+        "8",
+        "-",
+        " ",
+        ".",
+        ":",
+        "::",
+        "@",
+        "x",
+        "X",
+        "(",
+        ")",
+        "+",
+        "_",
+        "客户",
+        "张",
+        "先生",
+        "地址",
+        "北京市",
+        "路",
+        "号",
+        "１",
+        "　",
+        "＠",
+        "·",
+        "京",
+        "A",
+        "é",
+        "😀",
+        "\u{FF10}",
+        "卡号",
+        "电话",
+        "邮编",
+        "身份证",
     ];
     for _ in 0..5_000 {
         let mut text = String::new();
