@@ -25,12 +25,26 @@ fn suffix(c: char, prev: Option<char>) -> Option<Suffix> {
     Some(match c {
         '省' | '市' | '区' | '县' | '镇' | '乡' | '旗' | '盟' => District,
         '路' if !matches!(prev, Some('思' | '线' | '网' | '一' | '套' | '出')) => Street,
-        '道' if !matches!(prev, Some('知' | '频' | '渠' | '味' | '报' | '难' | '一' | '轨' | '管' | '车')) => Street,
+        '道' if !matches!(
+            prev,
+            Some('知' | '频' | '渠' | '味' | '报' | '难' | '一' | '轨' | '管' | '车')
+        ) =>
+        {
+            Street
+        }
         '街' | '巷' | '弄' | '村' | '组' => Street,
         '同' if prev == Some('胡') => Street,
-        '号' if !matches!(prev, Some('账' | '帐' | '卡' | '编' | '信' | '型' | '挂' | '单' | '称' | '字')) => Unit,
+        '号' if !matches!(
+            prev,
+            Some('账' | '帐' | '卡' | '编' | '信' | '型' | '挂' | '单' | '称' | '字')
+        ) =>
+        {
+            Unit
+        }
         '元' if prev == Some('单') => Unit,
-        '室' | '栋' | '幢' | '楼' | '层' | '座' | '苑' | '园' | '院' | '厦' | '舍' => Unit,
+        '室' | '栋' | '幢' | '楼' | '层' | '座' | '苑' | '园' | '院' | '厦' | '舍' => {
+            Unit
+        }
         _ => return None,
     })
 }

@@ -18,9 +18,16 @@ use std::borrow::Cow;
 fn folded(c: char) -> Option<u8> {
     match c {
         '\u{3000}' => Some(b' '),
-        '０'..='９' | 'Ａ'..='Ｚ' | 'ａ'..='ｚ' | '＠' | '．' | '－' | '＋' | '（' | '）' | '＿' => {
-            Some((c as u32 - 0xFEE0) as u8)
-        }
+        '０'..='９'
+        | 'Ａ'..='Ｚ'
+        | 'ａ'..='ｚ'
+        | '＠'
+        | '．'
+        | '－'
+        | '＋'
+        | '（'
+        | '）'
+        | '＿' => Some((c as u32 - 0xFEE0) as u8),
         _ => None,
     }
 }
@@ -37,12 +44,21 @@ impl<'a> Folded<'a> {
     pub fn new(original: &'a str) -> Folded<'a> {
         let bytes = original.as_bytes();
         // Every folded character starts with 0xEF (U+FFxx) or is U+3000 (E3 80 80).
+        // Cheap byte test first: U+FF08..U+FF3F is EF BC 88..BF, U+FF41..U+FF5A is
+        // EF BD 81..9A, U+3000 is E3 80 80.
+        let may_fold = |p: usize| match (bytes.get(p + 1), bytes.get(p + 2)) {
+            (Some(0xBC), Some(&b)) => bytes[p] == 0xEF && (0x88..=0xBF).contains(&b),
+            (Some(0xBD), Some(&b)) => bytes[p] == 0xEF && (0x81..=0x9A).contains(&b),
+            (Some(0x80), Some(0x80)) => bytes[p] == 0xE3,
+            _ => false,
+        };
         let first = memchr::memchr2_iter(0xEF, 0xE3, bytes).find(|&p| {
-            original
-                .get(p..)
-                .and_then(|rest| rest.chars().next())
-                .and_then(folded)
-                .is_some()
+            may_fold(p)
+                && original
+                    .get(p..)
+                    .and_then(|rest| rest.chars().next())
+                    .and_then(folded)
+                    .is_some()
         });
         let Some(first) = first else {
             return Folded {

@@ -108,76 +108,544 @@ pub(crate) enum Kind {
 }
 
 pub(crate) const NAME_BEFORE: &[&str] = &[
-    "客户", "姓名", "名字", "联系人", "户名", "持卡人", "收件人", "收货人", "开户人", "申请人",
-    "借款人", "投保人", "被保险人", "受益人", "委托人", "代理人", "经办人", "法定代表人", "法人",
-    "担保人", "配偶", "寄件人", "账户名", "用户", "会员", "贷款人", "承租人", "出租人", "来电人",
-    "客户姓名", "客户名称", "本人", "户主", "业主", "车主", "患者", "学员", "员工", "租客", "买家",
-    "卖家", "收款人", "付款人", "汇款人", "转账给", "转给", "致电", "名叫", "叫做",
+    "客户",
+    "姓名",
+    "名字",
+    "联系人",
+    "户名",
+    "持卡人",
+    "收件人",
+    "收货人",
+    "开户人",
+    "申请人",
+    "借款人",
+    "投保人",
+    "被保险人",
+    "受益人",
+    "委托人",
+    "代理人",
+    "经办人",
+    "法定代表人",
+    "法人",
+    "担保人",
+    "配偶",
+    "寄件人",
+    "账户名",
+    "用户",
+    "会员",
+    "贷款人",
+    "承租人",
+    "出租人",
+    "来电人",
+    "客户姓名",
+    "客户名称",
+    "本人",
+    "户主",
+    "业主",
+    "车主",
+    "患者",
+    "学员",
+    "员工",
+    "租客",
+    "买家",
+    "卖家",
+    "收款人",
+    "付款人",
+    "汇款人",
+    "转账给",
+    "转给",
+    "致电",
+    "名叫",
+    "叫做",
 ];
 
 pub(crate) const TITLES: &[&str] = &[
-    "先生", "女士", "小姐", "老师", "经理", "总经理", "总监", "主任", "师傅", "阿姨", "同学",
-    "律师", "医生", "老板", "太太", "夫人", "教授", "董事长", "行长", "处长", "科长", "部长",
-    "局长", "院长", "校长", "博士", "大夫", "会计", "主管", "专员", "顾问",
+    "先生",
+    "女士",
+    "小姐",
+    "老师",
+    "经理",
+    "总经理",
+    "总监",
+    "主任",
+    "师傅",
+    "阿姨",
+    "同学",
+    "律师",
+    "医生",
+    "老板",
+    "太太",
+    "夫人",
+    "教授",
+    "董事长",
+    "行长",
+    "处长",
+    "科长",
+    "部长",
+    "局长",
+    "院长",
+    "校长",
+    "博士",
+    "大夫",
+    "会计",
+    "主管",
+    "专员",
+    "顾问",
 ];
 
 pub(crate) const ADDRESS_BEFORE: &[&str] = &[
-    "地址", "住址", "家住", "住在", "现住", "居住地", "寄往", "寄到", "寄至", "送到", "送至",
-    "住所", "户籍地", "所在地", "通讯地址", "家庭地址", "收货地址", "办公地址", "联系地址",
+    "地址",
+    "住址",
+    "家住",
+    "住在",
+    "现住",
+    "居住地",
+    "寄往",
+    "寄到",
+    "寄至",
+    "送到",
+    "送至",
+    "住所",
+    "户籍地",
+    "所在地",
+    "通讯地址",
+    "家庭地址",
+    "收货地址",
+    "办公地址",
+    "联系地址",
 ];
 
 /// Provinces and provincial-level units, with and without their suffix.
 pub(crate) const PROVINCES: &[&str] = &[
-    "北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江",
-    "安徽", "福建", "江西", "山东", "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州",
-    "云南", "陕西", "甘肃", "青海", "台湾", "内蒙古", "广西", "西藏", "宁夏", "新疆", "香港",
+    "北京",
+    "天津",
+    "上海",
+    "重庆",
+    "河北",
+    "山西",
+    "辽宁",
+    "吉林",
+    "黑龙江",
+    "江苏",
+    "浙江",
+    "安徽",
+    "福建",
+    "江西",
+    "山东",
+    "河南",
+    "湖北",
+    "湖南",
+    "广东",
+    "海南",
+    "四川",
+    "贵州",
+    "云南",
+    "陕西",
+    "甘肃",
+    "青海",
+    "台湾",
+    "内蒙古",
+    "广西",
+    "西藏",
+    "宁夏",
+    "新疆",
+    "香港",
     "澳门",
 ];
 
 /// Prefecture-level cities (names without 市) and the best-known districts of the
 /// largest cities (with 区, so that a bare word such as 朝阳 does not start an address).
 pub(crate) const CITIES: &[&str] = &[
-    "石家庄", "唐山", "秦皇岛", "邯郸", "邢台", "保定", "张家口", "承德", "沧州", "廊坊", "衡水",
-    "太原", "大同", "阳泉", "长治", "晋城", "朔州", "晋中", "运城", "忻州", "临汾", "吕梁",
-    "呼和浩特", "包头", "乌海", "赤峰", "通辽", "鄂尔多斯", "呼伦贝尔", "沈阳", "大连", "鞍山",
-    "抚顺", "本溪", "丹东", "锦州", "营口", "阜新", "辽阳", "盘锦", "铁岭", "葫芦岛", "长春",
-    "四平", "辽源", "通化", "白山", "松原", "白城", "延边", "哈尔滨", "齐齐哈尔", "鸡西", "鹤岗",
-    "双鸭山", "大庆", "伊春", "佳木斯", "七台河", "牡丹江", "绥化", "南京", "无锡", "徐州",
-    "常州", "苏州", "南通", "连云港", "淮安", "盐城", "扬州", "镇江", "泰州", "宿迁", "杭州",
-    "宁波", "温州", "嘉兴", "湖州", "绍兴", "金华", "衢州", "舟山", "台州", "丽水", "合肥",
-    "芜湖", "蚌埠", "淮南", "马鞍山", "淮北", "铜陵", "安庆", "黄山市", "滁州", "阜阳", "宿州",
-    "六安", "亳州", "池州", "宣城", "福州", "厦门", "莆田", "三明", "泉州", "漳州", "南平",
-    "龙岩", "宁德", "南昌", "景德镇", "萍乡", "九江", "新余", "鹰潭", "赣州", "吉安", "宜春",
-    "抚州", "上饶", "济南", "青岛", "淄博", "枣庄", "东营", "烟台", "潍坊", "济宁", "泰安",
-    "威海", "日照", "临沂", "德州", "聊城", "滨州", "菏泽", "郑州", "开封市", "洛阳", "平顶山",
-    "安阳", "鹤壁", "新乡", "焦作", "濮阳", "许昌", "漯河", "三门峡", "南阳", "商丘", "信阳",
-    "周口", "驻马店", "武汉", "黄石", "十堰", "宜昌", "襄阳", "鄂州", "荆门", "孝感", "荆州",
-    "黄冈", "咸宁", "随州", "恩施", "长沙", "株洲", "湘潭", "衡阳", "邵阳", "岳阳", "常德",
-    "张家界", "益阳", "郴州", "永州", "怀化", "娄底", "广州", "韶关", "深圳", "珠海", "汕头",
-    "佛山", "江门", "湛江", "茂名", "肇庆", "惠州", "梅州", "汕尾", "河源", "阳江", "清远",
-    "东莞", "中山市", "潮州", "揭阳", "云浮", "南宁", "柳州", "桂林", "梧州", "北海市", "防城港",
-    "钦州", "贵港", "玉林", "百色", "贺州", "河池", "来宾市", "崇左", "海口", "三亚", "儋州",
-    "成都", "自贡", "攀枝花", "泸州", "德阳", "绵阳", "广元", "遂宁", "内江", "乐山", "南充",
-    "眉山", "宜宾", "广安", "达州", "雅安", "巴中", "资阳", "贵阳", "六盘水", "遵义", "安顺",
-    "毕节", "铜仁", "昆明", "曲靖", "玉溪", "保山", "昭通", "丽江", "普洱市", "临沧", "大理",
-    "西双版纳", "拉萨", "日喀则", "西安", "铜川", "宝鸡", "咸阳", "渭南", "延安", "汉中", "榆林",
-    "安康市", "商洛", "兰州", "嘉峪关", "金昌", "白银", "天水", "武威", "张掖", "平凉", "酒泉",
-    "庆阳", "定西", "陇南", "西宁", "银川", "石嘴山", "吴忠", "固原", "中卫", "乌鲁木齐",
-    "克拉玛依", "吐鲁番", "哈密", "喀什", "伊犁", "昌吉", "阿克苏", "库尔勒", "东城区", "西城区",
-    "朝阳区", "海淀区", "丰台区", "石景山区", "通州区", "昌平区", "大兴区", "顺义区", "房山区",
-    "黄浦区", "徐汇区", "长宁区", "静安区", "普陀区", "虹口区", "杨浦区", "浦东新区", "闵行区",
-    "宝山区", "嘉定区", "松江区", "青浦区", "福田区", "罗湖区", "南山区", "宝安区", "龙岗区",
-    "龙华区", "天河区", "越秀区", "海珠区", "白云区", "番禺区", "荔湾区", "黄埔区", "西湖区",
-    "上城区", "拱墅区", "滨江区", "萧山区", "余杭区", "武侯区", "锦江区", "青羊区", "金牛区",
-    "成华区", "高新区", "江岸区", "武昌区", "洪山区", "鼓楼区", "玄武区", "秦淮区", "建邺区",
-    "雁塔区", "碑林区", "和平区", "南开区", "河西区", "市南区", "市北区", "历下区", "渝中区",
-    "江北区", "沙坪坝区", "九龙坡区", "南岸区", "思明区", "湖里区", "滨海新区", "经济开发区",
+    "石家庄",
+    "唐山",
+    "秦皇岛",
+    "邯郸",
+    "邢台",
+    "保定",
+    "张家口",
+    "承德",
+    "沧州",
+    "廊坊",
+    "衡水",
+    "太原",
+    "大同",
+    "阳泉",
+    "长治",
+    "晋城",
+    "朔州",
+    "晋中",
+    "运城",
+    "忻州",
+    "临汾",
+    "吕梁",
+    "呼和浩特",
+    "包头",
+    "乌海",
+    "赤峰",
+    "通辽",
+    "鄂尔多斯",
+    "呼伦贝尔",
+    "沈阳",
+    "大连",
+    "鞍山",
+    "抚顺",
+    "本溪",
+    "丹东",
+    "锦州",
+    "营口",
+    "阜新",
+    "辽阳",
+    "盘锦",
+    "铁岭",
+    "葫芦岛",
+    "长春",
+    "四平",
+    "辽源",
+    "通化",
+    "白山",
+    "松原",
+    "白城",
+    "延边",
+    "哈尔滨",
+    "齐齐哈尔",
+    "鸡西",
+    "鹤岗",
+    "双鸭山",
+    "大庆",
+    "伊春",
+    "佳木斯",
+    "七台河",
+    "牡丹江",
+    "绥化",
+    "南京",
+    "无锡",
+    "徐州",
+    "常州",
+    "苏州",
+    "南通",
+    "连云港",
+    "淮安",
+    "盐城",
+    "扬州",
+    "镇江",
+    "泰州",
+    "宿迁",
+    "杭州",
+    "宁波",
+    "温州",
+    "嘉兴",
+    "湖州",
+    "绍兴",
+    "金华",
+    "衢州",
+    "舟山",
+    "台州",
+    "丽水",
+    "合肥",
+    "芜湖",
+    "蚌埠",
+    "淮南",
+    "马鞍山",
+    "淮北",
+    "铜陵",
+    "安庆",
+    "黄山市",
+    "滁州",
+    "阜阳",
+    "宿州",
+    "六安",
+    "亳州",
+    "池州",
+    "宣城",
+    "福州",
+    "厦门",
+    "莆田",
+    "三明",
+    "泉州",
+    "漳州",
+    "南平",
+    "龙岩",
+    "宁德",
+    "南昌",
+    "景德镇",
+    "萍乡",
+    "九江",
+    "新余",
+    "鹰潭",
+    "赣州",
+    "吉安",
+    "宜春",
+    "抚州",
+    "上饶",
+    "济南",
+    "青岛",
+    "淄博",
+    "枣庄",
+    "东营",
+    "烟台",
+    "潍坊",
+    "济宁",
+    "泰安",
+    "威海",
+    "日照",
+    "临沂",
+    "德州",
+    "聊城",
+    "滨州",
+    "菏泽",
+    "郑州",
+    "开封市",
+    "洛阳",
+    "平顶山",
+    "安阳",
+    "鹤壁",
+    "新乡",
+    "焦作",
+    "濮阳",
+    "许昌",
+    "漯河",
+    "三门峡",
+    "南阳",
+    "商丘",
+    "信阳",
+    "周口",
+    "驻马店",
+    "武汉",
+    "黄石",
+    "十堰",
+    "宜昌",
+    "襄阳",
+    "鄂州",
+    "荆门",
+    "孝感",
+    "荆州",
+    "黄冈",
+    "咸宁",
+    "随州",
+    "恩施",
+    "长沙",
+    "株洲",
+    "湘潭",
+    "衡阳",
+    "邵阳",
+    "岳阳",
+    "常德",
+    "张家界",
+    "益阳",
+    "郴州",
+    "永州",
+    "怀化",
+    "娄底",
+    "广州",
+    "韶关",
+    "深圳",
+    "珠海",
+    "汕头",
+    "佛山",
+    "江门",
+    "湛江",
+    "茂名",
+    "肇庆",
+    "惠州",
+    "梅州",
+    "汕尾",
+    "河源",
+    "阳江",
+    "清远",
+    "东莞",
+    "中山市",
+    "潮州",
+    "揭阳",
+    "云浮",
+    "南宁",
+    "柳州",
+    "桂林",
+    "梧州",
+    "北海市",
+    "防城港",
+    "钦州",
+    "贵港",
+    "玉林",
+    "百色",
+    "贺州",
+    "河池",
+    "来宾市",
+    "崇左",
+    "海口",
+    "三亚",
+    "儋州",
+    "成都",
+    "自贡",
+    "攀枝花",
+    "泸州",
+    "德阳",
+    "绵阳",
+    "广元",
+    "遂宁",
+    "内江",
+    "乐山",
+    "南充",
+    "眉山",
+    "宜宾",
+    "广安",
+    "达州",
+    "雅安",
+    "巴中",
+    "资阳",
+    "贵阳",
+    "六盘水",
+    "遵义",
+    "安顺",
+    "毕节",
+    "铜仁",
+    "昆明",
+    "曲靖",
+    "玉溪",
+    "保山",
+    "昭通",
+    "丽江",
+    "普洱市",
+    "临沧",
+    "大理",
+    "西双版纳",
+    "拉萨",
+    "日喀则",
+    "西安",
+    "铜川",
+    "宝鸡",
+    "咸阳",
+    "渭南",
+    "延安",
+    "汉中",
+    "榆林",
+    "安康市",
+    "商洛",
+    "兰州",
+    "嘉峪关",
+    "金昌",
+    "白银",
+    "天水",
+    "武威",
+    "张掖",
+    "平凉",
+    "酒泉",
+    "庆阳",
+    "定西",
+    "陇南",
+    "西宁",
+    "银川",
+    "石嘴山",
+    "吴忠",
+    "固原",
+    "中卫",
+    "乌鲁木齐",
+    "克拉玛依",
+    "吐鲁番",
+    "哈密",
+    "喀什",
+    "伊犁",
+    "昌吉",
+    "阿克苏",
+    "库尔勒",
+    "东城区",
+    "西城区",
+    "朝阳区",
+    "海淀区",
+    "丰台区",
+    "石景山区",
+    "通州区",
+    "昌平区",
+    "大兴区",
+    "顺义区",
+    "房山区",
+    "黄浦区",
+    "徐汇区",
+    "长宁区",
+    "静安区",
+    "普陀区",
+    "虹口区",
+    "杨浦区",
+    "浦东新区",
+    "闵行区",
+    "宝山区",
+    "嘉定区",
+    "松江区",
+    "青浦区",
+    "福田区",
+    "罗湖区",
+    "南山区",
+    "宝安区",
+    "龙岗区",
+    "龙华区",
+    "天河区",
+    "越秀区",
+    "海珠区",
+    "白云区",
+    "番禺区",
+    "荔湾区",
+    "黄埔区",
+    "西湖区",
+    "上城区",
+    "拱墅区",
+    "滨江区",
+    "萧山区",
+    "余杭区",
+    "武侯区",
+    "锦江区",
+    "青羊区",
+    "金牛区",
+    "成华区",
+    "高新区",
+    "江岸区",
+    "武昌区",
+    "洪山区",
+    "鼓楼区",
+    "玄武区",
+    "秦淮区",
+    "建邺区",
+    "雁塔区",
+    "碑林区",
+    "和平区",
+    "南开区",
+    "河西区",
+    "市南区",
+    "市北区",
+    "历下区",
+    "渝中区",
+    "江北区",
+    "沙坪坝区",
+    "九龙坡区",
+    "南岸区",
+    "思明区",
+    "湖里区",
+    "滨海新区",
+    "经济开发区",
 ];
 
 /// Words that end an address (or a name) being read: another value's label.
 pub(crate) const LABELS: &[&str] = &[
-    "电话", "手机", "联系", "邮编", "邮政", "身份证", "证件", "卡号", "账号", "帐号", "银行卡",
-    "邮箱", "护照", "金额", "余额", "日期", "时间", "备注", "号码", "编号", "客户", "姓名",
+    "电话",
+    "手机",
+    "联系",
+    "邮编",
+    "邮政",
+    "身份证",
+    "证件",
+    "卡号",
+    "账号",
+    "帐号",
+    "银行卡",
+    "邮箱",
+    "护照",
+    "金额",
+    "余额",
+    "日期",
+    "时间",
+    "备注",
+    "号码",
+    "编号",
+    "客户",
+    "姓名",
 ];
 
 /// Every character that begins a word of the trigger lexicon.
@@ -188,9 +656,125 @@ pub(crate) static TRIGGERS: CharSet = CharSet::empty()
     .with_firsts(PROVINCES)
     .with_firsts(CITIES);
 
-/// The trigger lexicon, sorted by first character and then longest first.
+/// A filter on the first two characters of lexicon words: one bit per hashed pair, so
+/// that a common first character (`大`, `上`, `中`) costs a lookup only when the next
+/// character could continue a word. False positives (about 1%) just cost the lookup.
+pub(crate) struct PairSet([u64; 1024]);
+
+const fn pair_hash(a: u32, b: u32) -> u32 {
+    (a.wrapping_mul(0x9E37_79B1) ^ b.wrapping_mul(0x85EB_CA77)) >> 16
+}
+
+impl PairSet {
+    const fn with_words(mut self, words: &[&str]) -> PairSet {
+        let mut k = 0;
+        while k < words.len() {
+            let b = words[k].as_bytes();
+            let (c1, w) = decode(b, 0);
+            let (c2, _) = decode(b, w);
+            let h = pair_hash(c1, c2);
+            self.0[(h >> 6) as usize] |= 1 << (h & 63);
+            k += 1;
+        }
+        self
+    }
+
+    #[inline]
+    pub fn may_contain(&self, a: u32, b: u32) -> bool {
+        let h = pair_hash(a, b);
+        self.0[(h >> 6) as usize] & (1 << (h & 63)) != 0
+    }
+}
+
+pub(crate) static TRIGGER_PAIRS: PairSet = PairSet([0; 1024])
+    .with_words(NAME_BEFORE)
+    .with_words(TITLES)
+    .with_words(ADDRESS_BEFORE)
+    .with_words(PROVINCES)
+    .with_words(CITIES);
+
+static LABEL_FIRSTS: CharSet = CharSet::empty().with_firsts(LABELS);
+
+/// The two ideographs at byte `i` as one sortable key.
+#[inline]
+pub(crate) fn pair_at(s: &[u8], i: usize) -> Option<u64> {
+    let a = ideograph_at(s, i)?;
+    let b = ideograph_at(s, i + 3)?;
+    Some(u64::from(a) << 32 | u64::from(b))
+}
+
+fn word_pair(w: &str) -> u64 {
+    pair_at(w.as_bytes(), 0).unwrap_or(u64::MAX)
+}
+
+/// An open-addressing table from a two-character key to a range of a word list.
+pub(crate) struct PairMap {
+    slots: Vec<(u64, u32, u32)>,
+}
+
+impl PairMap {
+    /// `sorted` keys (equal keys adjacent); each distinct key maps to its range.
+    fn new(sorted: &[u64]) -> PairMap {
+        let size = (sorted.len() * 4).next_power_of_two().max(16);
+        let mut slots = vec![(0u64, 0u32, 0u32); size];
+        let mut i = 0;
+        while i < sorted.len() {
+            let key = sorted[i];
+            let len = sorted[i..].iter().take_while(|&&k| k == key).count();
+            let mut h = Self::slot(key, size);
+            while slots[h].0 != 0 {
+                h = (h + 1) & (size - 1);
+            }
+            slots[h] = (key, i as u32, len as u32);
+            i += len;
+        }
+        PairMap { slots }
+    }
+
+    #[inline]
+    fn slot(key: u64, size: usize) -> usize {
+        (pair_hash((key >> 32) as u32, key as u32) as usize) & (size - 1)
+    }
+
+    #[inline]
+    fn get(&self, key: u64) -> Option<std::ops::Range<usize>> {
+        let mask = self.slots.len() - 1;
+        let mut h = Self::slot(key, self.slots.len());
+        loop {
+            let (k, start, len) = self.slots[h];
+            if k == key {
+                return Some(start as usize..(start + len) as usize);
+            }
+            if k == 0 {
+                return None;
+            }
+            h = (h + 1) & mask;
+        }
+    }
+}
+
+/// An exact set of two-character words.
+pub(crate) struct Pairs(PairMap);
+
+impl Pairs {
+    pub fn new(words: &[&str]) -> Pairs {
+        let mut keys: Vec<u64> = words.iter().map(|w| word_pair(w)).collect();
+        keys.sort_unstable();
+        Pairs(PairMap::new(&keys))
+    }
+
+    #[inline]
+    pub fn contains_at(&self, s: &[u8], i: usize) -> bool {
+        pair_at(s, i).is_some_and(|k| self.0.get(k).is_some())
+    }
+}
+
+/// The trigger lexicon, indexed by the first two characters, longest word first.
 pub(crate) struct Lexicon {
-    words: Vec<(u32, &'static str, Kind)>,
+    index: PairMap,
+    words: Vec<(&'static str, Kind)>,
+    pub stop_bigrams: Pairs,
+    pub compound_surnames: Pairs,
 }
 
 impl Lexicon {
@@ -206,31 +790,43 @@ impl Lexicon {
                 (CITIES, Kind::Place),
             ] {
                 for &w in list {
-                    words.push((decode(w.as_bytes(), 0).0, w, kind));
+                    words.push((word_pair(w), w, kind));
                 }
             }
             words.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.len().cmp(&a.1.len())));
-            Lexicon { words }
+            let keys: Vec<u64> = words.iter().map(|w| w.0).collect();
+            Lexicon {
+                index: PairMap::new(&keys),
+                words: words.iter().map(|w| (w.1, w.2)).collect(),
+                stop_bigrams: Pairs::new(STOP_BIGRAMS),
+                compound_surnames: Pairs::new(&COMPOUND_SURNAMES),
+            }
         })
     }
 
     /// The longest lexicon word at byte `i` of `s`, whose first character is `c`.
+    #[inline]
     pub fn at(&self, s: &[u8], i: usize, c: u32) -> Option<(&'static str, Kind)> {
-        let from = self.words.partition_point(|w| w.0 < c);
-        self.words[from..]
+        let next = ideograph_at(s, i + 3)?;
+        if !TRIGGER_PAIRS.may_contain(c, next) {
+            return None;
+        }
+        let range = self.index.get(u64::from(c) << 32 | u64::from(next))?;
+        self.words[range]
             .iter()
-            .take_while(|w| w.0 == c)
-            .find(|w| s[i..].starts_with(w.1.as_bytes()))
-            .map(|w| (w.1, w.2))
+            .find(|w| s[i..].starts_with(w.0.as_bytes()))
+            .copied()
     }
 
     /// Whether a word of the given kinds, or a label, starts at byte `i`.
     pub fn stops_at(&self, s: &[u8], i: usize) -> bool {
-        let rest = &s[i..];
-        if LABELS.iter().any(|w| rest.starts_with(w.as_bytes())) {
+        let Some(c) = ideograph_at(s, i) else {
+            return false;
+        };
+        if LABEL_FIRSTS.contains(c) && LABELS.iter().any(|w| s[i..].starts_with(w.as_bytes())) {
             return true;
         }
-        match ideograph_at(s, i) {
+        match Some(c) {
             Some(c) if TRIGGERS.contains(c) => {
                 matches!(
                     self.at(s, i, c),
@@ -313,7 +909,10 @@ mod tests {
         assert!(set.contains('a' as u32));
         assert!(set.contains('张' as u32));
         assert!(!set.contains('王' as u32));
-        assert!(SURNAMES.contains('欧' as u32) == false);
+        assert!(
+            !SURNAMES.contains('欧' as u32),
+            "compound surnames are a separate list"
+        );
         assert!(!SURNAMES.contains('姓' as u32));
     }
 }

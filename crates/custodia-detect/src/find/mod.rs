@@ -20,6 +20,7 @@
 //!   the text was width-folded for matching.
 
 mod address;
+mod context;
 mod fold;
 mod lexicon;
 mod names;
@@ -29,7 +30,9 @@ mod numbers;
 mod tests;
 
 use crate::PiiType;
+use context::Ctx;
 use lexicon::{Kind, Lexicon, TRIGGERS};
+use std::cell::Cell;
 
 /// One value found: where (byte offsets into the scanned string, end exclusive), what,
 /// and how sure the detector is (0 to 1; checksummed values ≥ 0.9, context-gated ones
@@ -121,26 +124,50 @@ pub fn column_hint(field: &str) -> Option<PiiType> {
     };
     // Most specific first: `联系人电话` is a phone, `香港身份证` is not a mainland id.
     let rules: [(bool, T); 17] = [
-        (has(&["香港身份证", "香港居民身份证"]) || tok(&["hkid"]), T::HkId),
-        (has(&["台湾身份证", "臺灣身分證"]) || tok(&["twid"]), T::TwId),
+        (
+            has(&["香港身份证", "香港居民身份证"]) || tok(&["hkid"]),
+            T::HkId,
+        ),
+        (
+            has(&["台湾身份证", "臺灣身分證"]) || tok(&["twid"]),
+            T::TwId,
+        ),
         (
             has(&["身份证", "证件号", "身份號", "公民身份"])
-                || tok(&["idcard", "idno", "idnumber", "sfz", "sfzh", "identity", "citizenid"])
+                || tok(&[
+                    "idcard",
+                    "idno",
+                    "idnumber",
+                    "sfz",
+                    "sfzh",
+                    "identity",
+                    "citizenid",
+                ])
                 || joined.contains("idcard")
                 || joined == "id_no",
             T::CnResidentId,
         ),
         (has(&["护照"]) || tok(&["passport"]), T::CnPassport),
-        (has(&["通行证", "回乡证"]) || tok(&["permit"]), T::HkMacauPermit),
-        (has(&["邮编", "邮政编码"]) || tok(&["zip", "zipcode", "postcode", "postal"]), T::PostalCode),
-        (has(&["邮箱", "电子邮件", "邮件"]) || tok(&["email", "mail"]), T::Email),
+        (
+            has(&["通行证", "回乡证"]) || tok(&["permit"]),
+            T::HkMacauPermit,
+        ),
+        (
+            has(&["邮编", "邮政编码"]) || tok(&["zip", "zipcode", "postcode", "postal"]),
+            T::PostalCode,
+        ),
+        (
+            has(&["邮箱", "电子邮件", "邮件"]) || tok(&["email", "mail"]),
+            T::Email,
+        ),
         (
             has(&["座机", "固话", "固定电话", "传真", "办公电话"])
                 || tok(&["landline", "tel", "telephone", "fax"]),
             T::CnLandline,
         ),
         (
-            has(&["手机", "电话", "联系方式"]) || tok(&["mobile", "cellphone", "cell", "phone", "msisdn"]),
+            has(&["手机", "电话", "联系方式"])
+                || tok(&["mobile", "cellphone", "cell", "phone", "msisdn"]),
             T::CnMobile,
         ),
         (
@@ -153,10 +180,14 @@ pub fn column_hint(field: &str) -> Option<PiiType> {
             T::Uscc,
         ),
         (
-            has(&["出生日期", "生日", "出生年月"]) || tok(&["dob", "birthday", "birthdate", "birth"]),
+            has(&["出生日期", "生日", "出生年月"])
+                || tok(&["dob", "birthday", "birthdate", "birth"]),
             T::DateOfBirth,
         ),
-        (has(&["车牌"]) || tok(&["plate", "licenseplate", "plateno"]), T::CnLicensePlate),
+        (
+            has(&["车牌"]) || tok(&["plate", "licenseplate", "plateno"]),
+            T::CnLicensePlate,
+        ),
         (tok(&["ipv6"]), T::Ipv6),
         (
             has(&["ip地址"]) || tok(&["ip", "ipv4", "ipaddr", "ipaddress", "clientip", "remoteip"]),
@@ -169,12 +200,35 @@ pub fn column_hint(field: &str) -> Option<PiiType> {
         ),
         (
             has(&[
-                "姓名", "名字", "户名", "联系人", "持卡人", "收件人", "收货人", "客户名称", "开户人",
-                "申请人", "投保人", "被保险人", "法定代表人", "受益人",
+                "姓名",
+                "名字",
+                "户名",
+                "联系人",
+                "持卡人",
+                "收件人",
+                "收货人",
+                "客户名称",
+                "开户人",
+                "申请人",
+                "投保人",
+                "被保险人",
+                "法定代表人",
+                "受益人",
             ]) || tok(&[
-                "name", "fullname", "customername", "custname", "clientname", "holdername",
-                "cardholder", "contactname", "firstname", "lastname", "givenname", "surname",
-                "xm", "realname",
+                "name",
+                "fullname",
+                "customername",
+                "custname",
+                "clientname",
+                "holdername",
+                "cardholder",
+                "contactname",
+                "firstname",
+                "lastname",
+                "givenname",
+                "surname",
+                "xm",
+                "realname",
             ]),
             T::PersonName,
         ),
@@ -211,7 +265,10 @@ static CLASS: [u8; 256] = {
 /// so far, in folded offsets.
 pub(crate) struct Scan<'a> {
     pub s: &'a [u8],
-    pub field: &'a str,
+    /// The kinds of context the header names (bit per [`Ctx`]).
+    pub field_context: u16,
+    /// Context distances for the last candidate start asked about.
+    near: Cell<Option<(usize, [u16; 12])>>,
     pub hint: Option<PiiType>,
     pub lex: &'static Lexicon,
     pub out: Vec<Finding>,
@@ -227,28 +284,27 @@ impl Scan<'_> {
         });
     }
 
-    /// Whether one of `words` (ASCII compared case-insensitively) appears in the `window`
-    /// bytes before `start` (not reaching back past another number), or in the header.
-    pub fn context(&self, start: usize, window: usize, words: &[&str]) -> bool {
-        let mut from = start.saturating_sub(window);
-        while from < start && (self.s[from] & 0xC0) == 0x80 {
-            from += 1;
+    /// Whether a context word of kind `ctx` is in the `window` bytes before `start` (not
+    /// reaching back past another number), or in the header.
+    pub fn context(&self, start: usize, window: usize, ctx: Ctx) -> bool {
+        if self.field_context & (1 << ctx as u16) != 0 {
+            return true;
         }
-        // Context belongs to the nearest value: stop at the last digit before `start`.
-        if let Some(d) = self.s[from..start].iter().rposition(u8::is_ascii_digit) {
-            from += d + 1;
-        }
-        let before = &self.s[from..start];
-        let field = self.field.as_bytes();
-        words.iter().any(|w| {
-            let w = w.as_bytes();
-            contains_ignore_case(before, w) || contains_ignore_case(field, w)
-        })
+        let (at, distances) = match self.near.get() {
+            Some(cached) if cached.0 == start => cached,
+            _ => {
+                let d = context::distances(self.s, start, 32);
+                self.near.set(Some((start, d)));
+                (start, d)
+            }
+        };
+        debug_assert_eq!(at, start);
+        usize::from(distances[ctx as usize]) <= window
     }
 
-    /// Whether the header's hint is `ty` or one of the `words` is near before `start`.
-    pub fn gated(&self, start: usize, ty: PiiType, window: usize, words: &[&str]) -> bool {
-        self.hint == Some(ty) || self.context(start, window, words)
+    /// Whether the header's hint is `ty` or a context word of kind `ctx` is near.
+    pub fn gated(&self, start: usize, ty: PiiType, window: usize, ctx: Ctx) -> bool {
+        self.hint == Some(ty) || self.context(start, window, ctx)
     }
 
     fn run(&mut self) {
@@ -306,7 +362,8 @@ impl Scan<'_> {
         // Part of an email's local part: let the `@` handler take the whole address.
         if j < n && matches!(s[j], b'@' | b'.' | b'_' | b'%' | b'+' | b'-') {
             let mut k = j;
-            while k < n && k - j < 64 && (s[k].is_ascii_alphanumeric() || b"._%+-".contains(&s[k])) {
+            while k < n && k - j < 64 && (s[k].is_ascii_alphanumeric() || b"._%+-".contains(&s[k]))
+            {
                 k += 1;
             }
             if k < n && s[k] == b'@' && net::email_at(self, k) {
@@ -330,22 +387,19 @@ impl Scan<'_> {
             return net::dotted(self, i);
         }
         let digits_x = letters == 1 && matches!(s[j - 1], b'X' | b'x') && digits > 0;
-        if letters == 0 || digits_x {
-            numbers::digits(self, i, j)
+        let found = if letters == 0 || digits_x {
+            return numbers::digits(self, i, j);
+        } else if digits > 0 {
+            numbers::alnum(self, i, j)
+        } else if j - i == 1 {
+            numbers::plate(self, i, j)
+        } else if j - i <= 10 && b"MDNnCcAHh".contains(&s[i]) {
+            // Only title words (`Mr`, `Dear`, `Name`, `Customer` …) start a name.
+            names::english(self, i, j)
         } else {
-            if digits > 0 {
-                if let Some(end) = numbers::alnum(self, i, j) {
-                    return end;
-                }
-            } else if j - i == 1 {
-                if let Some(end) = numbers::plate(self, i, j) {
-                    return end;
-                }
-            } else if let Some(end) = names::english(self, i, j) {
-                return end;
-            }
-            j
-        }
+            None
+        };
+        found.unwrap_or(j)
     }
 
     /// Keeps the best of overlapping findings (higher confidence, then longer), in order.
@@ -370,19 +424,12 @@ impl Scan<'_> {
     }
 }
 
-fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
-    needle.len() <= hay.len()
-        && hay
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
 fn scan(text: &str, field: &str, hint: Option<PiiType>) -> Vec<Finding> {
     let folded = fold::Folded::new(text);
-    let field_folded = crate::fold_width(field);
     let scan = Scan {
         s: folded.text.as_bytes(),
-        field: &field_folded,
+        field_context: context::in_field(&crate::fold_width(field)),
+        near: Cell::new(None),
         hint,
         lex: Lexicon::get(),
         out: Vec::new(),

@@ -9,25 +9,24 @@
 //! word (`客户于今日来电`, `客户金额`).
 
 use super::lexicon::{
-    ideograph_at, ideograph_before, Kind, COMPOUND_SURNAMES, NAME_BOUNDARY, STOP_BIGRAMS, STOP_GIVEN,
-    SURNAMES,
+    ideograph_at, ideograph_before, Kind, Lexicon, NAME_BOUNDARY, STOP_GIVEN, SURNAMES,
 };
 use super::Scan;
 use crate::PiiType as T;
 
 /// Length in bytes of the surname at `q` (compound first), if one starts there.
 fn surname_at(s: &[u8], q: usize) -> Option<usize> {
-    let two = s.get(q..q + 6)?;
-    if COMPOUND_SURNAMES.iter().any(|c| c.as_bytes() == two) {
+    if Lexicon::get().compound_surnames.contains_at(s, q) {
         return Some(6);
     }
-    ideograph_at(s, q).filter(|&c| SURNAMES.contains(c)).map(|_| 3)
+    ideograph_at(s, q)
+        .filter(|&c| SURNAMES.contains(c))
+        .map(|_| 3)
 }
 
 /// Whether the two characters at `q` spell an ordinary word, not surname + given name.
 fn stop_bigram(s: &[u8], q: usize) -> bool {
-    s.get(q..q + 6)
-        .is_some_and(|two| STOP_BIGRAMS.iter().any(|w| w.as_bytes() == two))
+    Lexicon::get().stop_bigrams.contains_at(s, q)
 }
 
 fn title_at(sc: &Scan, i: usize) -> bool {
@@ -120,11 +119,58 @@ pub(super) fn before_title(sc: &mut Scan, t: usize, after: usize) -> Option<usiz
 
 /// Capitalised words that follow a title but are not names.
 const NOT_NAMES: &[&str] = &[
-    "Customer", "Customers", "Sir", "Madam", "Valued", "Team", "All", "Service", "Support", "User",
-    "The", "Client", "Manager", "Friend", "Member", "Colleague", "Colleagues", "Account", "Card",
-    "Holder", "Name", "Please", "Thank", "Thanks", "Hello", "Hi", "Your", "Our", "This", "We", "I",
-    "Bank", "Unknown", "None", "Null", "Test", "Admin", "Mr", "Mrs", "Ms", "Dr", "Dear", "Not",
-    "Applicant", "Partner", "Guest", "Owner", "Number", "No", "Yes", "Sirs", "Madams",
+    "Customer",
+    "Customers",
+    "Sir",
+    "Madam",
+    "Valued",
+    "Team",
+    "All",
+    "Service",
+    "Support",
+    "User",
+    "The",
+    "Client",
+    "Manager",
+    "Friend",
+    "Member",
+    "Colleague",
+    "Colleagues",
+    "Account",
+    "Card",
+    "Holder",
+    "Name",
+    "Please",
+    "Thank",
+    "Thanks",
+    "Hello",
+    "Hi",
+    "Your",
+    "Our",
+    "This",
+    "We",
+    "I",
+    "Bank",
+    "Unknown",
+    "None",
+    "Null",
+    "Test",
+    "Admin",
+    "Mr",
+    "Mrs",
+    "Ms",
+    "Dr",
+    "Dear",
+    "Not",
+    "Applicant",
+    "Partner",
+    "Guest",
+    "Owner",
+    "Number",
+    "No",
+    "Yes",
+    "Sirs",
+    "Madams",
 ];
 
 /// An English title word at `i..j` (`Mr`, `Dear`, `Name`) and the capitalised words after
@@ -136,9 +182,8 @@ pub(super) fn english(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
         b"Mr" | b"Mrs" | b"Ms" | b"Miss" | b"Dr" | b"MR" | b"MRS" | b"MS" | b"Mx" => (1, 0.85),
         b"Dear" | b"DEAR" => (1, 0.8),
         b"Name" | b"name" | b"NAME" | b"Customer" | b"customer" | b"Client" | b"client"
-        | b"Cardholder" | b"cardholder" | b"Attn" | b"Contact" | b"contact" | b"Holder" | b"holder" => {
-            (2, 0.8)
-        }
+        | b"Cardholder" | b"cardholder" | b"Attn" | b"Contact" | b"contact" | b"Holder"
+        | b"holder" => (2, 0.8),
         _ => return None,
     };
     let mut k = j;
@@ -164,7 +209,8 @@ pub(super) fn english(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
         k += 1;
         while k < n
             && (s[k].is_ascii_alphabetic()
-                || (matches!(s[k], b'\'' | b'-') && s.get(k + 1).is_some_and(u8::is_ascii_uppercase)))
+                || (matches!(s[k], b'\'' | b'-')
+                    && s.get(k + 1).is_some_and(u8::is_ascii_uppercase)))
         {
             k += 1;
         }
@@ -184,7 +230,9 @@ pub(super) fn english(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
         }
         words += 1;
         end = k;
-        if words == 3 || !(s.get(k) == Some(&b' ') && s.get(k + 1).is_some_and(u8::is_ascii_uppercase)) {
+        if words == 3
+            || !(s.get(k) == Some(&b' ') && s.get(k + 1).is_some_and(u8::is_ascii_uppercase))
+        {
             break;
         }
         k += 1;
@@ -192,7 +240,11 @@ pub(super) fn english(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
     if words < min_words {
         return None;
     }
-    let confidence = if words == 1 { confidence - 0.1 } else { confidence };
+    let confidence = if words == 1 {
+        confidence - 0.1
+    } else {
+        confidence
+    };
     sc.push(start, end, T::PersonName, confidence);
     Some(end)
 }
@@ -204,7 +256,9 @@ pub(super) fn whole_cell(value: &str) -> Option<(usize, usize, f32)> {
     crate::validate::person_name(v).ok()?;
     let bytes = v.as_bytes();
     let chars = v.chars().count();
-    let all_cjk = v.chars().all(|c| super::lexicon::is_ideograph(c as u32) || c == '·');
+    let all_cjk = v
+        .chars()
+        .all(|c| super::lexicon::is_ideograph(c as u32) || c == '·');
     let confidence = if all_cjk {
         match (chars, surname_at(bytes, 0).is_some()) {
             (2..=4, true) => 0.9,
@@ -215,7 +269,8 @@ pub(super) fn whole_cell(value: &str) -> Option<(usize, usize, f32)> {
     } else if v.split(' ').count() <= 4
         && v.split(' ').all(|w| {
             w.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-                && w.chars().all(|c| c.is_ascii_alphabetic() || matches!(c, '\'' | '-' | '.'))
+                && w.chars()
+                    .all(|c| c.is_ascii_alphabetic() || matches!(c, '\'' | '-' | '.'))
         })
     {
         0.8

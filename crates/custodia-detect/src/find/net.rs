@@ -5,11 +5,10 @@
 //! groups (`v1.2.3.4`, `1.2.3.4.5` and `www.163.com` are not), and an IPv6 candidate must
 //! parse as one and contain a digit (`12:30:45` does not parse; `dead::beef` has none).
 
+use super::context::Ctx;
 use super::Scan;
 use crate::validate;
 use crate::PiiType as T;
-
-const VERSION_CONTEXT: &[&str] = &["version", "版本", "release"];
 
 fn is_local(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"._%+-".contains(&b)
@@ -95,7 +94,11 @@ pub(super) fn ipv6(sc: &mut Scan, i: usize) -> Option<usize> {
         end -= 1;
         colons -= 1;
     }
-    if colons < 2 || !digit || s.get(end).is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_') {
+    if colons < 2
+        || !digit
+        || s.get(end)
+            .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_')
+    {
         return None;
     }
     let text = std::str::from_utf8(&s[i..end]).ok()?;
@@ -131,7 +134,7 @@ pub(super) fn dotted(sc: &mut Scan, i: usize) -> usize {
         || (s.get(k) == Some(&b'-') && s.get(k + 1).is_some_and(u8::is_ascii_alphanumeric));
     if ip_shaped && groups == 4 && !glued {
         let text = std::str::from_utf8(&s[i..k]).unwrap_or("");
-        if validate::ipv4(text).is_ok() && !sc.context(i, 12, VERSION_CONTEXT) {
+        if validate::ipv4(text).is_ok() && !sc.context(i, 12, Ctx::Version) {
             sc.push(i, k, T::Ipv4, 0.9);
         }
     }

@@ -7,34 +7,11 @@
 //! whole dash-joined run may match. Each type accepts only the groupings people actually
 //! write for it, which keeps two numbers written side by side from matching as one.
 
+use super::context::Ctx;
 use super::lexicon::{ideograph_before, CharSet};
 use super::Scan;
 use crate::validate::{self, is_mobile_prefix, luhn_check_digit};
 use crate::PiiType as T;
-
-pub(super) const ID_CONTEXT: &[&str] = &[
-    "身份证", "身份號", "身份号", "证件", "公民身份", "id card", "idcard", "id no", "id number",
-];
-const PHONE_CONTEXT: &[&str] = &[
-    "电话", "座机", "固话", "传真", "联系方式", "办公", "总机", "分机", "致电", "来电", "tel",
-    "phone", "fax", "call",
-];
-const MOBILE_CONTEXT: &[&str] = &["手机", "电话", "联系", "mobile", "phone", "tel", "cell"];
-/// Words that make a number an order, transaction or serial number rather than a person's.
-const NOT_PERSONAL_CONTEXT: &[&str] = &[
-    "订单", "单号", "流水", "交易号", "交易编号", "编号", "序列号", "批次", "工单", "order",
-    "txn", "serial", "trace", "ticket", "invoice",
-];
-const CARD_CONTEXT: &[&str] = &[
-    "卡号", "银行卡", "账号", "帐号", "信用卡", "借记卡", "储蓄卡", "卡", "card", "acct",
-    "account", "pan",
-];
-const POSTAL_CONTEXT: &[&str] = &["邮编", "邮政编码", "邮码", "postcode", "post code", "postal", "zip"];
-const PASSPORT_CONTEXT: &[&str] = &["护照", "passport"];
-const PERMIT_CONTEXT: &[&str] = &["通行证", "回乡证", "港澳", "permit"];
-const HK_ID_CONTEXT: &[&str] = &["香港", "身份证", "身份證", "hkid", "hk id"];
-const TW_ID_CONTEXT: &[&str] = &["台湾", "臺灣", "身分證", "身份证", "taiwan"];
-const USCC_CONTEXT: &[&str] = &["信用代码", "社会信用", "税号", "uscc", "credit code"];
 
 /// Province abbreviations that begin a licence plate.
 static PLATE_PROVINCES: CharSet = CharSet::empty().with_chars(validate::PLATE_PROVINCES);
@@ -65,7 +42,8 @@ fn glued_after(s: &[u8], end: usize) -> bool {
 fn glued_before(s: &[u8], start: usize) -> bool {
     match start.checked_sub(1).map(|p| s[p]) {
         Some(b'_') => true,
-        Some(b'-' | b'.') => start >= 2 && s[start - 2].is_ascii_alphanumeric(),
+        Some(b'-') => start >= 2 && s[start - 2].is_ascii_alphanumeric(),
+        Some(b'.') => start >= 2 && s[start - 2].is_ascii_digit(),
         _ => false,
     }
 }
@@ -101,11 +79,14 @@ pub(super) fn digits(sc: &mut Scan, i: usize, j: usize) -> usize {
         while m < n && s[m].is_ascii_digit() {
             m += 1;
         }
-        let x = m < n && matches!(s[m], b'X' | b'x') && !s.get(m + 1).is_some_and(|&b| is_word_byte(b));
+        let x =
+            m < n && matches!(s[m], b'X' | b'x') && !s.get(m + 1).is_some_and(|&b| is_word_byte(b));
         if x {
             m += 1;
         }
-        if m < n && is_word_byte(s[m]) || (s.get(m) == Some(&b'.') && s.get(m + 1).is_some_and(u8::is_ascii_digit)) {
+        if m < n && is_word_byte(s[m])
+            || (s.get(m) == Some(&b'.') && s.get(m + 1).is_some_and(u8::is_ascii_digit))
+        {
             break;
         }
         groups[count] = Group {
@@ -129,7 +110,11 @@ pub(super) fn digits(sc: &mut Scan, i: usize, j: usize) -> usize {
     while a < count {
         let mut matched = false;
         for b in (a..count).rev() {
-            let left_ok = if a == 0 { !before } else { groups[a].gap == b' ' };
+            let left_ok = if a == 0 {
+                !before
+            } else {
+                groups[a].gap == b' '
+            };
             let right_ok = if b == count - 1 {
                 !after
             } else {
@@ -157,7 +142,12 @@ pub(super) fn digits(sc: &mut Scan, i: usize, j: usize) -> usize {
 /// `(021)87654321`, `(0755) 1234567`: an area code in parentheses.
 fn paren_landline(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
     let s = sc.s;
-    if !(i > 0 && s[i - 1] == b'(' && s.get(j) == Some(&b')') && s[i] == b'0' && (3..=4).contains(&(j - i))) {
+    if !(i > 0
+        && s[i - 1] == b'('
+        && s.get(j) == Some(&b')')
+        && s[i] == b'0'
+        && (3..=4).contains(&(j - i)))
+    {
         return None;
     }
     let mut k = j + 1;
@@ -168,11 +158,14 @@ fn paren_landline(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
     while m < s.len() && s[m].is_ascii_digit() {
         m += 1;
     }
-    if !(7..=8).contains(&(m - k)) || s.get(m).is_some_and(|&b| is_word_byte(b)) || glued_after(s, m) {
+    if !(7..=8).contains(&(m - k))
+        || s.get(m).is_some_and(|&b| is_word_byte(b))
+        || glued_after(s, m)
+    {
         return None;
     }
     validate::landline(ascii(&s[i - 1..m])).ok()?;
-    let confidence = if sc.gated(i - 1, T::CnLandline, 30, PHONE_CONTEXT) {
+    let confidence = if sc.gated(i - 1, T::CnLandline, 30, Ctx::Phone) {
         0.85
     } else {
         0.6
@@ -197,11 +190,9 @@ fn classify(sc: &Scan, groups: &[Group], plus: bool) -> Option<(T, f32)> {
     let lens = &lens[..groups.len()];
     let start = groups[0].start;
     let span = ascii(&s[if plus { start - 1 } else { start }..groups[groups.len() - 1].end]);
-    if matches!(d[len - 1], b'X' | b'x') {
-        return resident_id(d, lens, span).then_some((T::CnResidentId, 0.95));
-    }
     if plus {
-        return mobile(sc, start, d, lens, true).or_else(|| landline(sc, start, d, lens, true, span));
+        return mobile(sc, start, d, lens, true)
+            .or_else(|| landline(sc, start, d, lens, true, span));
     }
     if resident_id(d, lens, span) {
         return Some((T::CnResidentId, 0.95));
@@ -212,6 +203,9 @@ fn classify(sc: &Scan, groups: &[Group], plus: bool) -> Option<(T, f32)> {
                 return Some((T::Uscc, 0.9));
             }
         }
+    }
+    if matches!(d[len - 1], b'X' | b'x') {
+        return None;
     }
     mobile(sc, start, d, lens, false)
         .or_else(|| landline(sc, start, d, lens, false, span))
@@ -230,11 +224,12 @@ fn legacy_resident_id(sc: &Scan, start: usize, d: &[u8], lens: &[usize]) -> Opti
     if lens != [15] {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| d[r].iter().fold(0u32, |n, &b| n * 10 + u32::from(b - b'0'));
+    let num =
+        |r: std::ops::Range<usize>| d[r].iter().fold(0u32, |n, &b| n * 10 + u32::from(b - b'0'));
     let province = num(0..2);
     let ok_province = matches!(province, 11..=15 | 21..=23 | 31..=37 | 41..=46 | 50..=54 | 61..=65);
     let date = crate::civil::Date::new(1900 + num(6..8) as i32, num(8..10), num(10..12));
-    (ok_province && date.is_some() && sc.gated(start, T::CnResidentId, 30, ID_CONTEXT))
+    (ok_province && date.is_some() && sc.gated(start, T::CnResidentId, 30, Ctx::Id))
         .then_some((T::CnResidentId, 0.4))
 }
 
@@ -257,13 +252,15 @@ fn mobile(sc: &Scan, start: usize, d: &[u8], lens: &[usize], plus: bool) -> Opti
     if !grouped_ok || rest.len() != 11 || rest[0] != b'1' {
         return None;
     }
-    let prefix = rest[..3].iter().fold(0u32, |n, &b| n * 10 + u32::from(b - b'0'));
+    let prefix = rest[..3]
+        .iter()
+        .fold(0u32, |n, &b| n * 10 + u32::from(b - b'0'));
     if !is_mobile_prefix(prefix) {
         return None;
     }
-    let confidence = if sc.context(start, 24, NOT_PERSONAL_CONTEXT) {
+    let confidence = if sc.context(start, 24, Ctx::NotPersonal) {
         0.45
-    } else if sc.context(start, 24, MOBILE_CONTEXT) || sc.hint == Some(T::CnMobile) {
+    } else if sc.context(start, 24, Ctx::Mobile) || sc.hint == Some(T::CnMobile) {
         0.95
     } else {
         0.9
@@ -271,17 +268,27 @@ fn mobile(sc: &Scan, start: usize, d: &[u8], lens: &[usize], plus: bool) -> Opti
     Some((T::CnMobile, confidence))
 }
 
-fn landline(sc: &Scan, start: usize, d: &[u8], lens: &[usize], plus: bool, span: &str) -> Option<(T, f32)> {
+fn landline(
+    sc: &Scan,
+    start: usize,
+    d: &[u8],
+    lens: &[usize],
+    plus: bool,
+    span: &str,
+) -> Option<(T, f32)> {
     let shaped = if plus {
         matches!(lens, [2, 2..=3, 7..=8]) && d.starts_with(b"86")
     } else {
         d[0] == b'0'
-            && matches!(lens, [3..=4, 7..=8] | [10..=12] | [3..=4, 4, 4] | [3..=4, 3, 4])
+            && matches!(
+                lens,
+                [3..=4, 7..=8] | [10..=12] | [3..=4, 4, 4] | [3..=4, 3, 4]
+            )
     };
     if !shaped || validate::landline(span).is_err() {
         return None;
     }
-    sc.gated(start, T::CnLandline, 30, PHONE_CONTEXT)
+    sc.gated(start, T::CnLandline, 30, Ctx::Phone)
         .then_some((T::CnLandline, 0.8))
 }
 
@@ -291,10 +298,13 @@ fn plausible_iin(d: &[u8]) -> bool {
     let p2 = u32::from(d[0] - b'0') * 10 + u32::from(d[1] - b'0');
     let p4 = p2 * 100 + u32::from(d[2] - b'0') * 10 + u32::from(d[3] - b'0');
     match d[0] {
-        b'4' => matches!(len, 13 | 16 | 19), // Visa
-        b'5' => (51..=55).contains(&p2) && len == 16, // Mastercard
+        b'4' => matches!(len, 13 | 16 | 19),              // Visa
+        b'5' => (51..=55).contains(&p2) && len == 16,     // Mastercard
         b'2' => (2221..=2720).contains(&p4) && len == 16, // Mastercard 2-series
-        b'3' => (matches!(p2, 34 | 37) && len == 15) || ((3528..=3589).contains(&p4) && (16..=19).contains(&len)),
+        b'3' => {
+            (matches!(p2, 34 | 37) && len == 15)
+                || ((3528..=3589).contains(&p4) && (16..=19).contains(&len))
+        }
         b'6' => (p2 == 62 || p2 == 60 || p2 == 65 || p4 == 6011) && (16..=19).contains(&len),
         _ => false,
     }
@@ -312,10 +322,10 @@ fn card(sc: &Scan, start: usize, d: &[u8], lens: &[usize]) -> Option<(T, f32)> {
     if !grouped_ok || luhn_check_digit(body) != *check {
         return None;
     }
-    let context = sc.gated(start, T::BankCard, 30, CARD_CONTEXT);
+    let context = sc.gated(start, T::BankCard, 30, Ctx::Card);
     let confidence = match (plausible_iin(d), context) {
         (true, true) => 0.95,
-        (true, false) if sc.context(start, 24, NOT_PERSONAL_CONTEXT) => 0.45,
+        (true, false) if sc.context(start, 24, Ctx::NotPersonal) => 0.45,
         (true, false) => 0.85,
         (false, true) => 0.7,
         (false, false) => return None,
@@ -324,7 +334,7 @@ fn card(sc: &Scan, start: usize, d: &[u8], lens: &[usize]) -> Option<(T, f32)> {
 }
 
 fn postal_code(sc: &Scan, start: usize, d: &[u8], lens: &[usize]) -> Option<(T, f32)> {
-    (lens == [6] && d[0] != b'9' && sc.gated(start, T::PostalCode, 20, POSTAL_CONTEXT))
+    (lens == [6] && d[0] != b'9' && sc.gated(start, T::PostalCode, 20, Ctx::Postal))
         .then_some((T::PostalCode, 0.8))
 }
 
@@ -361,30 +371,50 @@ pub(super) fn alnum(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
     let w = ascii(&s[i..j]);
     let len = j - i;
     // `A123456(3)`: the parenthesised check character marks a Hong Kong id.
-    if (7..=8).contains(&len) && s.get(j) == Some(&b'(') && s.get(j + 2) == Some(&b')') {
-        if validate::hk_id(ascii(&s[i..j + 3])).is_ok() {
-            let confidence = if sc.context(i, 30, HK_ID_CONTEXT) { 0.9 } else { 0.85 };
-            sc.push(i, j + 3, T::HkId, confidence);
-            return Some(j + 3);
-        }
-    }
-    let found = if len == 18 && !w.bytes().any(|b| b.is_ascii_lowercase()) && validate::uscc(w).is_ok() {
-        if organisation_code_ok(w.as_bytes()) {
-            Some((T::Uscc, 0.95))
+    if (7..=8).contains(&len)
+        && s.get(j) == Some(&b'(')
+        && s.get(j + 2) == Some(&b')')
+        && validate::hk_id(ascii(&s[i..j + 3])).is_ok()
+    {
+        let confidence = if sc.context(i, 30, Ctx::HkId) {
+            0.9
         } else {
-            sc.gated(i, T::Uscc, 30, USCC_CONTEXT).then_some((T::Uscc, 0.7))
-        }
-    } else if len == 10 && validate::tw_id(w).is_ok() {
-        Some((T::TwId, if sc.gated(i, T::TwId, 30, TW_ID_CONTEXT) { 0.9 } else { 0.7 }))
-    } else if validate::passport(w).is_ok() && sc.gated(i, T::CnPassport, 30, PASSPORT_CONTEXT) {
-        Some((T::CnPassport, 0.85))
-    } else if validate::hk_macau_permit(w).is_ok() && sc.gated(i, T::HkMacauPermit, 30, PERMIT_CONTEXT) {
-        Some((T::HkMacauPermit, 0.85))
-    } else if (8..=9).contains(&len) && validate::hk_id(w).is_ok() && sc.gated(i, T::HkId, 30, HK_ID_CONTEXT) {
-        Some((T::HkId, 0.8))
-    } else {
-        None
-    };
+            0.85
+        };
+        sc.push(i, j + 3, T::HkId, confidence);
+        return Some(j + 3);
+    }
+    let found =
+        if len == 18 && !w.bytes().any(|b| b.is_ascii_lowercase()) && validate::uscc(w).is_ok() {
+            if organisation_code_ok(w.as_bytes()) {
+                Some((T::Uscc, 0.95))
+            } else {
+                sc.gated(i, T::Uscc, 30, Ctx::Uscc)
+                    .then_some((T::Uscc, 0.7))
+            }
+        } else if len == 10 && validate::tw_id(w).is_ok() {
+            Some((
+                T::TwId,
+                if sc.gated(i, T::TwId, 30, Ctx::TwId) {
+                    0.9
+                } else {
+                    0.7
+                },
+            ))
+        } else if validate::passport(w).is_ok() && sc.gated(i, T::CnPassport, 30, Ctx::Passport) {
+            Some((T::CnPassport, 0.85))
+        } else if validate::hk_macau_permit(w).is_ok()
+            && sc.gated(i, T::HkMacauPermit, 30, Ctx::Permit)
+        {
+            Some((T::HkMacauPermit, 0.85))
+        } else if (8..=9).contains(&len)
+            && validate::hk_id(w).is_ok()
+            && sc.gated(i, T::HkId, 30, Ctx::HkId)
+        {
+            Some((T::HkId, 0.8))
+        } else {
+            None
+        };
     let (ty, confidence) = found?;
     sc.push(i, j, ty, confidence);
     Some(j)
@@ -406,11 +436,15 @@ pub(super) fn plate(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
             2 => s[at..i] == *"·".as_bytes(),
             _ => s[at..i] == *"•".as_bytes() || s[at..i] == *"・".as_bytes(),
         };
-        (ok_sep && ideograph_before(s, at).is_some_and(|c| PLATE_PROVINCES.contains(c))).then_some(at)
+        (ok_sep && ideograph_before(s, at).is_some_and(|c| PLATE_PROVINCES.contains(c)))
+            .then_some(at)
     })?;
     let start = province_end - 3;
     let (serial_start, end) = if j - i == 1 {
-        let k = j + [" ", "-", "·", "•", "・"].iter().find(|sep| s[j..].starts_with(sep.as_bytes()))?.len();
+        let k = j + [" ", "-", "·", "•", "・"]
+            .iter()
+            .find(|sep| s[j..].starts_with(sep.as_bytes()))?
+            .len();
         let mut m = k;
         while m < s.len() && s[m].is_ascii_alphanumeric() {
             m += 1;
@@ -423,7 +457,11 @@ pub(super) fn plate(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
     let digits = serial.iter().filter(|b| b.is_ascii_digit()).count();
     let shaped = match serial.len() {
         5 => digits >= 3,
-        6 => digits >= 4 && (matches!(serial[0], b'D' | b'F' | b'd' | b'f') || matches!(serial[5], b'D' | b'F' | b'd' | b'f')),
+        6 => {
+            digits >= 4
+                && (matches!(serial[0], b'D' | b'F' | b'd' | b'f')
+                    || matches!(serial[5], b'D' | b'F' | b'd' | b'f'))
+        }
         _ => false,
     };
     if !shaped || glued_after(s, end) {
