@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 // Planted values (synthetic, checksums valid).
 const ID: &str = "11010519491231002X";
 const MOBILE: &str = "13812345678";
-const CARD: &str = "6222020200112233445"; // 19-digit UnionPay, Luhn-valid
+const CARD: &str = "6222020200112233446"; // 19-digit UnionPay, Luhn-valid
 const EMAIL: &str = "zhang.wei@example.com";
 
 fn luhn_ok(s: &str) -> bool {
@@ -104,7 +104,7 @@ fn text_offsets_lines_and_columns_are_exact() {
         .collect();
     let text = format!(
         "第一行没有什么。\n客户来电，手机{MOBILE}联系，备用手机{fw_mobile}。\n\
-         身份证号{}，卡号 6222 0202 0011 2233 445，邮箱{EMAIL}\n\
+         身份证号{}，卡号 6222 0202 0011 2233 446，邮箱{EMAIL}\n\
          order ORD{MOBILE} and txn 2023110512304599887766554 are not personal data\n",
         ID.to_lowercase()
     );
