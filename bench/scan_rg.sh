@@ -65,7 +65,7 @@ RG_MBS=$(awk -v mb="$MB" -v w="${RG%% *}" 'BEGIN {printf "%.1f", mb / w}')
 CUSTODIA_BIN="${CUSTODIA_BIN:-$PWD/target/release/custodia}"
 if [ -x "$CUSTODIA_BIN" ] && "$CUSTODIA_BIN" scan --help >/dev/null 2>&1; then
   FINDINGS=/tmp/f.jsonl
-  SCAN_CMD=("$CUSTODIA_BIN" scan "$DIR" --format jsonl --out "$FINDINGS")
+  SCAN_CMD=("$CUSTODIA_BIN" scan "$DIR" --format jsonl --out "$FINDINGS" --threads "$THREADS" --exclude truth.jsonl --exclude hard_negatives.jsonl --exit-zero)
   SCAN=$(best_of "${SCAN_CMD[@]}")
   echo "custodia scan: $(wc -l < "$FINDINGS") findings"
   report "custodia scan" "$SCAN"

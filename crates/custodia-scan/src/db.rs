@@ -9,9 +9,15 @@ use std::collections::BTreeMap;
 
 /// Whether a scan target names a database rather than a path.
 pub fn is_database_url(t: &str) -> bool {
-    ["postgres://", "postgresql://", "mysql://", "mariadb://", "sqlite:"]
-        .iter()
-        .any(|p| t.starts_with(p))
+    [
+        "postgres://",
+        "postgresql://",
+        "mysql://",
+        "mariadb://",
+        "sqlite:",
+    ]
+    .iter()
+    .any(|p| t.starts_with(p))
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -156,8 +162,8 @@ fn group(rows: Vec<(String, String, String)>, d: Dialect, opts: &Options) -> Vec
                 Dialect::Postgres if s != "public" => format!("{s}.{t}"),
                 _ => t.clone(),
             };
-            let chosen = opts.tables.is_empty()
-                || opts.tables.iter().any(|w| *w == shown || *w == t);
+            let chosen =
+                opts.tables.is_empty() || opts.tables.iter().any(|w| *w == shown || *w == t);
             if !chosen {
                 return None;
             }
@@ -195,6 +201,12 @@ where
         let mut stream = sqlx::query(&t.sql).fetch(pool);
         let mut n = 0u64;
         let mut failed = None;
+        let contexts: Vec<custodia_detect::find::FieldContext> = t
+            .columns
+            .iter()
+            .map(|c| custodia_detect::find::FieldContext::new(c))
+            .collect();
+        let mut out = crate::Batch::new(tx);
         while let Some(row) = stream.next().await {
             let row = match row {
                 Ok(r) => r,
@@ -212,14 +224,14 @@ where
                 };
                 bytes += v.len() as u64;
                 let mut seen = vec![];
-                for d in custodia_detect::find::find_in_field(col, &v) {
+                for d in custodia_detect::find::find_in(&contexts[i], &v) {
                     if d.confidence < opts.min_confidence {
                         continue;
                     }
                     if !seen.contains(&d.ty) {
                         seen.push(d.ty);
                     }
-                    let _ = tx.send(Event::Finding(Finding {
+                    out.push(Finding {
                         path: t.shown.clone(),
                         line: n,
                         column: i as u64 + 1,
@@ -229,12 +241,14 @@ where
                         confidence: d.confidence,
                         masked: crate::masked(d.ty, &v[d.start..d.end]),
                         field: Some(col.clone()),
-                    }));
+                    });
                 }
                 tallies[i].observe(Some(&v), &seen);
             }
         }
         drop(stream);
+        out.flush();
+        drop(out);
         if let Some(e) = failed {
             let _ = tx.send(Event::Skipped {
                 path: t.shown.clone(),
@@ -256,9 +270,16 @@ where
 /// Column names that say "authentication data" (JR/T 0171 C3): never readable back.
 pub fn is_secret_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["password", "passwd", "pwd", "pin", "cvv", "cvn", "cvc", "secret", "密码", "口令"]
-        .iter()
-        .any(|w| n == *w || n.ends_with(&format!("_{w}")) || n.starts_with(&format!("{w}_")) || (w.len() > 3 && n.contains(w)))
+    [
+        "password", "passwd", "pwd", "pin", "cvv", "cvn", "cvc", "secret", "密码", "口令",
+    ]
+    .iter()
+    .any(|w| {
+        n == *w
+            || n.ends_with(&format!("_{w}"))
+            || n.starts_with(&format!("{w}_"))
+            || (w.len() > 3 && n.contains(w))
+    })
 }
 
 #[cfg(test)]
@@ -270,7 +291,10 @@ mod tests {
         assert!(is_database_url("postgres://u:p@h/db"));
         assert!(is_database_url("sqlite://x.db"));
         assert!(!is_database_url("./exports"));
-        assert_eq!(redact_url("mysql://root:secret@127.0.0.1/test"), "mysql://…@127.0.0.1/test");
+        assert_eq!(
+            redact_url("mysql://root:secret@127.0.0.1/test"),
+            "mysql://…@127.0.0.1/test"
+        );
     }
 
     #[test]

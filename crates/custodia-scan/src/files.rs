@@ -103,7 +103,9 @@ fn io_reason(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::NotFound => "not found".into(),
         io::ErrorKind::PermissionDenied => "permission denied".into(),
-        io::ErrorKind::InvalidData => "not readable as its format (corrupt or not that format)".into(),
+        io::ErrorKind::InvalidData => {
+            "not readable as its format (corrupt or not that format)".into()
+        }
         _ => format!("cannot be read ({})", e.kind()),
     }
 }
@@ -116,21 +118,23 @@ pub fn scan_files(paths: &[PathBuf], opts: &Options, tx: &Sender) -> Result<(), 
         .build()
         .map_err(|e| ScanError(e.to_string()))?;
     pool.install(|| {
-        files.par_iter().for_each_with(tx.clone(), |tx, (path, named)| {
-            let shown = display_path(path);
-            match scan_file(path, &shown, *named, opts, tx) {
-                Ok(Some(bytes)) => {
-                    let _ = tx.send(Event::Done { path: shown, bytes });
+        files
+            .par_iter()
+            .for_each_with(tx.clone(), |tx, (path, named)| {
+                let shown = display_path(path);
+                match scan_file(path, &shown, *named, opts, tx) {
+                    Ok(Some(bytes)) => {
+                        let _ = tx.send(Event::Done { path: shown, bytes });
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        let _ = tx.send(Event::Skipped {
+                            path: shown,
+                            reason: io_reason(&e),
+                        });
+                    }
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    let _ = tx.send(Event::Skipped {
-                        path: shown,
-                        reason: io_reason(&e),
-                    });
-                }
-            }
-        })
+            })
     });
     Ok(())
 }
@@ -143,7 +147,10 @@ fn scan_file(
     opts: &Options,
     tx: &Sender,
 ) -> io::Result<Option<u64>> {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let (kind, gz) = kind_of(&name);
     let file = File::open(path)?;
     let mut reader: Box<dyn BufRead> = if gz {
@@ -165,7 +172,10 @@ fn scan_file(
             FileKind::Text
         }
     };
-    let mut counted = Counting { inner: reader, n: 0 };
+    let mut counted = Counting {
+        inner: reader,
+        n: 0,
+    };
     match kind {
         FileKind::Text => scan_text(&mut counted, shown, opts, tx)?,
         FileKind::Csv(delim) => structured::scan_csv(&mut counted, delim, shown, opts, tx)?,
@@ -300,6 +310,7 @@ fn scan_text(r: &mut impl BufRead, shown: &str, opts: &Options, tx: &Sender) -> 
         }
         let end = if eof { buf.len() } else { cut_point(&buf) };
         let block = &buf[..end];
+        let mut batch = crate::Batch::new(tx);
         valid_pieces(block, |text, off| {
             for d in custodia_detect::find::find(text) {
                 if d.confidence < opts.min_confidence {
@@ -307,7 +318,7 @@ fn scan_text(r: &mut impl BufRead, shown: &str, opts: &Options, tx: &Sender) -> 
                 }
                 let at = off + d.start;
                 let (line, column) = cursor.locate(block, at);
-                let _ = tx.send(Event::Finding(Finding {
+                batch.push(Finding {
                     path: shown.to_string(),
                     line,
                     column,
@@ -317,7 +328,7 @@ fn scan_text(r: &mut impl BufRead, shown: &str, opts: &Options, tx: &Sender) -> 
                     confidence: d.confidence,
                     masked: crate::masked(d.ty, &text[d.start..d.end]),
                     field: None,
-                }));
+                });
             }
         });
         cursor.finish(block);

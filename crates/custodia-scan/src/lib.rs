@@ -63,6 +63,21 @@ fn ser_confidence<S: serde::Serializer>(c: &f32, s: S) -> Result<S::Ok, S::Error
 /// The display-masked form of a detected value: the type's mask on its canonical form,
 /// or the generic mask when the value does not normalize (context-gated detections).
 pub fn masked(ty: PiiType, raw: &str) -> String {
+    // Already canonical (the common case): mask directly, without validating again.
+    let b = raw.as_bytes();
+    let plain = match ty {
+        PiiType::CnMobile => b.len() == 11 && b.iter().all(u8::is_ascii_digit),
+        PiiType::BankCard => (13..=19).contains(&b.len()) && b.iter().all(u8::is_ascii_digit),
+        PiiType::CnResidentId => {
+            b.len() == 18
+                && b[..17].iter().all(u8::is_ascii_digit)
+                && (b[17].is_ascii_digit() || b[17] == b'X')
+        }
+        _ => false,
+    };
+    if plain {
+        return custodia_detect::mask(ty, raw);
+    }
     match custodia_detect::normalize(ty, raw) {
         Ok(canonical) => custodia_detect::mask(ty, &canonical),
         Err(_) => custodia_detect::mask::generic(raw),
@@ -81,7 +96,9 @@ pub fn level_of(ty: PiiType) -> Level {
 /// What the scanner reports while it runs.
 #[derive(Debug)]
 pub enum Event {
-    Finding(Finding),
+    /// Findings, in order within a source (sent in batches: one channel message per
+    /// finding would cost more than finding it).
+    Findings(Vec<Finding>),
     /// A file (or table) was scanned completely; `bytes` read from it.
     Done { path: String, bytes: u64 },
     /// A file (or table) could not be read; it was skipped. The message names no value.
@@ -264,15 +281,16 @@ pub struct Summary {
 impl Summary {
     pub fn add(&mut self, e: &Event) {
         match e {
-            Event::Finding(f) => {
-                self.findings += 1;
-                *self.by_type.entry(f.ty.id()).or_default() += 1;
-                *self
-                    .by_source
-                    .entry(f.path.clone())
-                    .or_default()
-                    .entry(f.ty.id())
-                    .or_default() += 1;
+            Event::Findings(fs) => {
+                for f in fs {
+                    self.findings += 1;
+                    *self.by_type.entry(f.ty.id()).or_default() += 1;
+                    let per = match self.by_source.get_mut(&f.path) {
+                        Some(m) => m,
+                        None => self.by_source.entry(f.path.clone()).or_default(),
+                    };
+                    *per.entry(f.ty.id()).or_default() += 1;
+                }
             }
             Event::Done { bytes, .. } => {
                 self.sources += 1;
@@ -298,6 +316,54 @@ impl Summary {
 /// The sending half given to scanners; bounded so a flood of findings cannot pile up in
 /// memory faster than the output is written.
 pub type Sender = mpsc::SyncSender<Event>;
+
+/// Collects findings and sends them in batches; the rest is sent when dropped.
+pub(crate) struct Batch<'a> {
+    tx: &'a Sender,
+    buf: Vec<Finding>,
+}
+
+impl<'a> Batch<'a> {
+    pub fn new(tx: &'a Sender) -> Self {
+        Batch { tx, buf: vec![] }
+    }
+
+    pub fn push(&mut self, f: Finding) {
+        self.buf.push(f);
+        if self.buf.len() >= 512 {
+            self.flush();
+        }
+    }
+
+    pub fn flush(&mut self) {
+        if !self.buf.is_empty() {
+            let _ = self.tx.send(Event::Findings(std::mem::take(&mut self.buf)));
+        }
+    }
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Header contexts prepared once per distinct field name.
+#[derive(Default)]
+pub(crate) struct Fields(std::collections::HashMap<String, custodia_detect::find::FieldContext>);
+
+impl Fields {
+    pub fn get(&mut self, field: &str) -> custodia_detect::find::FieldContext {
+        if let Some(c) = self.0.get(field) {
+            return *c;
+        }
+        let c = custodia_detect::find::FieldContext::new(field);
+        if self.0.len() < 10_000 {
+            self.0.insert(field.to_string(), c);
+        }
+        c
+    }
+}
 
 /// A channel for scan events.
 pub fn channel() -> (Sender, mpsc::Receiver<Event>) {

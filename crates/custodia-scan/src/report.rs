@@ -44,9 +44,11 @@ impl<W: Write> Writer<W> {
 
     pub fn event(&mut self, e: Event) -> io::Result<()> {
         self.summary.add(&e);
-        if let (Format::Jsonl, Event::Finding(f)) = (self.format, &e) {
-            serde_json::to_writer(&mut self.out, f)?;
-            self.out.write_all(b"\n")?;
+        if let (Format::Jsonl, Event::Findings(fs)) = (self.format, &e) {
+            for f in fs {
+                serde_json::to_writer(&mut self.out, f)?;
+                self.out.write_all(b"\n")?;
+            }
         }
         Ok(())
     }
@@ -103,7 +105,11 @@ pub fn table(s: &Summary) -> String {
             let l = type_of(t).map_or("", |t| level_str(level_of(t)));
             let _ = writeln!(o, "{t:<18} {l:>5} {n:>10}");
         }
-        let _ = writeln!(o, "\n{:<60} {:>5} {:>9}  TYPES", "SOURCE", "LEVEL", "FINDINGS");
+        let _ = writeln!(
+            o,
+            "\n{:<60} {:>5} {:>9}  TYPES",
+            "SOURCE", "LEVEL", "FINDINGS"
+        );
         for (path, n) in s.worst_sources() {
             let types = &s.by_source[path];
             let list: Vec<String> = types.iter().map(|(t, n)| format!("{t}×{n}")).collect();

@@ -117,7 +117,11 @@ pub fn propose(collection: &str, source: &str, columns: &[ColumnReport]) -> Stri
         columns.len()
     );
     let _ = writeln!(o, "name = {}", toml_str(&name));
-    let _ = writeln!(o, "description = {}", toml_str(&format!("Proposed from {source}")));
+    let _ = writeln!(
+        o,
+        "description = {}",
+        toml_str(&format!("Proposed from {source}"))
+    );
     let mut used = HashSet::new();
     for (i, c) in columns.iter().enumerate() {
         let ty = c.ty.filter(|_| c.share >= TYPE_SHARE);
@@ -142,7 +146,9 @@ pub fn propose(collection: &str, source: &str, columns: &[ColumnReport]) -> Stri
         let searchable = level != Level::C3 && ty.is_some_and(identifier);
         let _ = writeln!(o, "\n[[fields]]");
         let why = match (c.ty, level) {
-            (_, Level::C3) => "authentication data by its name: stored only as a verifier".to_string(),
+            (_, Level::C3) => {
+                "authentication data by its name: stored only as a verifier".to_string()
+            }
             (Some(t), _) => format!(
                 "{:.0}% of {} sampled values matched {}",
                 c.share * 100.0,
@@ -154,11 +160,15 @@ pub fn propose(collection: &str, source: &str, columns: &[ColumnReport]) -> Stri
         let _ = writeln!(o, "# column {}: {why}", toml_str(&c.column));
         let _ = writeln!(o, "name = {}", toml_str(&f));
         let _ = writeln!(o, "type = {}", toml_str(type_id));
-        let _ = writeln!(o, "level = \"{}\"", match level {
-            Level::C1 => "C1",
-            Level::C2 => "C2",
-            Level::C3 => "C3",
-        });
+        let _ = writeln!(
+            o,
+            "level = \"{}\"",
+            match level {
+                Level::C1 => "C1",
+                Level::C2 => "C2",
+                Level::C3 => "C3",
+            }
+        );
         if c.always_present {
             let _ = writeln!(o, "required = true");
         }
@@ -191,7 +201,13 @@ mod tests {
         assert_eq!(field_name("2nd phone", None, 0), "f_2nd_phone");
     }
 
-    fn col(name: &str, ty: Option<PiiType>, share: f64, level: Level, plain: &'static str) -> ColumnReport {
+    fn col(
+        name: &str,
+        ty: Option<PiiType>,
+        share: f64,
+        level: Level,
+        plain: &'static str,
+    ) -> ColumnReport {
         ColumnReport {
             table: "t".into(),
             column: name.into(),

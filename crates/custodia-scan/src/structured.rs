@@ -3,7 +3,8 @@
 //! Findings name the column header or key path in `field`.
 
 use crate::files::{valid_pieces, LineCursor};
-use crate::{Event, Finding, Options, Sender};
+use crate::{Batch, Event, Fields, Finding, Options, Sender};
+use custodia_detect::find::FieldContext;
 use std::fs::File;
 use std::io::{self, BufRead};
 
@@ -57,6 +58,7 @@ impl Value<'_> {
 #[allow(clippy::too_many_arguments)]
 fn emit(
     field: &str,
+    ctx: &FieldContext,
     value: &Value<'_>,
     raw_start: usize,
     block: &[u8],
@@ -64,11 +66,11 @@ fn emit(
     cursor: &mut LineCursor,
     shown: &str,
     opts: &Options,
-    tx: &Sender,
+    out: &mut Batch<'_>,
 ) -> Vec<custodia_core::PiiType> {
     let mut types = vec![];
     valid_pieces(&value.decoded, |text, off| {
-        for d in custodia_detect::find::find_in_field(leaf(field), text) {
+        for d in custodia_detect::find::find_in(ctx, text) {
             if d.confidence < opts.min_confidence {
                 continue;
             }
@@ -76,7 +78,7 @@ fn emit(
             let at = raw_start + value.raw(off + d.start);
             let end = raw_start + value.raw(off + d.end);
             let (line, column) = cursor.locate(block, at);
-            let _ = tx.send(Event::Finding(Finding {
+            out.push(Finding {
                 path: shown.to_string(),
                 line,
                 column,
@@ -86,7 +88,7 @@ fn emit(
                 confidence: d.confidence,
                 masked: crate::masked(d.ty, &text[d.start..d.end]),
                 field: Some(field.to_string()),
-            }));
+            });
         }
     });
     types
@@ -217,9 +219,13 @@ pub(crate) fn scan_csv(
     // Column classification from the first `sample` records.
     let mut tallies: Vec<crate::ColumnTally> = vec![];
     let mut sampled = 0u64;
+    let mut out = Batch::new(tx);
+    let mut contexts: Vec<FieldContext> = vec![];
+    let mut fields_ctx = Fields::default();
     loop {
         rec.clear();
         if read_record(r, &mut rec)? == 0 {
+            out.flush();
             if let Some(names) = &header {
                 for (name, t) in names.iter().zip(&tallies) {
                     let _ = tx.send(Event::Column(t.report(shown, name)));
@@ -249,8 +255,22 @@ pub(crate) fn scan_csv(
                 let mut cursor = LineCursor::new(line);
                 for (i, f) in fields.iter().enumerate() {
                     let v = csv_value(&rec, f);
-                    emit(&format!("column_{}", i + 1), &v, f.start, &rec, base, &mut cursor, shown, opts, tx);
+                    let name = format!("column_{}", i + 1);
+                    let ctx = fields_ctx.get(&name);
+                    emit(
+                        &name,
+                        &ctx,
+                        &v,
+                        f.start,
+                        &rec,
+                        base,
+                        &mut cursor,
+                        shown,
+                        opts,
+                        &mut out,
+                    );
                 }
+                contexts = names.iter().map(|n| FieldContext::new(n)).collect();
                 header = Some(names);
             }
             Some(names) => {
@@ -262,8 +282,26 @@ pub(crate) fn scan_csv(
                 }
                 for (i, f) in fields.iter().enumerate() {
                     let v = csv_value(&rec, f);
-                    let name = names.get(i).cloned().unwrap_or_else(|| format!("column_{}", i + 1));
-                    let types = emit(&name, &v, f.start, &rec, base, &mut cursor, shown, opts, tx);
+                    let extra;
+                    let (name, ctx) = match (names.get(i), contexts.get(i)) {
+                        (Some(n), Some(c)) => (n.as_str(), *c),
+                        _ => {
+                            extra = format!("column_{}", i + 1);
+                            (extra.as_str(), fields_ctx.get(&extra))
+                        }
+                    };
+                    let types = emit(
+                        name,
+                        &ctx,
+                        &v,
+                        f.start,
+                        &rec,
+                        base,
+                        &mut cursor,
+                        shown,
+                        opts,
+                        &mut out,
+                    );
                     if let Some(t) = tallies.get_mut(i).filter(|_| sampling) {
                         t.observe(std::str::from_utf8(&v.decoded).ok(), &types);
                     }
@@ -391,6 +429,8 @@ pub(crate) fn scan_json(
     let mut st = JsonState::default();
     let mut base: u64 = 0;
     let mut line: u64 = 1;
+    let mut out = Batch::new(tx);
+    let mut contexts = Fields::default();
     loop {
         line_buf.clear();
         if read_line_limited(r, &mut line_buf, MAX_RECORD)? == 0 {
@@ -398,7 +438,19 @@ pub(crate) fn scan_json(
         }
         let mut cursor = LineCursor::new(line);
         json_line(&line_buf, &mut st, |field, v, raw_start| {
-            emit(field, &v, raw_start, &line_buf, base, &mut cursor, shown, opts, tx);
+            let ctx = contexts.get(leaf(field));
+            emit(
+                field,
+                &ctx,
+                &v,
+                raw_start,
+                &line_buf,
+                base,
+                &mut cursor,
+                shown,
+                opts,
+                &mut out,
+            );
         });
         line += memchr::memchr_iter(b'\n', &line_buf).count() as u64;
         base += line_buf.len() as u64;
@@ -455,7 +507,8 @@ fn json_line(b: &[u8], st: &mut JsonState, mut value: impl FnMut(&str, Value<'_>
             }
             b'-' | b'0'..=b'9' => {
                 let start = i;
-                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
                     i += 1;
                 }
                 value(
@@ -474,6 +527,7 @@ fn json_line(b: &[u8], st: &mut JsonState, mut value: impl FnMut(&str, Value<'_>
 
 // ---------------------------------------------------------------- spreadsheets, parquet
 
+#[allow(clippy::too_many_arguments)]
 fn cell_findings(
     shown: &str,
     field: &str,
@@ -481,13 +535,15 @@ fn cell_findings(
     col: u64,
     text: &str,
     opts: &Options,
-    tx: &Sender,
+    contexts: &mut Fields,
+    out: &mut Batch<'_>,
 ) {
-    for d in custodia_detect::find::find_in_field(leaf(field), text) {
+    let ctx = contexts.get(leaf(field));
+    for d in custodia_detect::find::find_in(&ctx, text) {
         if d.confidence < opts.min_confidence {
             continue;
         }
-        let _ = tx.send(Event::Finding(Finding {
+        out.push(Finding {
             path: shown.to_string(),
             line: row,
             column: col,
@@ -497,7 +553,7 @@ fn cell_findings(
             confidence: d.confidence,
             masked: crate::masked(d.ty, &text[d.start..d.end]),
             field: Some(field.to_string()),
-        }));
+        });
     }
 }
 
@@ -512,6 +568,8 @@ pub(crate) fn scan_xlsx(file: File, shown: &str, opts: &Options, tx: &Sender) ->
     use calamine::{Reader, Xlsx};
     let mut wb: Xlsx<_> = Xlsx::new(io::BufReader::new(file)).map_err(invalid)?;
     let sheets = wb.sheet_names();
+    let mut out = Batch::new(tx);
+    let mut contexts = Fields::default();
     for sheet in sheets {
         let mut cells = wb.worksheet_cells_reader(&sheet).map_err(invalid)?;
         let mut header: Vec<String> = vec![];
@@ -537,7 +595,16 @@ pub(crate) fn scan_xlsx(file: File, shown: &str, opts: &Options, tx: &Sender) ->
                 Some(h) if !h.is_empty() && row > 0 => format!("{sheet}.{h}"),
                 _ => format!("{sheet}.column_{}", col + 1),
             };
-            cell_findings(shown, &name, row as u64 + 1, col as u64 + 1, &text, opts, tx);
+            cell_findings(
+                shown,
+                &name,
+                row as u64 + 1,
+                col as u64 + 1,
+                &text,
+                opts,
+                &mut contexts,
+                &mut out,
+            );
         }
     }
     Ok(())
@@ -548,10 +615,13 @@ pub(crate) fn scan_parquet(file: File, shown: &str, opts: &Options, tx: &Sender)
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let reader = SerializedFileReader::new(file).map_err(invalid)?;
     let rows = reader.get_row_iter(None).map_err(invalid)?;
+    let mut out = Batch::new(tx);
+    let mut contexts = Fields::default();
     for (i, row) in rows.enumerate() {
         let row = row.map_err(invalid)?;
         for (c, (name, field)) in row.get_column_iter().enumerate() {
-            parquet_field(shown, name, field, i as u64 + 1, c as u64 + 1, opts, tx);
+            let at = (i as u64 + 1, c as u64 + 1);
+            parquet_field(shown, name, field, at, opts, &mut contexts, &mut out);
         }
     }
     Ok(())
@@ -561,10 +631,10 @@ fn parquet_field(
     shown: &str,
     name: &str,
     field: &parquet::record::Field,
-    row: u64,
-    col: u64,
+    (row, col): (u64, u64),
     opts: &Options,
-    tx: &Sender,
+    contexts: &mut Fields,
+    out: &mut Batch<'_>,
 ) {
     use parquet::record::Field;
     let text = match field {
@@ -579,19 +649,27 @@ fn parquet_field(
         Field::ULong(n) => n.to_string(),
         Field::Group(g) => {
             for (sub, f) in g.get_column_iter() {
-                parquet_field(shown, &format!("{name}.{sub}"), f, row, col, opts, tx);
+                parquet_field(
+                    shown,
+                    &format!("{name}.{sub}"),
+                    f,
+                    (row, col),
+                    opts,
+                    contexts,
+                    out,
+                );
             }
             return;
         }
         Field::ListInternal(l) => {
             for f in l.elements() {
-                parquet_field(shown, name, f, row, col, opts, tx);
+                parquet_field(shown, name, f, (row, col), opts, contexts, out);
             }
             return;
         }
         _ => return,
     };
-    cell_findings(shown, name, row, col, &text, opts, tx);
+    cell_findings(shown, name, row, col, &text, opts, contexts, out);
 }
 
 #[cfg(test)]
@@ -608,7 +686,10 @@ mod tests {
     #[test]
     fn csv_records_split_with_quotes() {
         assert_eq!(fields("a,b,c\r\n"), ["a", "b", "c"]);
-        assert_eq!(fields("\"x,y\",\"say \"\"hi\"\"\",\n"), ["x,y", "say \"hi\"", ""]);
+        assert_eq!(
+            fields("\"x,y\",\"say \"\"hi\"\"\",\n"),
+            ["x,y", "say \"hi\"", ""]
+        );
         assert_eq!(fields("\"multi\nline\",z\n"), ["multi\nline", "z"]);
         assert_eq!(fields("one\n"), ["one"]);
     }
@@ -630,7 +711,11 @@ mod tests {
         let mut seen = vec![];
         let line = br#"{"customer": {"name": "A\u00e9B", "ids": [1, 2]}, "n": 7}"#;
         json_line(line, &mut st, |k, v, start| {
-            seen.push((k.to_string(), String::from_utf8(v.decoded.to_vec()).unwrap(), start))
+            seen.push((
+                k.to_string(),
+                String::from_utf8(v.decoded.to_vec()).unwrap(),
+                start,
+            ))
         });
         assert_eq!(seen[0].0, "customer.name");
         assert_eq!(seen[0].1, "AéB");
@@ -645,7 +730,13 @@ mod tests {
     fn json_state_spans_lines() {
         let mut st = JsonState::default();
         let mut keys = vec![];
-        for l in ["{\n", "  \"a\": {\n", "    \"mobile\": \"x\"\n", "  }\n", "}\n"] {
+        for l in [
+            "{\n",
+            "  \"a\": {\n",
+            "    \"mobile\": \"x\"\n",
+            "  }\n",
+            "}\n",
+        ] {
             json_line(l.as_bytes(), &mut st, |k, _, _| keys.push(k.to_string()));
         }
         assert_eq!(keys, ["a.mobile"]);

@@ -39,7 +39,7 @@ fn scan(paths: &[PathBuf], opts: &Options) -> Scan {
     };
     for e in rx {
         match e {
-            Event::Finding(f) => s.findings.push(f),
+            Event::Findings(f) => s.findings.extend(f),
             Event::Column(c) => s.columns.push(c),
             Event::Skipped { path, reason } => s.skipped.push((path, reason)),
             Event::Done { path, .. } => s.done.push(path),
@@ -131,7 +131,10 @@ fn text_offsets_lines_and_columns_are_exact() {
     assert!(
         s.findings.iter().all(|f| f.line == 2 || f.line == 3),
         "{:?}",
-        s.findings.iter().map(|f| (f.ty.id(), f.line)).collect::<Vec<_>>()
+        s.findings
+            .iter()
+            .map(|f| (f.ty.id(), f.line))
+            .collect::<Vec<_>>()
     );
     assert_eq!(s.done.len(), 1);
 }
@@ -150,7 +153,10 @@ fn gzip_logs_report_offsets_in_the_decompressed_stream() {
     has(&s, b, &p, PiiType::Ipv4, "10.1.2.3");
     let m = has(&s, b, &p, PiiType::CnMobile, MOBILE);
     assert_eq!(m.line, 2);
-    assert!(s.findings.iter().all(|f| f.ty != PiiType::Ipv4 || f.line == 1));
+    assert!(s
+        .findings
+        .iter()
+        .all(|f| f.ty != PiiType::Ipv4 || f.line == 1));
 }
 
 #[test]
@@ -203,7 +209,8 @@ fn json_and_jsonl_track_keys_and_escapes() {
          {{\"phone\":{MOBILE},\"note\":\"回拨 \\\"{MOBILE}\\\"\"}}\n"
     );
     let p = write(dir.path(), "events.jsonl", jsonl.as_bytes());
-    let pretty = format!("{{\n  \"customers\": [\n    {{\n      \"email\": \"{EMAIL}\"\n    }}\n  ]\n}}\n");
+    let pretty =
+        format!("{{\n  \"customers\": [\n    {{\n      \"email\": \"{EMAIL}\"\n    }}\n  ]\n}}\n");
     let q = write(dir.path(), "dump.json", pretty.as_bytes());
     let s = scan(&[p.clone(), q.clone()], &Options::default());
     let b = jsonl.as_bytes();
@@ -252,8 +259,11 @@ fn xlsx(rows: &[&[&str]]) -> Vec<u8> {
     ];
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(vec![]));
     for (name, body) in files {
-        w.start_file(name, SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored))
-            .unwrap();
+        w.start_file(
+            name,
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored),
+        )
+        .unwrap();
         w.write_all(body.as_bytes()).unwrap();
     }
     w.finish().unwrap().into_inner()
@@ -316,7 +326,10 @@ fn write_parquet(path: &Path) {
     )
     .unwrap();
     let mut rg = w.next_row_group().unwrap();
-    let cards: Vec<ByteArray> = ["not a card", CARD].iter().map(|s| ByteArray::from(*s)).collect();
+    let cards: Vec<ByteArray> = ["not a card", CARD]
+        .iter()
+        .map(|s| ByteArray::from(*s))
+        .collect();
     let mut col = rg.next_column().unwrap().unwrap();
     col.typed::<ByteArrayType>()
         .write_batch(&cards, None, None)
@@ -335,7 +348,11 @@ fn write_parquet(path: &Path) {
 fn excludes_missing_paths_and_binaries() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "keep/a.txt", format!("手机{MOBILE}").as_bytes());
-    write(dir.path(), "node_modules/b.txt", format!("手机{MOBILE}").as_bytes());
+    write(
+        dir.path(),
+        "node_modules/b.txt",
+        format!("手机{MOBILE}").as_bytes(),
+    );
     write(dir.path(), "keep/c.tmp", format!("手机{MOBILE}").as_bytes());
     write(dir.path(), "keep/d.bin", b"\x00\x01\x02 13812345678");
     let opts = Options {
@@ -347,7 +364,10 @@ fn excludes_missing_paths_and_binaries() {
     let paths: Vec<&str> = s.findings.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(paths.len(), 1, "{paths:?}");
     assert!(paths[0].ends_with("keep/a.txt"));
-    assert_eq!(s.skipped, vec![(missing.to_string_lossy().into_owned(), "not found".into())]);
+    assert_eq!(
+        s.skipped,
+        vec![(missing.to_string_lossy().into_owned(), "not found".into())]
+    );
 }
 
 #[test]
@@ -358,7 +378,8 @@ fn outputs_never_contain_a_raw_value() {
     for format in [Format::Jsonl, Format::Table, Format::Html] {
         let (tx, rx) = custodia_scan::channel();
         let paths = vec![p.clone()];
-        let h = std::thread::spawn(move || custodia_scan::scan_files(&paths, &Options::default(), &tx));
+        let h =
+            std::thread::spawn(move || custodia_scan::scan_files(&paths, &Options::default(), &tx));
         let mut w = Writer::new(Vec::new(), format);
         for e in rx {
             w.event(e).unwrap();
@@ -395,11 +416,25 @@ fn outputs_never_contain_a_raw_value() {
         assert!(!text.contains(raw), "jsonl output holds a raw value");
     }
     let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    let mut keys: Vec<&str> = first.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    let mut keys: Vec<&str> = first
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
     keys.sort();
     assert_eq!(
         keys,
-        ["column", "confidence", "end", "line", "masked", "path", "start", "type"]
+        [
+            "column",
+            "confidence",
+            "end",
+            "line",
+            "masked",
+            "path",
+            "start",
+            "type"
+        ]
     );
 }
 
@@ -416,7 +451,7 @@ async fn db_scan(url: &str, table: &str) -> (Vec<Finding>, Vec<ColumnReport>) {
         let (mut f, mut c) = (vec![], vec![]);
         for e in rx {
             match e {
-                Event::Finding(x) => f.push(x),
+                Event::Findings(x) => f.extend(x),
                 Event::Column(x) => c.push(x),
                 Event::Skipped { path, reason } => panic!("{path} skipped: {reason}"),
                 Event::Done { .. } => {}
@@ -453,10 +488,18 @@ fn rows() -> Vec<[String; 6]> {
 }
 
 fn check_columns(cols: &[ColumnReport], findings: &[Finding], table: &str) {
-    let col = |c: &str| cols.iter().find(|r| r.column == c).unwrap_or_else(|| panic!("{c}"));
+    let col = |c: &str| {
+        cols.iter()
+            .find(|r| r.column == c)
+            .unwrap_or_else(|| panic!("{c}"))
+    };
     assert_eq!(cols.len(), 6, "{cols:?}");
     assert_eq!(col("customer_name").ty, Some(PiiType::PersonName));
-    assert!(col("customer_name").share >= 0.9, "{:?}", col("customer_name"));
+    assert!(
+        col("customer_name").share >= 0.9,
+        "{:?}",
+        col("customer_name")
+    );
     assert_eq!(col("id_no").ty, Some(PiiType::CnResidentId));
     assert_eq!(col("id_no").share, 1.0);
     assert_eq!(col("mobile").ty, Some(PiiType::CnMobile));
@@ -489,12 +532,25 @@ async fn sqlite_tables_are_sampled_and_classified() {
     sqlx::query("CREATE TABLE crm_customers (id INTEGER PRIMARY KEY, customer_name TEXT, id_no TEXT, mobile INTEGER, login_password TEXT, note TEXT, amount REAL)")
         .execute(&pool).await.unwrap();
     for r in rows() {
-        sqlx::query(&format!("INSERT INTO crm_customers ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"))
-            .bind(&r[0]).bind(&r[1]).bind(r[2].parse::<i64>().unwrap()).bind(&r[3]).bind(&r[4]).bind(r[5].parse::<f64>().unwrap())
-            .execute(&pool).await.unwrap();
+        sqlx::query(&format!(
+            "INSERT INTO crm_customers ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        ))
+        .bind(&r[0])
+        .bind(&r[1])
+        .bind(r[2].parse::<i64>().unwrap())
+        .bind(&r[3])
+        .bind(&r[4])
+        .bind(r[5].parse::<f64>().unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
     }
     pool.close().await;
-    let (f, c) = db_scan(&format!("sqlite://{}", dir.path().join("crm.db").display()), "crm_customers").await;
+    let (f, c) = db_scan(
+        &format!("sqlite://{}", dir.path().join("crm.db").display()),
+        "crm_customers",
+    )
+    .await;
     let c: Vec<_> = c.into_iter().filter(|c| c.column != "id").collect();
     check_columns(&c, &f, "crm_customers");
 }
@@ -507,20 +563,38 @@ async fn postgres_tables_are_sampled_and_classified() {
     };
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     let schema = format!("scan_{}", std::process::id());
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&pool)
+        .await
+        .unwrap();
     sqlx::query(&format!("CREATE TABLE {schema}.customers (customer_name TEXT, id_no VARCHAR(18), mobile BIGINT, login_password TEXT, note TEXT, amount NUMERIC(12,2))"))
         .execute(&pool).await.unwrap();
     for r in rows() {
-        sqlx::query(&format!("INSERT INTO {schema}.customers ({COLS}) VALUES ($1, $2, $3, $4, $5, $6::numeric)"))
-            .bind(&r[0]).bind(&r[1]).bind(r[2].parse::<i64>().unwrap()).bind(&r[3]).bind(&r[4]).bind(&r[5])
-            .execute(&pool).await.unwrap();
+        sqlx::query(&format!(
+            "INSERT INTO {schema}.customers ({COLS}) VALUES ($1, $2, $3, $4, $5, $6::numeric)"
+        ))
+        .bind(&r[0])
+        .bind(&r[1])
+        .bind(r[2].parse::<i64>().unwrap())
+        .bind(&r[3])
+        .bind(&r[4])
+        .bind(&r[5])
+        .execute(&pool)
+        .await
+        .unwrap();
     }
     let table = format!("{schema}.customers");
     let (f, c) = db_scan(&url, &table).await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&pool).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&pool)
+        .await
+        .unwrap();
     check_columns(&c, &f, &table);
     if let Ok(m) = std::env::var("CUSTODIA_TEST_PG_MARKER") {
-        let _ = std::fs::OpenOptions::new().append(true).open(m).and_then(|mut f| writeln!(f, "scan_postgres"));
+        let _ = std::fs::OpenOptions::new()
+            .append(true)
+            .open(m)
+            .and_then(|mut f| writeln!(f, "custodia-scan scan_postgres passed"));
     }
 }
 
@@ -535,14 +609,29 @@ async fn mariadb_tables_are_sampled_and_classified() {
     sqlx::query(&format!("CREATE TABLE {table} (customer_name VARCHAR(32), id_no CHAR(18), mobile BIGINT, login_password TEXT, note TEXT, amount DECIMAL(12,2)) CHARACTER SET utf8mb4"))
         .execute(&pool).await.unwrap();
     for r in rows() {
-        sqlx::query(&format!("INSERT INTO {table} ({COLS}) VALUES (?, ?, ?, ?, ?, ?)"))
-            .bind(&r[0]).bind(&r[1]).bind(r[2].parse::<i64>().unwrap()).bind(&r[3]).bind(&r[4]).bind(&r[5])
-            .execute(&pool).await.unwrap();
+        sqlx::query(&format!(
+            "INSERT INTO {table} ({COLS}) VALUES (?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&r[0])
+        .bind(&r[1])
+        .bind(r[2].parse::<i64>().unwrap())
+        .bind(&r[3])
+        .bind(&r[4])
+        .bind(&r[5])
+        .execute(&pool)
+        .await
+        .unwrap();
     }
     let (f, c) = db_scan(&url, &table).await;
-    sqlx::query(&format!("DROP TABLE {table}")).execute(&pool).await.unwrap();
+    sqlx::query(&format!("DROP TABLE {table}"))
+        .execute(&pool)
+        .await
+        .unwrap();
     check_columns(&c, &f, &table);
     if let Ok(m) = std::env::var("CUSTODIA_TEST_PG_MARKER") {
-        let _ = std::fs::OpenOptions::new().append(true).open(m).and_then(|mut f| writeln!(f, "scan_mariadb"));
+        let _ = std::fs::OpenOptions::new()
+            .append(true)
+            .open(m)
+            .and_then(|mut f| writeln!(f, "custodia-scan scan_mariadb passed"));
     }
 }

@@ -51,6 +51,22 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 32)]
         readers: usize,
     },
+    /// Scanner accuracy per type (byte-span overlap against the corpus's truth) and its
+    /// speed in process, on a seeded synthetic corpus (generated when DIR has none).
+    /// Speed against ripgrep: bench/scan_rg.sh.
+    Scan {
+        /// Corpus directory (made with this seed and size if it holds no truth.jsonl).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Corpus size in MB when generating.
+        #[arg(long, default_value_t = 20)]
+        mb: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Scanner threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
     /// Writes a synthetic CSV of the example `customers` collection (for import benchmarks).
     GenCsv {
         #[arg(long, default_value_t = 100_000)]
@@ -71,6 +87,12 @@ pub async fn run(cmd: BenchCmd) -> Result<(), String> {
             rounds,
         } => crypto(suite, records, passes, rounds.max(1)).await,
         BenchCmd::GenCsv { rows, out, seed } => gen_csv(rows, &out, seed),
+        BenchCmd::Scan {
+            dir,
+            mb,
+            seed,
+            threads,
+        } => scan(dir, mb, seed, threads),
         BenchCmd::Policy {
             iterations,
             records,
@@ -780,5 +802,85 @@ async fn read_path_with_audit(
         w / wo,
         woc / wc
     );
+    Ok(())
+}
+
+/// Scanner accuracy and in-process speed on a synthetic corpus.
+fn scan(dir: Option<PathBuf>, mb: u64, seed: u64, threads: usize) -> Result<(), String> {
+    use custodia_corpus::{CorpusConfig, Span, METADATA_FILES, TRUTH_FILE};
+    let tmp;
+    let dir = match dir {
+        Some(d) => d,
+        None => {
+            tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+            tmp.path().join("corpus")
+        }
+    };
+    if !dir.join(TRUTH_FILE).exists() {
+        let t = Instant::now();
+        let s = custodia_corpus::generate(&CorpusConfig::new(seed, mb * 1_000_000), &dir)
+            .map_err(|e| format!("generating the corpus: {e}"))?;
+        println!(
+            "corpus: {} files, {:.1} MB, seed {seed}, generated in {:.1} s",
+            s.files.len(),
+            s.total_bytes as f64 / 1e6,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let opts = custodia_scan::Options {
+        excludes: METADATA_FILES.iter().map(|f| f.to_string()).collect(),
+        threads,
+        ..Default::default()
+    };
+    let prefix = format!("{}/", dir.display());
+    let mut best = f64::MAX;
+    let mut found = vec![];
+    let mut bytes = 0;
+    for round in 0..3 {
+        let (tx, rx) = custodia_scan::channel();
+        let keep = round == 0;
+        let prefix = prefix.clone();
+        let consumer = std::thread::spawn(move || {
+            let (mut spans, mut bytes) = (vec![], 0u64);
+            for e in rx {
+                match e {
+                    custodia_scan::Event::Findings(fs) if keep => {
+                        spans.extend(fs.into_iter().map(|f| Span {
+                            path: f.path.strip_prefix(&prefix).unwrap_or(&f.path).to_string(),
+                            start: f.start,
+                            end: f.end,
+                            ty: f.ty.id().to_string(),
+                        }))
+                    }
+                    custodia_scan::Event::Done { bytes: b, .. } => bytes += b,
+                    _ => {}
+                }
+            }
+            (spans, bytes)
+        });
+        let t = Instant::now();
+        custodia_scan::scan_files(std::slice::from_ref(&dir), &opts, &tx).map_err(|e| e.0)?;
+        drop(tx);
+        let (spans, b) = consumer.join().map_err(|_| "collector failed")?;
+        best = best.min(t.elapsed().as_secs_f64());
+        bytes = b;
+        if keep {
+            found = spans;
+        }
+    }
+    println!(
+        "scan: {:.1} MB with {threads} threads, best of 3: {:.2} s = {:.1} MB/s (ripgrep comparison: bench/scan_rg.sh {})",
+        bytes as f64 / 1e6,
+        best,
+        bytes as f64 / 1e6 / best,
+        dir.display()
+    );
+    let truth = custodia_corpus::read_truth(&dir.join(TRUTH_FILE)).map_err(|e| e.to_string())?;
+    let score = custodia_corpus::score(&truth, &found);
+    print!("{score}");
+    let missed = score.missed_targets();
+    if !missed.is_empty() {
+        println!("targets missed: {}", missed.join(", "));
+    }
     Ok(())
 }

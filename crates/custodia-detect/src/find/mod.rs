@@ -47,7 +47,7 @@ pub struct Finding {
 
 /// Personal data in free text, sorted by start and non-overlapping.
 pub fn find(text: &str) -> Vec<Finding> {
-    scan(text, "", None)
+    scan(text, 0, None)
 }
 
 /// Personal data in one structured value (a CSV cell, a JSON string). `field` is the
@@ -55,8 +55,35 @@ pub fn find(text: &str) -> Vec<Finding> {
 /// value a postal code, `电话` a landline) and lets a whole cell be a name or an address.
 /// Offsets are relative to `value`.
 pub fn find_in_field(field: &str, value: &str) -> Vec<Finding> {
-    let hint = column_hint(field);
-    let mut found = scan(value, field, hint);
+    find_in(&FieldContext::new(field), value)
+}
+
+/// A column header or key prepared once for all the values under it (what
+/// [`find_in_field`] would otherwise work out again for every cell).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FieldContext {
+    hint: Option<PiiType>,
+    context: u16,
+}
+
+impl FieldContext {
+    pub fn new(field: &str) -> FieldContext {
+        FieldContext {
+            hint: column_hint(field),
+            context: context::in_field(&crate::fold_width(field)),
+        }
+    }
+
+    /// The PII type the header suggests ([`column_hint`]).
+    pub fn hint(&self) -> Option<PiiType> {
+        self.hint
+    }
+}
+
+/// [`find_in_field`] with the header prepared beforehand.
+pub fn find_in(field: &FieldContext, value: &str) -> Vec<Finding> {
+    let hint = field.hint;
+    let mut found = scan(value, field.context, hint);
     let whole = match hint {
         Some(PiiType::PersonName) => names::whole_cell(value),
         Some(PiiType::Address) if found.iter().all(|f| f.ty == PiiType::Address) => {
@@ -424,11 +451,11 @@ impl Scan<'_> {
     }
 }
 
-fn scan(text: &str, field: &str, hint: Option<PiiType>) -> Vec<Finding> {
+fn scan(text: &str, field_context: u16, hint: Option<PiiType>) -> Vec<Finding> {
     let folded = fold::Folded::new(text);
     let scan = Scan {
         s: folded.text.as_bytes(),
-        field_context: context::in_field(&crate::fold_width(field)),
+        field_context,
         near: Cell::new(None),
         hint,
         lex: Lexicon::get(),
