@@ -148,8 +148,21 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, String> {
     for (path, why) in &summary.skipped {
         eprintln!("skipped {path}: {why}");
     }
-    Ok(if summary.findings > 0 && !args.exit_zero {
+    // A target named on the command line that does not exist is an error (a typo must not
+    // let a pipeline gate pass); unreadable files found inside a directory are not.
+    let missing_target = files.iter().any(|f| {
+        let shown = f.to_string_lossy();
+        summary
+            .skipped
+            .iter()
+            .any(|(p, why)| *p == shown && why == "not found")
+    });
+    Ok(if args.exit_zero {
+        ExitCode::SUCCESS
+    } else if summary.findings > 0 {
         ExitCode::from(1)
+    } else if missing_target {
+        ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
     })

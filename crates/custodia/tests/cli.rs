@@ -532,7 +532,7 @@ fn init_import_rotate_serve() {
     .unwrap();
     let out = offline();
     assert_eq!(out.status.code(), Some(1), "swapped events are found");
-    tamper_first_audit_event(&dir.path().join("data/custodia.db"));
+    tamper_first_audit_event(&dir.path().join("data/custodia-audit.db"));
     let out = verify();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert_eq!(out.status.code(), Some(1), "{stdout}");
@@ -787,7 +787,7 @@ fn audit_verify_finds_every_kind_of_tampering() {
     let case = |name: &str, sql: &[&str]| -> PathBuf {
         let copy = dir.path().join(name);
         copy_dir(&data, &copy);
-        let db = copy.join("custodia.db");
+        let db = copy.join("custodia-audit.db");
         block_on(async {
             let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
                 .await
@@ -890,13 +890,17 @@ fn audit_verify_finds_every_kind_of_tampering() {
     // replaced too): only a verifier with its own copy of the key sees it.
     let copy = case("other_key", &[change]);
     block_on(async {
-        let pool =
-            sqlx::SqlitePool::connect(&format!("sqlite://{}", copy.join("custodia.db").display()))
-                .await
-                .unwrap();
+        let sqlite = |f: &str| format!("sqlite://{}", copy.join(f).display());
+        let log = sqlx::SqlitePool::connect(&sqlite("custodia-audit.db"))
+            .await
+            .unwrap();
         let forger =
             custodia_audit::sth::TreeSigner::generate(custodia_audit::sth::SigAlg::Ed25519);
-        rewrite_heads(&pool, &forger).await;
+        rewrite_heads(&log, &forger).await;
+        log.close().await;
+        let pool = sqlx::SqlitePool::connect(&sqlite("custodia.db"))
+            .await
+            .unwrap();
         sqlx::query("UPDATE meta SET value = $1 WHERE key = 'audit_public_key'")
             .bind(forger.public_key().to_text())
             .execute(&pool)
@@ -929,7 +933,8 @@ fn audit_verify_finds_every_kind_of_tampering() {
             &secret,
         )
         .unwrap();
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let log = format!("sqlite://{}", copy.join("custodia-audit.db").display());
+        let pool = sqlx::SqlitePool::connect(&log).await.unwrap();
         rewrite_heads(&pool, &signer).await;
         pool.close().await;
     });
@@ -1031,4 +1036,149 @@ fn kill_9_loses_no_acknowledged_access_postgres() {
     kill_loop(Some(&pg.url), 50);
     block_on(pg.drop_db());
     custodia_store::testing::mark_suite_passed("custodia kill_9_on_postgres");
+}
+
+#[test]
+fn scan_exit_codes_formats_and_schema_proposal() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("exports");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut synth = custodia_detect::synth::Synth::new(9);
+    let mut csv = String::from("客户姓名,证件号码,手机号码,邮箱,余额\n");
+    let mut raws = vec![];
+    for i in 0..30 {
+        let (n, id, m, e) = (
+            synth.person_name(),
+            synth.resident_id(),
+            synth.mobile(),
+            synth.email(),
+        );
+        csv.push_str(&format!("{n},{id},{m},{e},{i}.50\n"));
+        raws.extend([id, m, e]);
+    }
+    std::fs::write(data.join("customers.csv"), &csv).unwrap();
+    std::fs::write(
+        data.join("notes.md"),
+        "nothing personal here, version 1.2.3.4\n",
+    )
+    .unwrap();
+    let clean = dir.path().join("clean");
+    std::fs::create_dir_all(&clean).unwrap();
+    std::fs::write(clean.join("readme.txt"), "build 20231105123045 ok\n").unwrap();
+
+    // Personal data found: exit 1, one JSON line per finding, no raw value anywhere.
+    let out = custodia(&["scan", data.to_str().unwrap(), "--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 120, "{} findings", lines.len());
+    assert!(lines
+        .iter()
+        .all(|l| l["path"].as_str().unwrap().ends_with("customers.csv")));
+    for raw in &raws {
+        assert!(!stdout.contains(raw.as_str()), "a raw value in the output");
+    }
+    // --exit-zero; nothing found → 0; a missing target → 2.
+    let out = custodia(&["scan", data.to_str().unwrap(), "--exit-zero"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("cn_resident_id") && table.contains("C2"),
+        "{table}"
+    );
+    let out = custodia(&["scan", clean.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let missing = dir.path().join("nope");
+    let out = custodia(&["scan", missing.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+    let out = custodia(&["scan", "postgres://nobody@127.0.0.1:1/x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    // HTML report: self-contained, chart, worst source first, no raw values.
+    let html = dir.path().join("report.html");
+    let out = custodia(&[
+        "scan",
+        data.to_str().unwrap(),
+        "--format",
+        "html",
+        "--out",
+        html.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!doctype html>") && page.contains("<svg"));
+    assert!(!page.contains("<script") && !page.contains("src=") && !page.contains("href="));
+    for raw in &raws {
+        assert!(
+            !page.contains(raw.as_str()),
+            "a raw value in the HTML report"
+        );
+    }
+
+    // A schema proposed from the CSV is accepted by `custodia init` as is.
+    let schema = dir.path().join("customers_proposed.toml");
+    let out = custodia(&[
+        "scan",
+        data.join("customers.csv").to_str().unwrap(),
+        "--schema-out",
+        schema.to_str().unwrap(),
+        "--exit-zero",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&schema).unwrap();
+    let vault_dir = dir.path().join("vault");
+    let out = custodia(&[
+        "init",
+        "--data-dir",
+        vault_dir.to_str().unwrap(),
+        "--collection",
+        schema.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parsed = custodia_vault::CollectionSchema::from_toml(&text).unwrap();
+    let field = |n: &str| parsed.field(n).unwrap_or_else(|| panic!("{n} in {text}"));
+    assert_eq!(field("id_no").ty.id(), "cn_resident_id");
+    assert!(field("id_no").searchable);
+    assert_eq!(field("mobile").ty.id(), "cn_mobile");
+    assert_eq!(field("full_name").ty.id(), "person_name");
+    assert_eq!(field("email").ty.id(), "email");
+    assert_eq!(field("balance").ty.id(), "decimal");
 }
