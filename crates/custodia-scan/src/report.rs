@@ -87,14 +87,40 @@ fn worst_level(types: &std::collections::BTreeMap<&'static str, u64>) -> Level {
         .unwrap_or(Level::C1)
 }
 
+/// Terminal columns a string takes (CJK and full-width characters take two).
+fn width(s: &str) -> usize {
+    s.chars()
+        .map(|c| match c as u32 {
+            0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 | 0x20000..=0x3FFFD => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// `s` padded with spaces to `w` terminal columns.
+fn pad(s: &str, w: usize) -> String {
+    format!("{s}{}", " ".repeat(w.saturating_sub(width(s))))
+}
+
+/// Bytes for people: B, KB, MB, GB.
+pub fn human_bytes(b: u64) -> String {
+    match b {
+        0..=9_999 => format!("{b} B"),
+        10_000..=9_999_999 => format!("{:.1} KB", b as f64 / 1e3),
+        10_000_000..=9_999_999_999 => format!("{:.1} MB", b as f64 / 1e6),
+        _ => format!("{:.2} GB", b as f64 / 1e9),
+    }
+}
+
 /// A plain-text summary for a terminal.
 pub fn table(s: &Summary) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "Scanned {} source(s), {:.1} MB: {} finding(s).",
+        "Scanned {} source(s), {}: {} finding(s).",
         s.sources,
-        s.bytes as f64 / 1e6,
+        human_bytes(s.bytes),
         s.findings
     );
     if !s.by_type.is_empty() {
@@ -115,8 +141,8 @@ pub fn table(s: &Summary) -> String {
             let list: Vec<String> = types.iter().map(|(t, n)| format!("{t}×{n}")).collect();
             let _ = writeln!(
                 o,
-                "{:<60} {:>5} {:>9}  {}",
-                path,
+                "{} {:>5} {:>9}  {}",
+                pad(path, 60),
                 level_str(worst_level(types)),
                 n,
                 list.join(" ")
@@ -132,8 +158,8 @@ pub fn table(s: &Summary) -> String {
         for c in &s.columns {
             let _ = writeln!(
                 o,
-                "{:<40} {:<18} {:>7} {:>6.1}% {:>5}",
-                format!("{}.{}", c.table, c.column),
+                "{} {:<18} {:>7} {:>6.1}% {:>5}",
+                pad(&format!("{}.{}", c.table, c.column), 40),
                 c.ty.map_or("-", |t| t.id()),
                 c.sampled,
                 c.share * 100.0,
@@ -194,12 +220,12 @@ pub fn html(s: &Summary, title: &str) -> String {
         "<div class=\"cards\"><div class=\"card\"><b>{}</b>findings</div>\
          <div class=\"card\"><b>{}</b>identifying (C2/C3)</div>\
          <div class=\"card\"><b>{}</b>sources with findings of {} scanned</div>\
-         <div class=\"card\"><b>{:.1} MB</b>scanned</div></div>",
+         <div class=\"card\"><b>{}</b>scanned</div></div>",
         s.findings,
         c2plus,
         s.by_source.len(),
         s.sources,
-        s.bytes as f64 / 1e6
+        human_bytes(s.bytes)
     );
     // Summary by type, with the chart.
     let mut types: Vec<(&&str, &u64)> = s.by_type.iter().collect();

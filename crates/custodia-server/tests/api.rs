@@ -1847,7 +1847,11 @@ async fn no_audit_no_answer() {
     assert_eq!(st, StatusCode::OK);
     let mobile = ok["fields"]["mobile"].as_str().unwrap().to_string();
     // The audit table disappears under the running server (a full disk would do the same).
-    let pool = sqlx::SqlitePool::connect(&s.url).await.unwrap();
+    let file = s.url.trim_start_matches("sqlite://");
+    let log = custodia_store::audit_file(std::path::Path::new(file));
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", log.display()))
+        .await
+        .unwrap();
     sqlx::query("ALTER TABLE audit_events RENAME TO audit_events_gone")
         .execute(&pool)
         .await

@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 mod sql;
 #[cfg(feature = "test-support")]
 pub mod testing;
-pub use sql::{PgStore, SqliteStore};
+pub use sql::{audit_file, PgStore, SqliteStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -300,3 +300,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_identity.sql")),
     (3, include_str!("../migrations/0003_audit.sql")),
 ];
+
+/// SQLite keeps the audit log in a file of its own (see `SqliteStore`); its migrations.
+pub(crate) const AUDIT_MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/0003_audit.sql"))];

@@ -15,8 +15,13 @@ pub struct SqliteStore {
     read: sqlx::SqlitePool,
     write: sqlx::SqlitePool,
     /// The audit log's own writer: `synchronous=FULL` (an fsync per append) without
-    /// slowing record writes, and no pragma switching per batch.
+    /// slowing record writes, and no pragma switching per batch. It writes its own file
+    /// (`custodia-audit.db` beside `custodia.db`): a commit to a SQLite file empties the
+    /// page cache of every other connection to that file, so appends to the same file
+    /// as the records made every read after them start from a cold cache.
     audit: sqlx::SqlitePool,
+    /// Readers of the audit file.
+    audit_read: sqlx::SqlitePool,
     /// The next audit sequence number, when known (another process appending to the same
     /// file makes an insert collide; then it is read again).
     audit_next: std::sync::Mutex<Option<i64>>,
@@ -50,14 +55,27 @@ impl SqliteStore {
             .connect_with(opts.clone())
             .await?;
         Self::migrate(&write).await?;
-        let audit = if in_memory {
-            write.clone()
+        let (audit, audit_read) = if in_memory {
+            (write.clone(), write.clone())
         } else {
-            SqlitePoolOptions::new()
+            let file = audit_file(opts.get_filename());
+            let audit_opts = opts.clone().filename(&file);
+            let audit = SqlitePoolOptions::new()
                 .test_before_acquire(false)
                 .max_connections(1)
-                .connect_with(opts.clone().synchronous(SqliteSynchronous::Full))
-                .await?
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(audit_opts.clone().synchronous(SqliteSynchronous::Full))
+                .await?;
+            Self::migrate_with(&audit, AUDIT_MIGRATIONS).await?;
+            Self::move_audit_log(&write, &audit).await?;
+            let audit_read = SqlitePoolOptions::new()
+                .test_before_acquire(false)
+                .max_connections(2)
+                .connect_with(audit_opts.read_only(true))
+                .await?;
+            (audit, audit_read)
         };
         let read = if in_memory {
             write.clone()
@@ -72,8 +90,80 @@ impl SqliteStore {
             read,
             write,
             audit,
+            audit_read,
             audit_next: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Databases made before the audit log had its own file kept it in the main one:
+    /// moved over once, in order, then removed from the main file.
+    async fn move_audit_log(main: &sqlx::SqlitePool, audit: &sqlx::SqlitePool) -> Result<()> {
+        let old: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+            .fetch_one(main)
+            .await?;
+        let old_heads: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_heads")
+            .fetch_one(main)
+            .await?;
+        if old == 0 && old_heads == 0 {
+            return Ok(());
+        }
+        let present: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+            .fetch_one(audit)
+            .await?;
+        if present == 0 {
+            let mut tx = audit.begin().await?;
+            let mut from = 0i64;
+            loop {
+                let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+                    "SELECT seq, event FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT 5000",
+                )
+                .bind(from)
+                .fetch_all(main)
+                .await?;
+                let Some(last) = rows.last().map(|r| r.0) else {
+                    break;
+                };
+                for (seq, event) in &rows {
+                    sqlx::query("INSERT INTO audit_events (seq, event) VALUES ($1, $2)")
+                        .bind(seq)
+                        .bind(event)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                from = last + 1;
+            }
+            let heads: Vec<(i64, String, i64, String)> = sqlx::query_as(
+                "SELECT tree_size, root_hash, timestamp_ms, signature FROM audit_heads",
+            )
+            .fetch_all(main)
+            .await?;
+            for h in heads {
+                sqlx::query(
+                    "INSERT INTO audit_heads (tree_size, root_hash, timestamp_ms, signature) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (tree_size) DO NOTHING",
+                )
+                .bind(h.0)
+                .bind(h.1)
+                .bind(h.2)
+                .bind(h.3)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        }
+        sqlx::query("DELETE FROM audit_events")
+            .execute(main)
+            .await?;
+        sqlx::query("DELETE FROM audit_heads").execute(main).await?;
+        Ok(())
+    }
+
+    fn audit_reader(&self) -> &sqlx::SqlitePool {
+        &self.audit_read
+    }
+
+    fn audit_writer(&self) -> &sqlx::SqlitePool {
+        &self.audit
     }
 
     /// One multi-row INSERT per batch (a statement is atomic by itself), sequence numbers
@@ -151,6 +241,14 @@ impl PgStore {
         })
     }
 
+    fn audit_reader(&self) -> &sqlx::PgPool {
+        &self.read
+    }
+
+    fn audit_writer(&self) -> &sqlx::PgPool {
+        &self.write
+    }
+
     /// Nodes sharing the database append one at a time (advisory lock), so sequence numbers
     /// never collide; PostgreSQL's commit is durable (synchronous_commit = on).
     async fn append_audit_impl(&self, events: &[Vec<u8>]) -> Result<i64> {
@@ -175,6 +273,19 @@ impl PgStore {
     }
 }
 
+/// The audit log's file beside a SQLite database: `custodia.db` → `custodia-audit.db`.
+pub fn audit_file(db: &std::path::Path) -> std::path::PathBuf {
+    let name = db
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let audit = match name.strip_suffix(".db") {
+        Some(stem) => format!("{stem}-audit.db"),
+        None => format!("{name}-audit"),
+    };
+    db.with_file_name(audit)
+}
+
 fn unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
@@ -184,6 +295,10 @@ macro_rules! sql_store {
      $use_lookup:literal, $use_unique:literal) => {
         impl $store {
             async fn migrate(pool: &sqlx::Pool<$db>) -> Result<()> {
+                Self::migrate_with(pool, MIGRATIONS).await
+            }
+
+            async fn migrate_with(pool: &sqlx::Pool<$db>, list: &[(i64, &str)]) -> Result<()> {
                 let mut tx = pool.begin().await?;
                 if let Some(lock) = $migration_lock {
                     sqlx::query(lock).execute(&mut *tx).await?;
@@ -198,7 +313,7 @@ macro_rules! sql_store {
                     sqlx::query_scalar("SELECT version FROM custodia_migrations")
                         .fetch_all(&mut *tx)
                         .await?;
-                for (version, sql) in MIGRATIONS {
+                for (version, sql) in list {
                     if applied.contains(version) {
                         continue;
                     }
@@ -972,7 +1087,7 @@ macro_rules! sql_store {
                 )
                 .bind(from)
                 .bind(limit)
-                .fetch_all(&self.read)
+                .fetch_all(self.audit_reader())
                 .await?;
                 rows.iter()
                     .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
@@ -981,7 +1096,7 @@ macro_rules! sql_store {
 
             async fn audit_count(&self) -> Result<i64> {
                 Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
-                    .fetch_one(&self.read)
+                    .fetch_one(self.audit_reader())
                     .await?)
             }
 
@@ -994,7 +1109,7 @@ macro_rules! sql_store {
                 .bind(&h.root_hash)
                 .bind(h.timestamp_ms)
                 .bind(&h.signature)
-                .execute(&self.write)
+                .execute(self.audit_writer())
                 .await?;
                 Ok(r.rows_affected() == 1)
             }
@@ -1004,7 +1119,7 @@ macro_rules! sql_store {
                     "SELECT tree_size, root_hash, timestamp_ms, signature FROM audit_heads \
                      ORDER BY tree_size",
                 )
-                .fetch_all(&self.read)
+                .fetch_all(self.audit_reader())
                 .await?;
                 rows.iter()
                     .map(|r| {
