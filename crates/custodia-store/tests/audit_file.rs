@@ -1,7 +1,7 @@
 //! SQLite keeps the audit log in its own file; a log left in the main file by an earlier
 //! version is moved over once, in order, heads included.
 
-use custodia_store::{AuditHeadRow, Store};
+use custodia_store::AuditHeadRow;
 
 #[tokio::test]
 async fn audit_log_lives_in_its_own_file_and_old_logs_move_there() {
