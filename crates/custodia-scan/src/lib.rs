@@ -367,7 +367,7 @@ impl Fields {
 
 /// A channel for scan events.
 pub fn channel() -> (Sender, mpsc::Receiver<Event>) {
-    mpsc::sync_channel(4096)
+    mpsc::sync_channel(64)
 }
 
 /// Converts `/`-separated display paths for a file found under a root.
