@@ -206,7 +206,7 @@ where
             .iter()
             .map(|c| custodia_detect::find::FieldContext::new(c))
             .collect();
-        let mut out = crate::Batch::new(tx);
+        let mut out = crate::Batch::new(tx, opts);
         while let Some(row) = stream.next().await {
             let row = match row {
                 Ok(r) => r,

@@ -310,7 +310,7 @@ fn scan_text(r: &mut impl BufRead, shown: &str, opts: &Options, tx: &Sender) -> 
         }
         let end = if eof { buf.len() } else { cut_point(&buf) };
         let block = &buf[..end];
-        let mut batch = crate::Batch::new(tx);
+        let mut batch = crate::Batch::new(tx, opts);
         valid_pieces(block, |text, off| {
             for d in custodia_detect::find::find(text) {
                 if d.confidence < opts.min_confidence {

@@ -99,6 +99,12 @@ pub enum Event {
     /// Findings, in order within a source (sent in batches: one channel message per
     /// finding would cost more than finding it).
     Findings(Vec<Finding>),
+    /// Findings with their JSON lines already written (by the scanning thread, when
+    /// [`Options::jsonl`] is set: the single output writer then only copies bytes).
+    Rendered {
+        findings: Vec<Finding>,
+        jsonl: Vec<u8>,
+    },
     /// A file (or table) was scanned completely; `bytes` read from it.
     Done { path: String, bytes: u64 },
     /// A file (or table) could not be read; it was skipped. The message names no value.
@@ -245,6 +251,8 @@ pub struct Options {
     pub sample: u64,
     /// Only these tables (all when empty).
     pub tables: Vec<String>,
+    /// Scanning threads also write each finding's JSON line ([`Event::Rendered`]).
+    pub jsonl: bool,
 }
 
 impl Default for Options {
@@ -255,6 +263,7 @@ impl Default for Options {
             threads: 0,
             sample: 1000,
             tables: vec![],
+            jsonl: false,
         }
     }
 }
@@ -281,7 +290,7 @@ pub struct Summary {
 impl Summary {
     pub fn add(&mut self, e: &Event) {
         match e {
-            Event::Findings(fs) => {
+            Event::Findings(fs) | Event::Rendered { findings: fs, .. } => {
                 for f in fs {
                     self.findings += 1;
                     *self.by_type.entry(f.ty.id()).or_default() += 1;
@@ -321,11 +330,16 @@ pub type Sender = mpsc::SyncSender<Event>;
 pub(crate) struct Batch<'a> {
     tx: &'a Sender,
     buf: Vec<Finding>,
+    render: bool,
 }
 
 impl<'a> Batch<'a> {
-    pub fn new(tx: &'a Sender) -> Self {
-        Batch { tx, buf: vec![] }
+    pub fn new(tx: &'a Sender, opts: &Options) -> Self {
+        Batch {
+            tx,
+            buf: vec![],
+            render: opts.jsonl,
+        }
     }
 
     pub fn push(&mut self, f: Finding) {
@@ -336,9 +350,22 @@ impl<'a> Batch<'a> {
     }
 
     pub fn flush(&mut self) {
-        if !self.buf.is_empty() {
-            let _ = self.tx.send(Event::Findings(std::mem::take(&mut self.buf)));
+        if self.buf.is_empty() {
+            return;
         }
+        let findings = std::mem::take(&mut self.buf);
+        let event = if self.render {
+            let mut jsonl = Vec::with_capacity(findings.len() * 160);
+            for f in &findings {
+                if serde_json::to_writer(&mut jsonl, f).is_ok() {
+                    jsonl.push(b'\n');
+                }
+            }
+            Event::Rendered { findings, jsonl }
+        } else {
+            Event::Findings(findings)
+        };
+        let _ = self.tx.send(event);
     }
 }
 

@@ -44,11 +44,15 @@ impl<W: Write> Writer<W> {
 
     pub fn event(&mut self, e: Event) -> io::Result<()> {
         self.summary.add(&e);
-        if let (Format::Jsonl, Event::Findings(fs)) = (self.format, &e) {
-            for f in fs {
-                serde_json::to_writer(&mut self.out, f)?;
-                self.out.write_all(b"\n")?;
+        match (self.format, &e) {
+            (Format::Jsonl, Event::Rendered { jsonl, .. }) => self.out.write_all(jsonl)?,
+            (Format::Jsonl, Event::Findings(fs)) => {
+                for f in fs {
+                    serde_json::to_writer(&mut self.out, f)?;
+                    self.out.write_all(b"\n")?;
+                }
             }
+            _ => {}
         }
         Ok(())
     }
@@ -91,8 +95,14 @@ fn worst_level(types: &std::collections::BTreeMap<&'static str, u64>) -> Level {
 fn width(s: &str) -> usize {
     s.chars()
         .map(|c| match c as u32 {
-            0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F
-            | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 | 0x20000..=0x3FFFD => 2,
+            0x1100..=0x115F
+            | 0x2E80..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6
+            | 0x20000..=0x3FFFD => 2,
             _ => 1,
         })
         .sum()

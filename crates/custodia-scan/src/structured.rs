@@ -219,7 +219,7 @@ pub(crate) fn scan_csv(
     // Column classification from the first `sample` records.
     let mut tallies: Vec<crate::ColumnTally> = vec![];
     let mut sampled = 0u64;
-    let mut out = Batch::new(tx);
+    let mut out = Batch::new(tx, opts);
     let mut contexts: Vec<FieldContext> = vec![];
     let mut fields_ctx = Fields::default();
     loop {
@@ -429,7 +429,7 @@ pub(crate) fn scan_json(
     let mut st = JsonState::default();
     let mut base: u64 = 0;
     let mut line: u64 = 1;
-    let mut out = Batch::new(tx);
+    let mut out = Batch::new(tx, opts);
     let mut contexts = Fields::default();
     loop {
         line_buf.clear();
@@ -568,7 +568,7 @@ pub(crate) fn scan_xlsx(file: File, shown: &str, opts: &Options, tx: &Sender) ->
     use calamine::{Reader, Xlsx};
     let mut wb: Xlsx<_> = Xlsx::new(io::BufReader::new(file)).map_err(invalid)?;
     let sheets = wb.sheet_names();
-    let mut out = Batch::new(tx);
+    let mut out = Batch::new(tx, opts);
     let mut contexts = Fields::default();
     for sheet in sheets {
         let mut cells = wb.worksheet_cells_reader(&sheet).map_err(invalid)?;
@@ -615,7 +615,7 @@ pub(crate) fn scan_parquet(file: File, shown: &str, opts: &Options, tx: &Sender)
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let reader = SerializedFileReader::new(file).map_err(invalid)?;
     let rows = reader.get_row_iter(None).map_err(invalid)?;
-    let mut out = Batch::new(tx);
+    let mut out = Batch::new(tx, opts);
     let mut contexts = Fields::default();
     for (i, row) in rows.enumerate() {
         let row = row.map_err(invalid)?;

@@ -39,7 +39,7 @@ fn scan(paths: &[PathBuf], opts: &Options) -> Scan {
     };
     for e in rx {
         match e {
-            Event::Findings(f) => s.findings.extend(f),
+            Event::Findings(f) | Event::Rendered { findings: f, .. } => s.findings.extend(f),
             Event::Column(c) => s.columns.push(c),
             Event::Skipped { path, reason } => s.skipped.push((path, reason)),
             Event::Done { path, .. } => s.done.push(path),
@@ -398,10 +398,15 @@ fn outputs_never_contain_a_raw_value() {
             assert!(!text.contains(raw), "{format:?} output holds a raw value");
         }
     }
-    // And the JSON lines have exactly the documented keys.
+    // And the JSON lines (written by the scanning threads here) have exactly the
+    // documented keys.
     let (tx, rx) = custodia_scan::channel();
     let paths = vec![p.clone()];
-    let h = std::thread::spawn(move || custodia_scan::scan_files(&paths, &Options::default(), &tx));
+    let rendered = Options {
+        jsonl: true,
+        ..Options::default()
+    };
+    let h = std::thread::spawn(move || custodia_scan::scan_files(&paths, &rendered, &tx));
     let mut buf = Vec::new();
     {
         let mut w = Writer::new(&mut buf, Format::Jsonl);
@@ -451,7 +456,7 @@ async fn db_scan(url: &str, table: &str) -> (Vec<Finding>, Vec<ColumnReport>) {
         let (mut f, mut c) = (vec![], vec![]);
         for e in rx {
             match e {
-                Event::Findings(x) => f.extend(x),
+                Event::Findings(x) | Event::Rendered { findings: x, .. } => f.extend(x),
                 Event::Column(x) => c.push(x),
                 Event::Skipped { path, reason } => panic!("{path} skipped: {reason}"),
                 Event::Done { .. } => {}

@@ -13,7 +13,10 @@ async fn audit_log_lives_in_its_own_file_and_old_logs_move_there() {
 
     // A fresh store appends to the audit file, not to the main one.
     let store = custodia_store::open(&url).await.unwrap();
-    assert_eq!(store.append_audit(&[b"{\"a\":0}".to_vec()]).await.unwrap(), 0);
+    assert_eq!(
+        store.append_audit(&[b"{\"a\":0}".to_vec()]).await.unwrap(),
+        0
+    );
     assert!(audit.exists());
     drop(store);
     let main = sqlx::SqlitePool::connect(&url).await.unwrap();

@@ -52,6 +52,7 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, String> {
         threads: args.threads,
         sample: args.sample.max(1),
         tables: args.table.clone(),
+        jsonl: args.format == Format::Jsonl,
     };
     let (dbs, files) = custodia_scan::split_targets(&args.targets);
     let out: Box<dyn Write + Send> = match &args.out {
