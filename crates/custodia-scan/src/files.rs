@@ -270,13 +270,6 @@ impl LineCursor {
             + 1;
         (self.line, column)
     }
-
-    /// Moves to the end of `block` and restarts for the next one.
-    pub fn finish(&mut self, block: &[u8]) {
-        self.line += memchr::memchr_iter(b'\n', &block[self.pos..]).count() as u64;
-        self.pos = 0;
-        self.line_start = 0;
-    }
 }
 
 /// Calls `f(text, offset)` for every valid UTF-8 stretch of `bytes` (invalid bytes —
@@ -292,51 +285,73 @@ pub(crate) fn valid_pieces(bytes: &[u8], mut f: impl FnMut(&str, usize)) {
     }
 }
 
-/// Free text, a block at a time.
+/// Free text, a block at a time; several blocks of one file are scanned in parallel (a
+/// single large file would otherwise keep one core busy), and their findings are sent in
+/// file order.
 fn scan_text(r: &mut impl BufRead, shown: &str, opts: &Options, tx: &Sender) -> io::Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (1 << 16));
     let mut base: u64 = 0;
-    let mut cursor = LineCursor::new(1);
+    let mut line: u64 = 1;
     let mut eof = false;
+    let parallel = rayon::current_num_threads().max(1) * 2;
+    let mut batch = crate::Batch::new(tx, opts);
     while !eof || !buf.is_empty() {
-        while !eof && buf.len() < BLOCK {
-            let chunk = r.fill_buf()?;
-            if chunk.is_empty() {
-                eof = true;
-                break;
-            }
-            let n = chunk.len().min(BLOCK + (1 << 16) - buf.len());
-            buf.extend_from_slice(&chunk[..n]);
-            r.consume(n);
-        }
-        let end = if eof { buf.len() } else { cut_point(&buf) };
-        let block = &buf[..end];
-        let mut batch = crate::Batch::new(tx, opts);
-        valid_pieces(block, |text, off| {
-            for d in custodia_detect::find::find(text) {
-                if d.confidence < opts.min_confidence {
-                    continue;
+        // Up to `parallel` blocks, each cut at a line end, with where each starts.
+        let mut blocks: Vec<(Vec<u8>, u64, u64)> = Vec::with_capacity(parallel);
+        while blocks.len() < parallel && (!eof || !buf.is_empty()) {
+            while !eof && buf.len() < BLOCK {
+                let chunk = r.fill_buf()?;
+                if chunk.is_empty() {
+                    eof = true;
+                    break;
                 }
-                let at = off + d.start;
-                let (line, column) = cursor.locate(block, at);
-                batch.push(Finding {
-                    path: shown.to_string(),
-                    line,
-                    column,
-                    start: base + at as u64,
-                    end: base + (off + d.end) as u64,
-                    ty: d.ty,
-                    confidence: d.confidence,
-                    masked: crate::masked(d.ty, &text[d.start..d.end]),
-                    field: None,
-                });
+                let n = chunk.len().min(BLOCK + (1 << 16) - buf.len());
+                buf.extend_from_slice(&chunk[..n]);
+                r.consume(n);
             }
-        });
-        cursor.finish(block);
-        base += end as u64;
-        buf.drain(..end);
+            let end = if eof { buf.len() } else { cut_point(&buf) };
+            let block: Vec<u8> = buf.drain(..end).collect();
+            let lines = memchr::memchr_iter(b'\n', &block).count() as u64;
+            blocks.push((block, base, line));
+            base += end as u64;
+            line += lines;
+        }
+        let found: Vec<Vec<Finding>> = blocks
+            .par_iter()
+            .map(|(block, base, line)| text_block(block, *base, *line, shown, opts))
+            .collect();
+        for f in found.into_iter().flatten() {
+            batch.push(f);
+        }
     }
     Ok(())
+}
+
+/// The findings of one block of text starting at byte `base`, line `line` of the file.
+fn text_block(block: &[u8], base: u64, line: u64, shown: &str, opts: &Options) -> Vec<Finding> {
+    let mut cursor = LineCursor::new(line);
+    let mut out = vec![];
+    valid_pieces(block, |text, off| {
+        for d in custodia_detect::find::find(text) {
+            if d.confidence < opts.min_confidence {
+                continue;
+            }
+            let at = off + d.start;
+            let (line, column) = cursor.locate(block, at);
+            out.push(Finding {
+                path: shown.to_string(),
+                line,
+                column,
+                start: base + at as u64,
+                end: base + (off + d.end) as u64,
+                ty: d.ty,
+                confidence: d.confidence,
+                masked: crate::masked(d.ty, &text[d.start..d.end]),
+                field: None,
+            });
+        }
+    });
+    out
 }
 
 /// Where to cut a block: after its last newline; in a line longer than a block, after the
@@ -383,8 +398,7 @@ mod tests {
         assert_eq!(c.locate(block, 1), (1, 2));
         let x = "ab\n客户".len();
         assert_eq!(c.locate(block, x), (2, 3));
-        c.finish(block);
-        assert_eq!(c.line, 3);
+        assert_eq!(c.locate(block, block.len()), (3, 3));
     }
 
     #[test]

@@ -640,3 +640,29 @@ async fn mariadb_tables_are_sampled_and_classified() {
             .and_then(|mut f| writeln!(f, "custodia-scan scan_mariadb passed"));
     }
 }
+
+#[test]
+fn large_files_are_scanned_in_parallel_blocks_with_exact_lines() {
+    // ~5 MB: several 1 MB blocks scanned at once; lines and offsets must still be exact.
+    let dir = tempfile::tempdir().unwrap();
+    let filler = "普通的一行文字，没有任何个人信息。 ordinary words 2026-11-29\n";
+    let mut text = String::new();
+    let mut planted = vec![];
+    for i in 0..80_000u64 {
+        if i % 9_973 == 0 {
+            planted.push((i + 1, text.len()));
+            text.push_str(&format!("回电手机{MOBILE}\n"));
+        } else {
+            text.push_str(filler);
+        }
+    }
+    assert!(text.len() > 4 << 20);
+    let p = write(dir.path(), "big.log", text.as_bytes());
+    let s = scan(std::slice::from_ref(&p), &Options::default());
+    let got: Vec<(u64, u64)> = s.findings.iter().map(|f| (f.line, f.start)).collect();
+    let want: Vec<(u64, u64)> = planted
+        .iter()
+        .map(|(line, at)| (*line, (*at + "回电手机".len()) as u64))
+        .collect();
+    assert_eq!(got, want);
+}
