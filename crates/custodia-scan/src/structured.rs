@@ -253,11 +253,12 @@ pub(crate) fn scan_csv(
                 }
                 // A header row is scanned too: a file without one has data here.
                 let mut cursor = LineCursor::new(line);
+                let mut headerless = false;
                 for (i, f) in fields.iter().enumerate() {
                     let v = csv_value(&rec, f);
                     let name = format!("column_{}", i + 1);
                     let ctx = fields_ctx.get(&name);
-                    emit(
+                    let found = emit(
                         &name,
                         &ctx,
                         &v,
@@ -269,6 +270,14 @@ pub(crate) fn scan_csv(
                         opts,
                         &mut out,
                     );
+                    headerless |= !found.is_empty();
+                }
+                // A "header" holding personal data is a first data row (a file without a
+                // header): never use a value as a field name.
+                if headerless {
+                    for (i, n) in names.iter_mut().enumerate() {
+                        *n = format!("column_{}", i + 1);
+                    }
                 }
                 contexts = names.iter().map(|n| FieldContext::new(n)).collect();
                 header = Some(names);
@@ -457,6 +466,15 @@ pub(crate) fn scan_json(
     }
 }
 
+/// Whether a JSON key is itself personal data (cheap pre-check first: keys are short and
+/// usually plain identifiers).
+fn key_holds_data(key: &str) -> bool {
+    let plain = key
+        .bytes()
+        .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-' || b == b'.');
+    !plain && !custodia_detect::find::find(key).is_empty()
+}
+
 /// Tokenizes one line, calling `value(key path, value, raw start)` for every string and
 /// number value.
 fn json_line(b: &[u8], st: &mut JsonState, mut value: impl FnMut(&str, Value<'_>, usize)) {
@@ -495,7 +513,12 @@ fn json_line(b: &[u8], st: &mut JsonState, mut value: impl FnMut(&str, Value<'_>
                 let end = j.min(b.len());
                 let v = json_string(&b[start..end]);
                 if st.expect_key {
-                    let key = String::from_utf8_lossy(&v.decoded).into_owned();
+                    let mut key = String::from_utf8_lossy(&v.decoded).into_owned();
+                    // Objects keyed by a phone number or an id: the key is data, not a
+                    // name, and must not be printed as one.
+                    if key_holds_data(&key) {
+                        key = "*".into();
+                    }
                     if let Some(top) = st.stack.last_mut() {
                         top.1 = Some(key);
                     }
@@ -531,18 +554,19 @@ fn json_line(b: &[u8], st: &mut JsonState, mut value: impl FnMut(&str, Value<'_>
 fn cell_findings(
     shown: &str,
     field: &str,
-    row: u64,
-    col: u64,
+    (row, col): (u64, u64),
     text: &str,
     opts: &Options,
     contexts: &mut Fields,
     out: &mut Batch<'_>,
-) {
+) -> usize {
     let ctx = contexts.get(leaf(field));
+    let mut n = 0;
     for d in custodia_detect::find::find_in(&ctx, text) {
         if d.confidence < opts.min_confidence {
             continue;
         }
+        n += 1;
         out.push(Finding {
             path: shown.to_string(),
             line: row,
@@ -555,6 +579,7 @@ fn cell_findings(
             field: Some(field.to_string()),
         });
     }
+    n
 }
 
 fn invalid(_: impl std::fmt::Display) -> io::Error {
@@ -573,6 +598,7 @@ pub(crate) fn scan_xlsx(file: File, shown: &str, opts: &Options, tx: &Sender) ->
     for sheet in sheets {
         let mut cells = wb.worksheet_cells_reader(&sheet).map_err(invalid)?;
         let mut header: Vec<String> = vec![];
+        let mut headerless = false;
         while let Some(cell) = cells.next_cell().map_err(invalid)? {
             let (row, col) = cell.get_position();
             let text = match cell.get_value() {
@@ -584,6 +610,15 @@ pub(crate) fn scan_xlsx(file: File, shown: &str, opts: &Options, tx: &Sender) ->
                 }
                 _ => continue,
             };
+            let name = match header.get(col as usize) {
+                Some(h) if !h.is_empty() && row > 0 && !headerless => format!("{sheet}.{h}"),
+                _ => format!("{sheet}.column_{}", col + 1),
+            };
+            let at = (row as u64 + 1, col as u64 + 1);
+            let found = cell_findings(shown, &name, at, &text, opts, &mut contexts, &mut out);
+            // Row 1 names the columns, unless it holds personal data (a sheet without a
+            // header): a value never becomes a field name.
+            headerless |= row == 0 && found > 0;
             if row == 0 {
                 let c = col as usize;
                 if header.len() <= c {
@@ -591,20 +626,6 @@ pub(crate) fn scan_xlsx(file: File, shown: &str, opts: &Options, tx: &Sender) ->
                 }
                 header[c] = text.trim().to_string();
             }
-            let name = match header.get(col as usize) {
-                Some(h) if !h.is_empty() && row > 0 => format!("{sheet}.{h}"),
-                _ => format!("{sheet}.column_{}", col + 1),
-            };
-            cell_findings(
-                shown,
-                &name,
-                row as u64 + 1,
-                col as u64 + 1,
-                &text,
-                opts,
-                &mut contexts,
-                &mut out,
-            );
         }
     }
     Ok(())
@@ -669,7 +690,7 @@ fn parquet_field(
         }
         _ => return,
     };
-    cell_findings(shown, name, row, col, &text, opts, contexts, out);
+    cell_findings(shown, name, (row, col), &text, opts, contexts, out);
 }
 
 #[cfg(test)]

@@ -666,3 +666,42 @@ fn large_files_are_scanned_in_parallel_blocks_with_exact_lines() {
         .collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn values_never_become_field_names() {
+    // A CSV without a header row, a sheet without one, and JSON objects keyed by a mobile
+    // number: `field` must not carry the value.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!("张伟,{ID},{MOBILE}\n李娜,{ID},{MOBILE}\n");
+    write(dir.path(), "noheader.csv", csv.as_bytes());
+    write(
+        dir.path(),
+        "noheader.xlsx",
+        &xlsx(&[&[MOBILE, EMAIL], &[MOBILE, EMAIL]]),
+    );
+    let json = format!("{{\"{MOBILE}\": {{\"email\": \"{EMAIL}\"}}, \"{ID}\": 1}}\n");
+    write(dir.path(), "keyed.json", json.as_bytes());
+    let s = scan(&[dir.path().to_path_buf()], &Options::default());
+    assert!(s.findings.len() >= 8, "{}", s.findings.len());
+    for f in &s.findings {
+        let field = f.field.as_deref().unwrap_or("");
+        for raw in [ID, MOBILE, EMAIL, "张伟"] {
+            assert!(
+                !field.contains(raw),
+                "a value used as a field name ({})",
+                f.ty.id()
+            );
+        }
+    }
+    for c in &s.columns {
+        for raw in [ID, MOBILE, "张伟"] {
+            assert!(!c.column.contains(raw), "a value used as a column name");
+        }
+    }
+    let email = s
+        .findings
+        .iter()
+        .find(|f| f.path.ends_with("keyed.json") && f.ty == PiiType::Email)
+        .expect("email under a keyed object");
+    assert_eq!(email.field.as_deref(), Some("*.email"));
+}
