@@ -173,13 +173,17 @@ fn scan_file(
             FileKind::Text
         }
     };
+    let gb18030 = matches!(kind, FileKind::Text | FileKind::Csv(_))
+        && crate::encoding::sniff_gb18030(reader.fill_buf()?);
     let mut counted = Counting {
         inner: reader,
         n: 0,
     };
     match kind {
-        FileKind::Text => scan_text(&mut counted, shown, opts, tx)?,
-        FileKind::Csv(delim) => structured::scan_csv(&mut counted, delim, shown, opts, tx)?,
+        FileKind::Text => scan_text(&mut counted, shown, opts, tx, gb18030)?,
+        FileKind::Csv(delim) => {
+            structured::scan_csv(&mut counted, delim, shown, opts, tx, gb18030)?
+        }
         FileKind::Json | FileKind::Jsonl => structured::scan_json(&mut counted, shown, opts, tx)?,
         FileKind::Xlsx | FileKind::Parquet => {
             // Both need random access: a compressed one is inflated to a temporary file.
@@ -243,8 +247,10 @@ impl<R: BufRead> BufRead for Counting<R> {
 pub(crate) struct LineCursor {
     /// Position (relative to the current block) up to which newlines are counted.
     pos: usize,
-    pub line: u64,
+    line: u64,
     line_start: usize,
+    /// The block is raw GB18030: count its characters, not UTF-8 lead bytes.
+    gb18030: bool,
 }
 
 impl LineCursor {
@@ -253,6 +259,14 @@ impl LineCursor {
             pos: 0,
             line,
             line_start: 0,
+            gb18030: false,
+        }
+    }
+
+    pub fn for_gb18030(line: u64, gb18030: bool) -> Self {
+        LineCursor {
+            gb18030,
+            ..LineCursor::new(line)
         }
     }
 
@@ -263,12 +277,13 @@ impl LineCursor {
             self.line_start = self.pos + nl + 1;
         }
         self.pos = at;
-        let column = block[self.line_start..at]
-            .iter()
-            .filter(|&&b| (b & 0xC0) != 0x80)
-            .count() as u64
-            + 1;
-        (self.line, column)
+        let line = &block[self.line_start..at];
+        let chars = if self.gb18030 {
+            crate::encoding::count_chars(line)
+        } else {
+            line.iter().filter(|&&b| (b & 0xC0) != 0x80).count()
+        };
+        (self.line, chars as u64 + 1)
     }
 }
 
@@ -288,7 +303,13 @@ pub(crate) fn valid_pieces(bytes: &[u8], mut f: impl FnMut(&str, usize)) {
 /// Free text, a block at a time; several blocks of one file are scanned in parallel (a
 /// single large file would otherwise keep one core busy), and their findings are sent in
 /// file order.
-fn scan_text(r: &mut impl BufRead, shown: &str, opts: &Options, tx: &Sender) -> io::Result<()> {
+fn scan_text(
+    r: &mut impl BufRead,
+    shown: &str,
+    opts: &Options,
+    tx: &Sender,
+    gb18030: bool,
+) -> io::Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (1 << 16));
     let mut base: u64 = 0;
     let mut line: u64 = 1;
@@ -318,7 +339,13 @@ fn scan_text(r: &mut impl BufRead, shown: &str, opts: &Options, tx: &Sender) -> 
         }
         let found: Vec<Vec<Finding>> = blocks
             .par_iter()
-            .map(|(block, base, line)| text_block(block, *base, *line, shown, opts))
+            .map(|(block, base, line)| {
+                if gb18030 {
+                    gb18030_block(block, *base, *line, shown, opts)
+                } else {
+                    text_block(block, *base, *line, shown, opts)
+                }
+            })
             .collect();
         for f in found.into_iter().flatten() {
             batch.push(f);
@@ -352,6 +379,31 @@ fn text_block(block: &[u8], base: u64, line: u64, shown: &str, opts: &Options) -
         }
     });
     out
+}
+
+/// [`text_block`] for GB18030 text: decoded for the detectors, offsets mapped back.
+fn gb18030_block(raw: &[u8], base: u64, line: u64, shown: &str, opts: &Options) -> Vec<Finding> {
+    let d = crate::encoding::decode(raw);
+    let mut cursor = LineCursor::new(line);
+    let block = d.text.as_bytes();
+    custodia_detect::find::find(&d.text)
+        .into_iter()
+        .filter(|f| f.confidence >= opts.min_confidence)
+        .map(|f| {
+            let (line, column) = cursor.locate(block, f.start);
+            Finding {
+                path: shown.to_string(),
+                line,
+                column,
+                start: base + d.map[f.start] as u64,
+                end: base + d.map[f.end] as u64,
+                ty: f.ty,
+                confidence: f.confidence,
+                masked: crate::masked(f.ty, &d.text[f.start..f.end]),
+                field: None,
+            }
+        })
+        .collect()
 }
 
 /// Where to cut a block: after its last newline; in a line longer than a block, after the

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 pub mod db;
+mod encoding;
 mod files;
 pub mod report;
 pub mod schema;

@@ -187,6 +187,21 @@ fn csv_value<'a>(rec: &'a [u8], f: &CsvField) -> Value<'a> {
     }
 }
 
+/// A CSV cell for the detectors: as is, or decoded from GB18030 with offsets mapped back
+/// through both maps.
+fn csv_cell<'a>(rec: &'a [u8], f: &CsvField, gb18030: bool) -> Value<'a> {
+    let v = csv_value(rec, f);
+    if !gb18030 {
+        return v;
+    }
+    let d = crate::encoding::decode(&v.decoded);
+    let map = d.map.iter().map(|&i| v.raw(i)).collect();
+    Value {
+        decoded: d.text.into_bytes().into(),
+        map: Some(map),
+    }
+}
+
 /// Reads one CSV record (several lines when a quoted field holds newlines).
 fn read_record(r: &mut impl BufRead, rec: &mut Vec<u8>) -> io::Result<usize> {
     let mut n = 0;
@@ -211,6 +226,7 @@ pub(crate) fn scan_csv(
     shown: &str,
     opts: &Options,
     tx: &Sender,
+    gb18030: bool,
 ) -> io::Result<()> {
     let mut rec = Vec::with_capacity(4096);
     let mut header: Option<Vec<String>> = None;
@@ -239,7 +255,7 @@ pub(crate) fn scan_csv(
                 let mut names: Vec<String> = fields
                     .iter()
                     .map(|f| {
-                        let v = csv_value(&rec, f);
+                        let v = csv_cell(&rec, f, gb18030);
                         String::from_utf8_lossy(&v.decoded)
                             .trim()
                             .trim_start_matches('\u{feff}')
@@ -252,10 +268,10 @@ pub(crate) fn scan_csv(
                     }
                 }
                 // A header row is scanned too: a file without one has data here.
-                let mut cursor = LineCursor::new(line);
+                let mut cursor = LineCursor::for_gb18030(line, gb18030);
                 let mut headerless = false;
                 for (i, f) in fields.iter().enumerate() {
-                    let v = csv_value(&rec, f);
+                    let v = csv_cell(&rec, f, gb18030);
                     let name = format!("column_{}", i + 1);
                     let ctx = fields_ctx.get(&name);
                     let found = emit(
@@ -283,14 +299,14 @@ pub(crate) fn scan_csv(
                 header = Some(names);
             }
             Some(names) => {
-                let mut cursor = LineCursor::new(line);
+                let mut cursor = LineCursor::for_gb18030(line, gb18030);
                 let sampling = sampled < opts.sample;
                 if sampling {
                     sampled += 1;
                     tallies.resize(names.len(), crate::ColumnTally::default());
                 }
                 for (i, f) in fields.iter().enumerate() {
-                    let v = csv_value(&rec, f);
+                    let v = csv_cell(&rec, f, gb18030);
                     let extra;
                     let (name, ctx) = match (names.get(i), contexts.get(i)) {
                         (Some(n), Some(c)) => (n.as_str(), *c),

@@ -705,3 +705,45 @@ fn values_never_become_field_names() {
         .expect("email under a keyed object");
     assert_eq!(email.field.as_deref(), Some("*.email"));
 }
+
+#[test]
+fn gbk_text_and_csv_are_decoded_with_offsets_in_the_file() {
+    // What Excel on Chinese Windows writes: GBK. Names and addresses are only findable
+    // decoded; offsets must still be byte offsets in the GBK file.
+    let dir = tempfile::tempdir().unwrap();
+    let gbk = |s: &str| encoding_rs::GBK.encode(s).0.into_owned();
+    let note = format!("客户张伟来电，手机{MOBILE}，地址北京市朝阳区建国路88号3栋2单元501室。\n");
+    let t = write(dir.path(), "note.txt", &gbk(&note));
+    let csv = format!("姓名,手机号码\n李娜,{MOBILE}\n");
+    let c = write(dir.path(), "export.csv", &gbk(&csv));
+    let s = scan(&[dir.path().to_path_buf()], &Options::default());
+    let raw_t = std::fs::read(&t).unwrap();
+    let raw_c = std::fs::read(&c).unwrap();
+    let in_file = |raw: &[u8], f: &Finding| {
+        encoding_rs::GBK
+            .decode_without_bom_handling(&raw[f.start as usize..f.end as usize])
+            .0
+            .into_owned()
+    };
+    let of = |p: &Path, ty: PiiType| {
+        s.findings
+            .iter()
+            .find(|f| f.path == p.to_string_lossy() && f.ty == ty)
+            .cloned()
+            .unwrap_or_else(|| panic!("{} in {}", ty.id(), p.display()))
+    };
+    let m = of(&t, PiiType::CnMobile);
+    assert_eq!(in_file(&raw_t, &m), MOBILE);
+    assert_eq!(m.column, "客户张伟来电，手机".chars().count() as u64 + 1);
+    let n = of(&t, PiiType::PersonName);
+    assert_eq!(in_file(&raw_t, &n), "张伟");
+    let a = of(&t, PiiType::Address);
+    assert!(in_file(&raw_t, &a).starts_with("北京市朝阳区"));
+    let n = of(&c, PiiType::PersonName);
+    assert_eq!(n.field.as_deref(), Some("姓名"));
+    assert_eq!(in_file(&raw_c, &n), "李娜");
+    let m = of(&c, PiiType::CnMobile);
+    assert_eq!(m.field.as_deref(), Some("手机号码"));
+    assert_eq!((m.line, m.column), (2, 4));
+    assert_eq!(in_file(&raw_c, &m), MOBILE);
+}
