@@ -184,7 +184,9 @@ fn scan_file(
         FileKind::Csv(delim) => {
             structured::scan_csv(&mut counted, delim, shown, opts, tx, gb18030)?
         }
-        FileKind::Json | FileKind::Jsonl => structured::scan_json(&mut counted, shown, opts, tx)?,
+        FileKind::Json | FileKind::Jsonl => {
+            structured::scan_json(&mut counted, kind == FileKind::Jsonl, shown, opts, tx)?
+        }
         FileKind::Xlsx | FileKind::Parquet => {
             // Both need random access: a compressed one is inflated to a temporary file.
             let (file, size) = if gz {
@@ -418,15 +420,22 @@ fn cut_point(buf: &[u8]) -> usize {
     {
         return i + 1;
     }
-    // Not inside a UTF-8 sequence.
+    // Not inside a UTF-8 sequence (at most 3 continuation bytes back: anything else is not
+    // UTF-8, and is cut where it is).
     let mut i = buf.len();
-    while i > 0 && (buf[i - 1] & 0xC0) == 0x80 {
+    let mut back = 0;
+    while i > 0 && back < 3 && (buf[i - 1] & 0xC0) == 0x80 {
         i -= 1;
+        back += 1;
     }
     if i > 0 && buf[i - 1] >= 0xC0 {
         i -= 1;
     }
-    i.max(1)
+    if i == 0 {
+        buf.len()
+    } else {
+        i
+    }
 }
 
 #[cfg(test)]
@@ -459,6 +468,8 @@ mod tests {
         assert_eq!(cut_point(b"abc def"), 4);
         let s = "客户".as_bytes();
         assert_eq!(cut_point(&s[..4]), 3);
+        // Bytes that are not UTF-8 at all: cut where the buffer ends, in one step.
+        assert!(cut_point(&[0x80; 100]) >= 97);
     }
 
     #[test]

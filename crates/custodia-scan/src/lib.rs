@@ -393,6 +393,58 @@ impl Fields {
     }
 }
 
+/// Whether a header, key or sheet name may be shown as a field name. A file without a
+/// header row has data where the header would be, and JSON objects may be keyed by a phone
+/// number or a customer's name: such a "name" is data and is never printed. Short names
+/// the detectors know as headers pass; otherwise no run of 6 digits, and nothing found in
+/// it as free text or as a whole-cell name, at any confidence.
+pub(crate) fn safe_name(s: &str) -> bool {
+    use custodia_detect::find;
+    if s.chars().count() > 64 {
+        return false;
+    }
+    let folded = custodia_detect::fold_width(s);
+    let mut run = 0;
+    for b in folded.bytes() {
+        run = if b.is_ascii_digit() { run + 1 } else { 0 };
+        if run >= 6 {
+            return false;
+        }
+    }
+    if find::column_hint(&folded).is_some() {
+        return true;
+    }
+    if !find::find(&folded).is_empty() {
+        return false;
+    }
+    // As a cell under a name header: a known surname and two more characters. Two-character
+    // words are left alone: too many header words start with a surname (余额, 金额, 高度).
+    if folded.chars().count() < 3 {
+        return true;
+    }
+    let as_name = find::FieldContext::new("name");
+    !find::find_in(&as_name, &folded)
+        .iter()
+        .any(|f| f.confidence >= 0.85)
+}
+
+/// [`safe_name`], remembered per distinct name (keys repeat on every line).
+#[derive(Default)]
+pub(crate) struct SafeNames(std::collections::HashMap<String, bool>);
+
+impl SafeNames {
+    pub fn check(&mut self, s: &str) -> bool {
+        if let Some(ok) = self.0.get(s) {
+            return *ok;
+        }
+        let ok = safe_name(s);
+        if self.0.len() < 10_000 {
+            self.0.insert(s.to_string(), ok);
+        }
+        ok
+    }
+}
+
 /// A channel for scan events.
 pub fn channel() -> (Sender, mpsc::Receiver<Event>) {
     mpsc::sync_channel(64)
@@ -415,4 +467,43 @@ pub fn split_targets(targets: &[String]) -> (Vec<String>, Vec<PathBuf>) {
         }
     }
     (dbs, files)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn header_words_are_safe_names_and_values_are_not() {
+        for h in [
+            "姓名",
+            "身份证号",
+            "手机",
+            "手机号码",
+            "备注",
+            "余额",
+            "邮箱",
+            "地址",
+            "name",
+            "phone",
+            "customer.mobile",
+            "idNo",
+            "客户",
+            "sheet1",
+            "客户名单",
+            "column_3",
+            "amount_2024",
+        ] {
+            assert!(super::safe_name(h), "{h}");
+        }
+        for v in [
+            "张晓伟",
+            "欧阳娜娜",
+            "13812345678",
+            "user_13812345678",
+            "11010519491231002X",
+            "zhang.wei@example.com",
+            "6222020200112233446",
+        ] {
+            assert!(!super::safe_name(v), "a value passed as a name");
+        }
+    }
 }

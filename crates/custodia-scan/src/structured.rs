@@ -205,16 +205,14 @@ fn csv_cell<'a>(rec: &'a [u8], f: &CsvField, gb18030: bool) -> Value<'a> {
 /// Reads one CSV record (several lines when a quoted field holds newlines).
 fn read_record(r: &mut impl BufRead, rec: &mut Vec<u8>) -> io::Result<usize> {
     let mut n = 0;
+    let mut quotes = 0usize;
     loop {
         let before = rec.len();
         let got = read_line_limited(r, rec, MAX_RECORD)?;
         n += got;
-        if got == 0 || rec.len() >= MAX_RECORD {
-            return Ok(n);
-        }
-        let quotes = rec.iter().filter(|&&b| b == b'"').count();
-        let _ = before;
-        if quotes % 2 == 0 {
+        // Only the new line's quotes: a stray quote must not make this quadratic.
+        quotes += memchr::memchr_iter(b'"', &rec[before..]).count();
+        if got == 0 || rec.len() >= MAX_RECORD || quotes % 2 == 0 {
             return Ok(n);
         }
     }
@@ -269,12 +267,11 @@ pub(crate) fn scan_csv(
                 }
                 // A header row is scanned too: a file without one has data here.
                 let mut cursor = LineCursor::for_gb18030(line, gb18030);
-                let mut headerless = false;
                 for (i, f) in fields.iter().enumerate() {
                     let v = csv_cell(&rec, f, gb18030);
                     let name = format!("column_{}", i + 1);
                     let ctx = fields_ctx.get(&name);
-                    let found = emit(
+                    emit(
                         &name,
                         &ctx,
                         &v,
@@ -286,11 +283,10 @@ pub(crate) fn scan_csv(
                         opts,
                         &mut out,
                     );
-                    headerless |= !found.is_empty();
                 }
                 // A "header" holding personal data is a first data row (a file without a
                 // header): never use a value as a field name.
-                if headerless {
+                if names.iter().any(|n| !crate::safe_name(n)) {
                     for (i, n) in names.iter_mut().enumerate() {
                         *n = format!("column_{}", i + 1);
                     }
@@ -352,7 +348,33 @@ pub(crate) fn scan_csv(
 struct JsonState {
     /// Open containers: object (with its current key) or array.
     stack: Vec<(bool, Option<String>)>,
+    /// Containers opened beyond [`MAX_DEPTH`] (counted, not kept).
+    deeper: usize,
     expect_key: bool,
+    names: crate::SafeNames,
+}
+
+/// Nesting kept for key paths; deeper values are reported under the path at this depth.
+const MAX_DEPTH: usize = 64;
+
+impl JsonState {
+    fn open(&mut self, object: bool) {
+        if self.stack.len() < MAX_DEPTH {
+            self.stack.push((object, None));
+        } else {
+            self.deeper += 1;
+        }
+        self.expect_key = object;
+    }
+
+    fn close(&mut self) {
+        if self.deeper > 0 {
+            self.deeper -= 1;
+        } else {
+            self.stack.pop();
+        }
+        self.expect_key = false;
+    }
 }
 
 impl JsonState {
@@ -446,6 +468,7 @@ fn json_string(raw: &[u8]) -> Value<'_> {
 
 pub(crate) fn scan_json(
     r: &mut impl BufRead,
+    lines: bool,
     shown: &str,
     opts: &Options,
     tx: &Sender,
@@ -460,6 +483,12 @@ pub(crate) fn scan_json(
         line_buf.clear();
         if read_line_limited(r, &mut line_buf, MAX_RECORD)? == 0 {
             return Ok(());
+        }
+        if lines {
+            // JSON lines: each line is a document; a truncated one must not nest the next.
+            st.stack.clear();
+            st.deeper = 0;
+            st.expect_key = false;
         }
         let mut cursor = LineCursor::new(line);
         json_line(&line_buf, &mut st, |field, v, raw_start| {
@@ -482,15 +511,6 @@ pub(crate) fn scan_json(
     }
 }
 
-/// Whether a JSON key is itself personal data (cheap pre-check first: keys are short and
-/// usually plain identifiers).
-fn key_holds_data(key: &str) -> bool {
-    let plain = key
-        .bytes()
-        .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-' || b == b'.');
-    !plain && !custodia_detect::find::find(key).is_empty()
-}
-
 /// Tokenizes one line, calling `value(key path, value, raw start)` for every string and
 /// number value.
 fn json_line(b: &[u8], st: &mut JsonState, mut value: impl FnMut(&str, Value<'_>, usize)) {
@@ -498,22 +518,19 @@ fn json_line(b: &[u8], st: &mut JsonState, mut value: impl FnMut(&str, Value<'_>
     while i < b.len() {
         match b[i] {
             b'{' => {
-                st.stack.push((true, None));
-                st.expect_key = true;
+                st.open(true);
                 i += 1;
             }
             b'[' => {
-                st.stack.push((false, None));
-                st.expect_key = false;
+                st.open(false);
                 i += 1;
             }
             b'}' | b']' => {
-                st.stack.pop();
-                st.expect_key = false;
+                st.close();
                 i += 1;
             }
             b',' => {
-                st.expect_key = matches!(st.stack.last(), Some((true, _)));
+                st.expect_key = st.deeper == 0 && matches!(st.stack.last(), Some((true, _)));
                 i += 1;
             }
             b':' => {
@@ -530,9 +547,9 @@ fn json_line(b: &[u8], st: &mut JsonState, mut value: impl FnMut(&str, Value<'_>
                 let v = json_string(&b[start..end]);
                 if st.expect_key {
                     let mut key = String::from_utf8_lossy(&v.decoded).into_owned();
-                    // Objects keyed by a phone number or an id: the key is data, not a
-                    // name, and must not be printed as one.
-                    if key_holds_data(&key) {
+                    // Objects keyed by a phone number or a customer's name: the key is
+                    // data, not a name, and must not be printed as one.
+                    if !st.names.check(&key) {
                         key = "*".into();
                     }
                     if let Some(top) = st.stack.last_mut() {
@@ -611,12 +628,22 @@ pub(crate) fn scan_xlsx(file: File, shown: &str, opts: &Options, tx: &Sender) ->
     let sheets = wb.sheet_names();
     let mut out = Batch::new(tx, opts);
     let mut contexts = Fields::default();
-    for sheet in sheets {
+    for (sheet_no, sheet) in sheets.into_iter().enumerate() {
         let mut cells = wb.worksheet_cells_reader(&sheet).map_err(invalid)?;
-        let mut header: Vec<String> = vec![];
+        // A sheet per customer is named after them: such a name is not shown.
+        let shown_sheet = if crate::safe_name(&sheet) {
+            sheet.clone()
+        } else {
+            format!("sheet_{}", sheet_no + 1)
+        };
+        let mut header: std::collections::BTreeMap<u32, String> = Default::default();
         let mut headerless = false;
         while let Some(cell) = cells.next_cell().map_err(invalid)? {
             let (row, col) = cell.get_position();
+            // Excel has 16,384 columns; a larger reference is a malformed file.
+            if col >= 16_384 {
+                continue;
+            }
             let text = match cell.get_value() {
                 calamine::DataRef::String(s) => s.clone(),
                 calamine::DataRef::SharedString(s) => s.to_string(),
@@ -626,21 +653,18 @@ pub(crate) fn scan_xlsx(file: File, shown: &str, opts: &Options, tx: &Sender) ->
                 }
                 _ => continue,
             };
-            let name = match header.get(col as usize) {
-                Some(h) if !h.is_empty() && row > 0 && !headerless => format!("{sheet}.{h}"),
-                _ => format!("{sheet}.column_{}", col + 1),
+            let name = match header.get(&col) {
+                Some(h) if !h.is_empty() && row > 0 && !headerless => format!("{shown_sheet}.{h}"),
+                _ => format!("{shown_sheet}.column_{}", col + 1),
             };
             let at = (row as u64 + 1, col as u64 + 1);
-            let found = cell_findings(shown, &name, at, &text, opts, &mut contexts, &mut out);
+            cell_findings(shown, &name, at, &text, opts, &mut contexts, &mut out);
             // Row 1 names the columns, unless it holds personal data (a sheet without a
             // header): a value never becomes a field name.
-            headerless |= row == 0 && found > 0;
             if row == 0 {
-                let c = col as usize;
-                if header.len() <= c {
-                    header.resize(c + 1, String::new());
-                }
-                header[c] = text.trim().to_string();
+                let h = text.trim().to_string();
+                headerless |= !crate::safe_name(&h);
+                header.insert(col, h);
             }
         }
     }

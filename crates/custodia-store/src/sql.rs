@@ -96,7 +96,10 @@ impl SqliteStore {
     }
 
     /// Databases made before the audit log had its own file kept it in the main one:
-    /// moved over once, in order, then removed from the main file.
+    /// moved over once, in order, then removed from the main file — but only rows the
+    /// audit file holds byte for byte. A main-file row that differs from the audit file's
+    /// row of the same sequence number (an older binary still appending there) stops the
+    /// open instead of losing either.
     async fn move_audit_log(main: &sqlx::SqlitePool, audit: &sqlx::SqlitePool) -> Result<()> {
         let old: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
             .fetch_one(main)
@@ -107,54 +110,84 @@ impl SqliteStore {
         if old == 0 && old_heads == 0 {
             return Ok(());
         }
-        let present: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
-            .fetch_one(audit)
-            .await?;
-        if present == 0 {
-            let mut tx = audit.begin().await?;
-            let mut from = 0i64;
-            loop {
-                let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-                    "SELECT seq, event FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT 5000",
-                )
-                .bind(from)
-                .fetch_all(main)
-                .await?;
-                let Some(last) = rows.last().map(|r| r.0) else {
-                    break;
-                };
-                for (seq, event) in &rows {
-                    sqlx::query("INSERT INTO audit_events (seq, event) VALUES ($1, $2)")
-                        .bind(seq)
-                        .bind(event)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                from = last + 1;
-            }
-            let heads: Vec<(i64, String, i64, String)> = sqlx::query_as(
-                "SELECT tree_size, root_hash, timestamp_ms, signature FROM audit_heads",
+        let conflict = |what: &str, at: i64| StoreError::Migration {
+            version: 3,
+            message: format!(
+                "the audit log in the main database and in its own file differ at {what} \
+                 {at}; nothing was moved or deleted (was an older custodia still running?)"
+            ),
+        };
+        let mut tx = audit.begin().await?;
+        let mut from = 0i64;
+        loop {
+            let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT seq, event FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT 5000",
             )
+            .bind(from)
             .fetch_all(main)
             .await?;
-            for h in heads {
-                sqlx::query(
-                    "INSERT INTO audit_heads (tree_size, root_hash, timestamp_ms, signature) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (tree_size) DO NOTHING",
-                )
-                .bind(h.0)
-                .bind(h.1)
-                .bind(h.2)
-                .bind(h.3)
-                .execute(&mut *tx)
-                .await?;
+            let Some(last) = rows.last().map(|r| r.0) else {
+                break;
+            };
+            for (seq, event) in &rows {
+                let there: Option<Vec<u8>> =
+                    sqlx::query_scalar("SELECT event FROM audit_events WHERE seq = $1")
+                        .bind(seq)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                match there {
+                    Some(e) if e == *event => {}
+                    Some(_) => return Err(conflict("event", *seq)),
+                    None => {
+                        sqlx::query("INSERT INTO audit_events (seq, event) VALUES ($1, $2)")
+                            .bind(seq)
+                            .bind(event)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
             }
-            tx.commit().await?;
+            from = last + 1;
         }
-        sqlx::query("DELETE FROM audit_events")
+        let heads: Vec<(i64, String, i64, String)> =
+            sqlx::query_as("SELECT tree_size, root_hash, timestamp_ms, signature FROM audit_heads")
+                .fetch_all(main)
+                .await?;
+        let largest_head = heads.iter().map(|h| h.0).max().unwrap_or(-1);
+        for h in heads {
+            let there: Option<(String, i64, String)> = sqlx::query_as(
+                "SELECT root_hash, timestamp_ms, signature FROM audit_heads WHERE tree_size = $1",
+            )
+            .bind(h.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match there {
+                Some(t) if t == (h.1.clone(), h.2, h.3.clone()) => {}
+                Some(_) => return Err(conflict("tree head of size", h.0)),
+                None => {
+                    sqlx::query(
+                        "INSERT INTO audit_heads (tree_size, root_hash, timestamp_ms, signature) \
+                         VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(h.0)
+                    .bind(h.1)
+                    .bind(h.2)
+                    .bind(h.3)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        // Everything in the main file is now in the audit file, identical: remove it.
+        sqlx::query("DELETE FROM audit_events WHERE seq < $1")
+            .bind(from)
             .execute(main)
             .await?;
-        sqlx::query("DELETE FROM audit_heads").execute(main).await?;
+        sqlx::query("DELETE FROM audit_heads WHERE tree_size <= $1")
+            .bind(largest_head)
+            .execute(main)
+            .await?;
         Ok(())
     }
 
@@ -212,15 +245,6 @@ impl SqliteStore {
         tx.commit().await?;
         *self.audit_next.lock().expect("audit counter") = Some(next(first));
         Ok(first)
-    }
-
-    /// Copies the live database into a new file (`VACUUM INTO`): used by tests and backups.
-    pub async fn backup_to(&self, path: &str) -> Result<()> {
-        sqlx::query("VACUUM INTO $1")
-            .bind(path)
-            .execute(&self.write)
-            .await?;
-        Ok(())
     }
 }
 

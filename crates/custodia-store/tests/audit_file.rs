@@ -30,7 +30,7 @@ async fn audit_log_lives_in_its_own_file_and_old_logs_move_there() {
     for f in std::fs::read_dir(dir.path()).unwrap() {
         let p = f.unwrap().path();
         if p.to_string_lossy().contains("custodia-audit.db") {
-            std::fs::remove_file(p).unwrap();
+            let _ = std::fs::remove_file(p);
         }
     }
     for seq in 0..7i64 {
@@ -69,4 +69,22 @@ async fn audit_log_lives_in_its_own_file_and_old_logs_move_there() {
         .await
         .unwrap();
     assert_eq!(in_main, 0);
+
+    // An older binary still appending to the main file, with a different event at a
+    // sequence number the audit file already has: the open stops, nothing is deleted.
+    drop(store);
+    sqlx::query("INSERT INTO audit_events (seq, event) VALUES (3, X'7b7d')")
+        .execute(&main)
+        .await
+        .unwrap();
+    let err = match custodia_store::open(&url).await {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("opened despite a conflicting audit log"),
+    };
+    assert!(err.contains("differ at event 3"), "{err}");
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+        .fetch_one(&main)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1);
 }
