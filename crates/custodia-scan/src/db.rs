@@ -57,18 +57,34 @@ fn sample_sql(d: Dialect, schema: Option<&str>, table: &str, cols: &[String], n:
     format!("SELECT {} FROM {from} LIMIT {n}", list.join(", "))
 }
 
-/// What a URL may show: credentials are never echoed.
+/// What a URL may show: credentials are never echoed, whether in the user-info part or in
+/// query parameters (`?password=…`), which are dropped.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_string(),
-    }
+    let (base, query) = match url.split_once('?') {
+        Some((b, _)) => (b, "?…"),
+        None => (url, ""),
+    };
+    let base = match (base.find("://"), base.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &base[..s], &base[at + 1..]),
+        _ => base.to_string(),
+    };
+    format!("{base}{query}")
 }
 
 fn db_err(url: &str, e: sqlx::Error) -> ScanError {
-    // Driver errors can quote values only for data errors; connection and catalog errors
-    // name the server and the object.
-    ScanError(format!("{}: {e}", redact_url(url)))
+    // A database's own error message may quote a value (data errors): only its code is
+    // shown. Connection and configuration errors name the server, never the password.
+    let what = match &e {
+        sqlx::Error::Database(d) => format!(
+            "database error {}",
+            d.code()
+                .map(|c| c.into_owned())
+                .unwrap_or_else(|| "(no code)".into())
+        ),
+        sqlx::Error::Configuration(_) => "the URL is not valid for this database".into(),
+        other => other.to_string(),
+    };
+    ScanError(format!("{}: {what}", redact_url(url)))
 }
 
 /// Scans a database: every table's sample, findings per value, one report per column.
@@ -182,6 +198,19 @@ fn group(rows: Vec<(String, String, String)>, d: Dialect, opts: &Options) -> Vec
         .collect()
 }
 
+/// Every `--table` must name a table: a typo must not let a pipeline gate pass.
+fn check_chosen(tables: &[Table], opts: &Options) -> Result<(), ScanError> {
+    for want in &opts.tables {
+        let found = tables
+            .iter()
+            .any(|t| t.shown == *want || t.shown.rsplit('.').next() == Some(want.as_str()));
+        if !found {
+            return Err(ScanError(format!("--table {want}: no such table")));
+        }
+    }
+    Ok(())
+}
+
 async fn scan_tables<DB: sqlx::Database>(
     pool: &sqlx::Pool<DB>,
     url: &str,
@@ -195,6 +224,7 @@ where
     for<'r> Option<String>: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
+    check_chosen(&tables, opts)?;
     for t in tables {
         let mut tallies = vec![crate::ColumnTally::default(); t.columns.len()];
         let mut bytes = 0u64;

@@ -61,8 +61,9 @@ pub(crate) fn count_chars(raw: &[u8]) -> usize {
 /// UTF-8 text decoded from GB18030 bytes, with where each of its bytes came from.
 pub(crate) struct Decoded {
     pub text: String,
-    /// `map[i]`: offset in the raw bytes of UTF-8 byte `i`; `map[text.len()]` = raw length.
-    pub map: Vec<usize>,
+    /// `map[i]`: offset in the raw bytes of UTF-8 byte `i`; `map[text.len()]` = raw length
+    /// (`u32`: blocks and cells are far below 4 GiB).
+    pub map: Vec<u32>,
 }
 
 /// Decodes GB18030 (a superset of GBK and GB2312). An invalid sequence becomes U+FFFD,
@@ -75,7 +76,7 @@ pub(crate) fn decode(raw: &[u8]) -> Decoded {
         let b = raw[i];
         if b < 0x80 {
             text.push(b as char);
-            map.push(i);
+            map.push(i as u32);
             i += 1;
             continue;
         }
@@ -101,12 +102,12 @@ pub(crate) fn decode(raw: &[u8]) -> Decoded {
             None => ('\u{FFFD}', 1),
         };
         for _ in 0..ch.len_utf8() {
-            map.push(i);
+            map.push(i as u32);
         }
         text.push(ch);
         i += used;
     }
-    map.push(raw.len());
+    map.push(raw.len() as u32);
     Decoded { text, map }
 }
 
@@ -125,7 +126,7 @@ mod tests {
         let at = d.text.find("138").unwrap();
         // 7 Chinese characters before the number, two bytes each in GBK.
         assert_eq!(d.map[at], 14);
-        assert_eq!(d.map[d.text.len()], raw.len());
+        assert_eq!(d.map[d.text.len()] as usize, raw.len());
         // A cut last character does not make a UTF-8 file look like GBK.
         let utf8 = "客户张伟".as_bytes();
         assert!(!sniff_gb18030(&utf8[..utf8.len() - 1]));

@@ -63,6 +63,13 @@ fn walk(paths: &[PathBuf], opts: &Options, tx: &Sender) -> Result<Vec<(PathBuf, 
             out.push((root.clone(), true));
             continue;
         }
+        if !meta.is_dir() {
+            let _ = tx.send(Event::Skipped {
+                path: display_path(root),
+                reason: "not a regular file or directory".into(),
+            });
+            continue;
+        }
         let mut ov = ignore::overrides::OverrideBuilder::new(root);
         for ex in &opts.excludes {
             ov.add(&format!("!{ex}"))
@@ -122,15 +129,31 @@ pub fn scan_files(paths: &[PathBuf], opts: &Options, tx: &Sender) -> Result<(), 
             .par_iter()
             .for_each_with(tx.clone(), |tx, (path, named)| {
                 let shown = display_path(path);
-                match scan_file(path, &shown, *named, opts, tx) {
-                    Ok(Some(bytes)) => {
+                // A bug in a parser or a detector costs this file, not the scan.
+                let scanned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    scan_file(path, &shown, *named, opts, tx)
+                }));
+                match scanned {
+                    Ok(Ok(Some(bytes))) => {
                         let _ = tx.send(Event::Done { path: shown, bytes });
                     }
-                    Ok(None) => {}
-                    Err(e) => {
+                    Ok(Ok(None)) if *named => {
+                        let _ = tx.send(Event::Skipped {
+                            path: shown,
+                            reason: "not a text file of a listed format".into(),
+                        });
+                    }
+                    Ok(Ok(None)) => {}
+                    Ok(Err(e)) => {
                         let _ = tx.send(Event::Skipped {
                             path: shown,
                             reason: io_reason(&e),
+                        });
+                    }
+                    Err(_) => {
+                        let _ = tx.send(Event::Skipped {
+                            path: shown,
+                            reason: "internal error: not scanned".into(),
                         });
                     }
                 }
@@ -397,8 +420,8 @@ fn gb18030_block(raw: &[u8], base: u64, line: u64, shown: &str, opts: &Options) 
                 path: shown.to_string(),
                 line,
                 column,
-                start: base + d.map[f.start] as u64,
-                end: base + d.map[f.end] as u64,
+                start: base + u64::from(d.map[f.start]),
+                end: base + u64::from(d.map[f.end]),
                 ty: f.ty,
                 confidence: f.confidence,
                 masked: crate::masked(f.ty, &d.text[f.start..f.end]),

@@ -195,7 +195,7 @@ fn csv_cell<'a>(rec: &'a [u8], f: &CsvField, gb18030: bool) -> Value<'a> {
         return v;
     }
     let d = crate::encoding::decode(&v.decoded);
-    let map = d.map.iter().map(|&i| v.raw(i)).collect();
+    let map = d.map.iter().map(|&i| v.raw(i as usize)).collect();
     Value {
         decoded: d.text.into_bytes().into(),
         map: Some(map),
@@ -212,7 +212,7 @@ fn read_record(r: &mut impl BufRead, rec: &mut Vec<u8>) -> io::Result<usize> {
         n += got;
         // Only the new line's quotes: a stray quote must not make this quadratic.
         quotes += memchr::memchr_iter(b'"', &rec[before..]).count();
-        if got == 0 || rec.len() >= MAX_RECORD || quotes % 2 == 0 {
+        if got == 0 || rec.len() >= MAX_RECORD || quotes.is_multiple_of(2) {
             return Ok(n);
         }
     }

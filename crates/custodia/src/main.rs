@@ -237,6 +237,15 @@ enum CollectionsCmd {
 }
 
 fn main() -> ExitCode {
+    // A panic message can quote the string being processed (a slicing panic prints it):
+    // print where it happened, never what it was about.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("custodia: internal error at {at} (details withheld: they may hold data)");
+    }));
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -67,6 +67,10 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, String> {
         .map(|t| custodia_scan::db::redact_url(t))
         .collect::<Vec<_>>()
         .join(", ");
+    // Fail before a long scan, not after it.
+    if let Some(p) = &args.schema_out {
+        std::fs::File::create(p).map_err(|e| format!("--schema-out {}: {e}", p.display()))?;
+    }
     let (tx, rx) = custodia_scan::channel();
     let format = args.format;
     let progress = std::io::stderr().is_terminal();
@@ -138,32 +142,34 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, String> {
             ));
         }
         let source = *sources.iter().next().expect("one source");
-        let stem = std::path::Path::new(source)
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let stem = stem.split('.').next().unwrap_or("proposed").to_string();
+        // A file: its name without extensions; a table: its name without the schema.
+        let stem = if std::path::Path::new(source).is_file() {
+            let name = std::path::Path::new(source)
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            name.split('.').next().unwrap_or("proposed").to_string()
+        } else {
+            source.rsplit('.').next().unwrap_or("proposed").to_string()
+        };
         let text = custodia_scan::schema::propose(&stem, source, &summary.columns);
         std::fs::write(path, text).map_err(|e| format!("--schema-out {}: {e}", path.display()))?;
     }
     for (path, why) in &summary.skipped {
         eprintln!("skipped {path}: {why}");
     }
-    // A target named on the command line that does not exist is an error (a typo must not
-    // let a pipeline gate pass); unreadable files found inside a directory are not.
-    let missing_target = files.iter().any(|f| {
-        let shown = f.to_string_lossy();
-        summary
-            .skipped
-            .iter()
-            .any(|(p, why)| *p == shown && why == "not found")
+    // Something named on the command line that could not be scanned (missing, unreadable,
+    // corrupt, not a file) or a table that could not be read is an error even with
+    // --exit-zero, which covers findings only: a typo must not let a pipeline gate pass.
+    let incomplete = summary.skipped.iter().any(|(p, _)| {
+        let named = files.iter().any(|f| f.to_string_lossy() == *p);
+        let inside_a_dir = files.iter().any(|f| p.starts_with(&*f.to_string_lossy()));
+        named || !inside_a_dir // a named target, or a table
     });
-    Ok(if args.exit_zero {
-        ExitCode::SUCCESS
-    } else if summary.findings > 0 {
-        ExitCode::from(1)
-    } else if missing_target {
+    Ok(if incomplete {
         ExitCode::from(2)
+    } else if summary.findings > 0 && !args.exit_zero {
+        ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
