@@ -41,13 +41,18 @@ fn quote(d: Dialect, ident: &str) -> String {
     }
 }
 
+/// Characters of a value examined.
+const MAX_VALUE: u32 = 65_536;
+
 fn sample_sql(d: Dialect, schema: Option<&str>, table: &str, cols: &[String], n: u64) -> String {
     let list: Vec<String> = cols
         .iter()
+        // At most MAX_VALUE characters of each value: a 1 GB text or blob column must not
+        // be read whole.
         .map(|c| match d {
-            Dialect::Postgres => format!("{}::text", quote(d, c)),
-            Dialect::MySql => format!("CAST({} AS CHAR)", quote(d, c)),
-            Dialect::Sqlite => format!("CAST({} AS TEXT)", quote(d, c)),
+            Dialect::Postgres => format!("left({}::text, {MAX_VALUE})", quote(d, c)),
+            Dialect::MySql => format!("SUBSTRING(CAST({} AS CHAR), 1, {MAX_VALUE})", quote(d, c)),
+            Dialect::Sqlite => format!("substr(CAST({} AS TEXT), 1, {MAX_VALUE})", quote(d, c)),
         })
         .collect();
     let from = match schema {
@@ -330,9 +335,15 @@ mod tests {
     #[test]
     fn identifiers_are_quoted() {
         let sql = sample_sql(Dialect::MySql, None, "a`b", &["c".into()], 5);
-        assert_eq!(sql, "SELECT CAST(`c` AS CHAR) FROM `a``b` LIMIT 5");
+        assert_eq!(
+            sql,
+            "SELECT SUBSTRING(CAST(`c` AS CHAR), 1, 65536) FROM `a``b` LIMIT 5"
+        );
         let sql = sample_sql(Dialect::Postgres, Some("s"), "t", &["x\"y".into()], 1);
-        assert_eq!(sql, "SELECT \"x\"\"y\"::text FROM \"s\".\"t\" LIMIT 1");
+        assert_eq!(
+            sql,
+            "SELECT left(\"x\"\"y\"::text, 65536) FROM \"s\".\"t\" LIMIT 1"
+        );
     }
 
     #[test]

@@ -8,6 +8,9 @@ use custodia_detect::find::FieldContext;
 use std::fs::File;
 use std::io::{self, BufRead};
 
+/// CSV columns classified per file.
+const MAX_COLUMNS: usize = 4096;
+
 /// A record or line longer than this is scanned as it is, not grown further.
 const MAX_RECORD: usize = 16 << 20;
 
@@ -299,7 +302,8 @@ pub(crate) fn scan_csv(
                 let sampling = sampled < opts.sample;
                 if sampling {
                     sampled += 1;
-                    tallies.resize(names.len(), crate::ColumnTally::default());
+                    // Columns classified: at most MAX_COLUMNS (more are scanned, not tallied).
+                    tallies.resize(names.len().min(MAX_COLUMNS), crate::ColumnTally::default());
                 }
                 for (i, f) in fields.iter().enumerate() {
                     let v = csv_cell(&rec, f, gb18030);
