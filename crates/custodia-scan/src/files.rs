@@ -274,6 +274,8 @@ pub(crate) struct LineCursor {
     pos: usize,
     line: u64,
     line_start: usize,
+    /// Characters of the current line before `pos` (counted once, not again per finding).
+    chars: usize,
     /// The block is raw GB18030: count its characters, not UTF-8 lead bytes.
     gb18030: bool,
 }
@@ -284,6 +286,7 @@ impl LineCursor {
             pos: 0,
             line,
             line_start: 0,
+            chars: 0,
             gb18030: false,
         }
     }
@@ -297,24 +300,34 @@ impl LineCursor {
 
     /// Line and 1-based character column of `at` in `block` (`at` never goes backwards).
     pub fn locate(&mut self, block: &[u8], at: usize) -> (u64, u64) {
-        for nl in memchr::memchr_iter(b'\n', &block[self.pos..at]) {
-            self.line += 1;
+        let mut from = self.pos;
+        if let Some(nl) = memchr::memrchr(b'\n', &block[self.pos..at]) {
+            self.line += memchr::memchr_iter(b'\n', &block[self.pos..at]).count() as u64;
             self.line_start = self.pos + nl + 1;
+            self.chars = 0;
+            from = self.line_start;
         }
-        self.pos = at;
-        let line = &block[self.line_start..at];
-        let chars = if self.gb18030 {
-            crate::encoding::count_chars(line)
+        let seg = &block[from..at];
+        self.chars += if self.gb18030 {
+            crate::encoding::count_chars(seg)
         } else {
-            line.iter().filter(|&&b| (b & 0xC0) != 0x80).count()
+            seg.iter().filter(|&&b| (b & 0xC0) != 0x80).count()
         };
-        (self.line, chars as u64 + 1)
+        self.pos = at;
+        (self.line, self.chars as u64 + 1)
     }
 }
 
 /// Calls `f(text, offset)` for every valid UTF-8 stretch of `bytes` (invalid bytes —
 /// another encoding, binary noise — are passed over; ASCII digits around them still scan).
 pub(crate) fn valid_pieces(bytes: &[u8], mut f: impl FnMut(&str, usize)) {
+    // The common case in one (vectorized) check.
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        if !text.is_empty() {
+            f(text, 0);
+        }
+        return;
+    }
     let mut off = 0;
     for chunk in bytes.utf8_chunks() {
         let valid = chunk.valid();

@@ -292,14 +292,26 @@ impl Summary {
     pub fn add(&mut self, e: &Event) {
         match e {
             Event::Findings(fs) | Event::Rendered { findings: fs, .. } => {
-                for f in fs {
-                    self.findings += 1;
-                    *self.by_type.entry(f.ty.id()).or_default() += 1;
-                    let per = match self.by_source.get_mut(&f.path) {
+                // A batch is one source's findings, or a few sources' in runs: one map
+                // lookup per run and type, not per finding.
+                for run in fs.chunk_by(|a, b| a.path == b.path) {
+                    let mut counts = [0u64; PiiType::ALL.len()];
+                    for f in run {
+                        if let Some(k) = PiiType::ALL.iter().position(|&t| t == f.ty) {
+                            counts[k] += 1;
+                        }
+                    }
+                    let per = match self.by_source.get_mut(&run[0].path) {
                         Some(m) => m,
-                        None => self.by_source.entry(f.path.clone()).or_default(),
+                        None => self.by_source.entry(run[0].path.clone()).or_default(),
                     };
-                    *per.entry(f.ty.id()).or_default() += 1;
+                    self.findings += run.len() as u64;
+                    for (ty, n) in PiiType::ALL.iter().zip(counts) {
+                        if n > 0 {
+                            *self.by_type.entry(ty.id()).or_default() += n;
+                            *per.entry(ty.id()).or_default() += n;
+                        }
+                    }
                 }
             }
             Event::Done { bytes, .. } => {
