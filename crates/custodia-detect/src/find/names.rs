@@ -59,9 +59,40 @@ fn name_at(sc: &Scan, q: usize) -> Option<(usize, f32)> {
     Some((end, 0.85))
 }
 
+/// A name that fills a labelled field (`联系人：徐和少，`, `经办人向发，`): surname and one
+/// or two characters, then punctuation or the end of the text. Under a label the value
+/// is whole up to its delimiter, so the given name may hold characters that elsewhere
+/// end one (`和`, `发`), but not a following label (`姓名王芳电话…`).
+fn field_name_at(sc: &Scan, q: usize) -> Option<(usize, f32)> {
+    let s = sc.s;
+    let surname = surname_at(s, q)?;
+    for given in [2, 1] {
+        let end = q + surname + 3 * given;
+        let chars_ok = (0..given).all(|k| {
+            let at = q + surname + 3 * k;
+            ideograph_at(s, at).is_some() && !sc.lex.stops_at(s, at)
+        });
+        let delimited = end <= s.len() && ideograph_at(s, end).is_none();
+        if chars_ok && delimited {
+            return Some((end, 0.8));
+        }
+    }
+    None
+}
+
+/// Whether the context word ending at `p` labels a person field (`姓名`, `联系人`,
+/// `经办人`, `户名`, or any word followed by a colon) rather than a noun in a sentence.
+fn is_label(s: &[u8], p: usize) -> bool {
+    let last = ideograph_before(s, p);
+    matches!(last.and_then(char::from_u32), Some('人' | '名' | '席'))
+        || s.get(p) == Some(&b':')
+        || s[p..].starts_with("：".as_bytes())
+}
+
 /// After a context word ending at `p` (`客户`, `姓名`): separators, then a name.
 pub(super) fn after_context(sc: &mut Scan, p: usize) -> Option<usize> {
     let s = sc.s;
+    let label = is_label(s, p);
     let mut q = p;
     for _ in 0..3 {
         if matches!(s.get(q), Some(b' ' | b':' | b'\t')) {
@@ -75,7 +106,8 @@ pub(super) fn after_context(sc: &mut Scan, p: usize) -> Option<usize> {
             break;
         }
     }
-    let (end, confidence) = name_at(sc, q)?;
+    let (end, confidence) =
+        name_at(sc, q).or_else(|| label.then(|| field_name_at(sc, q)).flatten())?;
     sc.push(q, end, T::PersonName, confidence);
     Some(end)
 }
@@ -201,6 +233,13 @@ pub(super) fn english(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
     if k == spaces && !colon {
         return None;
     }
+    if k < n && !s[k].is_ascii() {
+        // `Customer 张伟 called`, `Dear 王芳`: a Chinese name after an English title.
+        surname_at(s, k)?;
+        let (end, confidence) = name_at(sc, k)?;
+        sc.push(k, end, T::PersonName, confidence);
+        return Some(end);
+    }
     let start = k;
     let mut end = k;
     let mut words = 0;
@@ -247,6 +286,91 @@ pub(super) fn english(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
     };
     sc.push(start, end, T::PersonName, confidence);
     Some(end)
+}
+
+/// Keys that name a person, compared without case, `_` and `-` (`customerName`,
+/// `holder_name`). A narrower list than the column hints: `productName=安心保` is not one.
+const PERSON_KEYS: &[&[u8]] = &[
+    b"name",
+    b"fullname",
+    b"realname",
+    b"customername",
+    b"custname",
+    b"clientname",
+    b"holdername",
+    b"accountname",
+    b"cardholder",
+    b"cardholdername",
+    b"contact",
+    b"contactname",
+    b"contactperson",
+    b"recipient",
+    b"recipientname",
+    b"receiver",
+    b"receivername",
+    b"consignee",
+    b"payee",
+    b"payeename",
+    b"payer",
+    b"payername",
+    b"applicant",
+    b"applicantname",
+    b"beneficiary",
+    b"insuredname",
+    b"agentname",
+    b"operatorname",
+    b"xm",
+];
+
+fn person_key(key: &[u8]) -> bool {
+    let mut buf = [0u8; 24];
+    let mut len = 0;
+    for &b in key.iter().filter(|&&b| b != b'_' && b != b'-') {
+        let Some(slot) = buf.get_mut(len) else {
+            return false;
+        };
+        *slot = b.to_ascii_lowercase();
+        len += 1;
+    }
+    PERSON_KEYS.contains(&&buf[..len])
+}
+
+/// A key and its value in a log line or an inline JSON object (`name=张伟`,
+/// `"customerName":"王芳"`, `holder_name: 李娜`), the key at `i..j`: the Chinese name after
+/// it, when the key is one that names a person ([`PERSON_KEYS`]).
+pub(super) fn keyed(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
+    let s = sc.s;
+    let mut k = j;
+    if s.get(k) == Some(&b'"') {
+        k += 1;
+    }
+    if !matches!(s.get(k), Some(b':' | b'=')) {
+        return None;
+    }
+    k += 1;
+    while s.get(k) == Some(&b' ') && k - j < 4 {
+        k += 1;
+    }
+    if s.get(k) == Some(&b'"') {
+        k += 1;
+    }
+    surname_at(s, k)?;
+    if !person_key(&s[i..j]) {
+        return None;
+    }
+    let (end, confidence) = name_at(sc, k)?;
+    sc.push(k, end, T::PersonName, confidence);
+    Some(end)
+}
+
+/// After a title or role that labels the value after it (`客户经理：张伟`, `专员: 李娜`).
+pub(super) fn after_role(sc: &mut Scan, after: usize) -> Option<usize> {
+    let s = sc.s;
+    let colon = s.get(after) == Some(&b':') || s[after..].starts_with("：".as_bytes());
+    if !colon {
+        return None;
+    }
+    after_context(sc, after)
 }
 
 /// A whole cell under a name header: its trimmed span and confidence.
