@@ -105,9 +105,16 @@ pub(crate) enum Kind {
     AddressBefore,
     /// A province or city that may start an address.
     Place,
+    /// A name may precede, at the start of a clause: `张伟要求…`.
+    NameVerb,
     /// A date of birth follows: `出生日期：1990-05-12`.
     BirthBefore,
 }
+
+/// Reporting verbs that follow the name a clause starts with: `张伟要求…`.
+pub(crate) const NAME_VERBS: &[&str] = &[
+    "要求", "反映", "表示", "来电", "咨询", "投诉", "申请", "希望", "同意", "确认", "声称",
+];
 
 pub(crate) const BIRTH_BEFORE: &[&str] = &["出生日期", "出生年月日", "出生年月", "出生于", "生日"];
 
@@ -661,7 +668,8 @@ pub(crate) static TRIGGERS: CharSet = CharSet::empty()
     .with_firsts(ADDRESS_BEFORE)
     .with_firsts(PROVINCES)
     .with_firsts(CITIES)
-    .with_firsts(BIRTH_BEFORE);
+    .with_firsts(BIRTH_BEFORE)
+    .with_firsts(NAME_VERBS);
 
 /// A filter on the first two characters of lexicon words: one bit per hashed pair, so
 /// that a common first character (`大`, `上`, `中`) costs a lookup only when the next
@@ -699,7 +707,8 @@ pub(crate) static TRIGGER_PAIRS: PairSet = PairSet([0; 1024])
     .with_words(ADDRESS_BEFORE)
     .with_words(PROVINCES)
     .with_words(CITIES)
-    .with_words(BIRTH_BEFORE);
+    .with_words(BIRTH_BEFORE)
+    .with_words(NAME_VERBS);
 
 static LABEL_FIRSTS: CharSet = CharSet::empty().with_firsts(LABELS);
 
@@ -797,6 +806,7 @@ impl Lexicon {
                 (PROVINCES, Kind::Place),
                 (CITIES, Kind::Place),
                 (BIRTH_BEFORE, Kind::BirthBefore),
+                (NAME_VERBS, Kind::NameVerb),
             ] {
                 for &w in list {
                     words.push((word_pair(w), w, kind));
@@ -841,7 +851,11 @@ impl Lexicon {
                     self.at(s, i, c),
                     Some((
                         _,
-                        Kind::NameBefore | Kind::Title | Kind::AddressBefore | Kind::BirthBefore
+                        Kind::NameBefore
+                            | Kind::Title
+                            | Kind::AddressBefore
+                            | Kind::BirthBefore
+                            | Kind::NameVerb
                     ))
                 )
             }
@@ -911,6 +925,7 @@ mod tests {
             PROVINCES,
             CITIES,
             BIRTH_BEFORE,
+            NAME_VERBS,
         ] {
             for w in list {
                 let b = w.as_bytes();

@@ -379,6 +379,7 @@ impl Scan<'_> {
             Kind::AddressBefore => address::after_context(self, after),
             Kind::Place => address::from_place(self, i),
             Kind::BirthBefore => birth_date_after(self, after),
+            Kind::NameVerb => names::before_verb(self, i, after),
         };
         next.unwrap_or(i + 3)
     }

@@ -9,7 +9,7 @@
 //! word (`客户于今日来电`, `客户金额`).
 
 use super::lexicon::{
-    ideograph_at, ideograph_before, Kind, Lexicon, NAME_BOUNDARY, STOP_GIVEN, SURNAMES,
+    ideograph_at, ideograph_before, CharSet, Kind, Lexicon, NAME_BOUNDARY, STOP_GIVEN, SURNAMES,
 };
 use super::Scan;
 use crate::PiiType as T;
@@ -39,7 +39,7 @@ fn title_at(sc: &Scan, i: usize) -> bool {
 fn name_at(sc: &Scan, q: usize) -> Option<(usize, f32)> {
     let s = sc.s;
     let surname = surname_at(s, q)?;
-    if surname == 3 && stop_bigram(s, q) {
+    if (surname == 3 && stop_bigram(s, q)) || place_at(sc, q) {
         return None;
     }
     let mut end = q + surname;
@@ -59,20 +59,38 @@ fn name_at(sc: &Scan, q: usize) -> Option<(usize, f32)> {
     Some((end, 0.85))
 }
 
-/// A name that fills a labelled field (`联系人：徐和少，`, `经办人向发，`): surname and one
-/// or two characters, then punctuation or the end of the text. Under a label the value
-/// is whole up to its delimiter, so the given name may hold characters that elsewhere
-/// end one (`和`, `发`), but not a following label (`姓名王芳电话…`).
-fn field_name_at(sc: &Scan, q: usize) -> Option<(usize, f32)> {
+/// Given-name characters that are also function words or verbs (`和`, `发`, `建`, `然`):
+/// they end a name in running text (`客户王和他的妻子`), but belong to one that is
+/// delimited (`客户韦和娜（身份证…`).
+static WEAK_STOPS: CharSet = CharSet::empty().with_chars("和发建然信全中同");
+
+/// Whether a province or city name starts at `q` (`企业客户武汉光谷…` is a company).
+fn place_at(sc: &Scan, q: usize) -> bool {
+    ideograph_at(sc.s, q)
+        .and_then(|c| sc.lex.at(sc.s, q, c))
+        .is_some_and(|(_, k)| k == Kind::Place)
+}
+
+/// A delimited name at `q`: surname and one or two characters, then punctuation, a
+/// non-CJK character, the end of the text or a label. Under a label (`any`: `联系人：徐和少，`,
+/// `"name":"赵和珊"`) the value is whole up to its delimiter, so the given name may hold
+/// any character but a following label; elsewhere only [`WEAK_STOPS`] are let in.
+fn field_name_at(sc: &Scan, q: usize, any: bool) -> Option<(usize, f32)> {
     let s = sc.s;
     let surname = surname_at(s, q)?;
+    if (surname == 3 && stop_bigram(s, q)) || place_at(sc, q) {
+        return None;
+    }
     for given in [2, 1] {
         let end = q + surname + 3 * given;
         let chars_ok = (0..given).all(|k| {
             let at = q + surname + 3 * k;
-            ideograph_at(s, at).is_some() && !sc.lex.stops_at(s, at)
+            ideograph_at(s, at)
+                .is_some_and(|c| any || !STOP_GIVEN.contains(c) || WEAK_STOPS.contains(c))
+                && !sc.lex.stops_at(s, at)
         });
-        let delimited = end <= s.len() && ideograph_at(s, end).is_none();
+        let delimited =
+            end <= s.len() && (ideograph_at(s, end).is_none() || (!any && sc.lex.stops_at(s, end)));
         if chars_ok && delimited {
             return Some((end, 0.8));
         }
@@ -106,8 +124,7 @@ pub(super) fn after_context(sc: &mut Scan, p: usize) -> Option<usize> {
             break;
         }
     }
-    let (end, confidence) =
-        name_at(sc, q).or_else(|| label.then(|| field_name_at(sc, q)).flatten())?;
+    let (end, confidence) = name_at(sc, q).or_else(|| field_name_at(sc, q, label))?;
     sc.push(q, end, T::PersonName, confidence);
     Some(end)
 }
@@ -236,7 +253,7 @@ pub(super) fn english(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
     if k < n && !s[k].is_ascii() {
         // `Customer 张伟 called`, `Dear 王芳`: a Chinese name after an English title.
         surname_at(s, k)?;
-        let (end, confidence) = name_at(sc, k)?;
+        let (end, confidence) = name_at(sc, k).or_else(|| field_name_at(sc, k, false))?;
         sc.push(k, end, T::PersonName, confidence);
         return Some(end);
     }
@@ -358,9 +375,52 @@ pub(super) fn keyed(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
     if !person_key(&s[i..j]) {
         return None;
     }
-    let (end, confidence) = name_at(sc, k)?;
+    let (end, confidence) = name_at(sc, k).or_else(|| field_name_at(sc, k, true))?;
     sc.push(k, end, T::PersonName, confidence);
     Some(end)
+}
+
+/// Before a reporting verb at `t..after` (`张伟要求…`, `李娜总反映…`): a name that is the
+/// whole subject of its clause, from punctuation or a line start up to the verb (or up to
+/// `总` before it). Without a context word the bar is higher: two to four characters, a
+/// surname, no function characters, and nothing glued before it.
+pub(super) fn before_verb(sc: &mut Scan, t: usize, after: usize) -> Option<usize> {
+    let s = sc.s;
+    let end = if ideograph_before(s, t) == Some('总' as u32) {
+        t - 3
+    } else {
+        t
+    };
+    for chars in (2..=4).rev() {
+        let Some(start) = end.checked_sub(3 * chars) else {
+            continue;
+        };
+        let clause_start = start == 0
+            || (ideograph_before(s, start).is_none() && !s[start - 1].is_ascii_alphanumeric());
+        if !clause_start || (0..chars).any(|k| ideograph_at(s, start + 3 * k).is_none()) {
+            continue;
+        }
+        let Some(surname) = surname_at(s, start) else {
+            continue;
+        };
+        let given = chars - surname / 3;
+        if !(1..=2).contains(&given)
+            || (surname == 3 && stop_bigram(s, start))
+            || place_at(sc, start)
+        {
+            continue;
+        }
+        let given_ok = (0..given).all(|k| {
+            let at = start + surname + 3 * k;
+            ideograph_at(s, at).is_some_and(|c| !STOP_GIVEN.contains(c) || WEAK_STOPS.contains(c))
+                && !sc.lex.stops_at(s, at)
+        });
+        if given_ok {
+            sc.push(start, end, T::PersonName, 0.75);
+            return Some(after);
+        }
+    }
+    None
 }
 
 /// After a title or role that labels the value after it (`客户经理：张伟`, `专员: 李娜`).

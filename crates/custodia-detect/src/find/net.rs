@@ -34,6 +34,18 @@ fn email_span(s: &[u8], at: usize) -> Option<(usize, usize)> {
     while b > at + 1 && matches!(s[b - 1], b'.' | b'-') {
         b -= 1;
     }
+    // `…@qq.com.Customer called`: a capitalised word after a lowercase domain starts the
+    // next sentence; it is no top-level domain.
+    if let Some(dot) = s[at + 1..b].iter().rposition(|&c| c == b'.') {
+        let dot = at + 1 + dot;
+        let last = &s[dot + 1..b];
+        let capitalised = last.len() > 1
+            && last[0].is_ascii_uppercase()
+            && last[1..].iter().all(u8::is_ascii_lowercase);
+        if capitalised && !s[at + 1..dot].iter().any(u8::is_ascii_uppercase) {
+            b = dot;
+        }
+    }
     if a == at || b == at + 1 {
         return None;
     }

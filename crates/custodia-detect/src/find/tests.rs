@@ -790,3 +790,42 @@ fn lowercase_usccs_need_both_checks_and_a_region() {
     assert_none(&format!("token {mixed} ok"));
     assert_finds(&format!("信用代码 {mixed}"), &[(T::Uscc, mixed)]);
 }
+
+#[test]
+fn names_that_start_a_clause_before_a_reporting_verb() {
+    assert_finds(
+        "已转技术支持。张伟要求把对账单发到邮箱。",
+        &[(T::PersonName, "张伟")],
+    );
+    assert_finds("元。\n李娜总反映扣款重复", &[(T::PersonName, "李娜")]);
+    assert_finds("1. 欧阳娜娜表示同意", &[(T::PersonName, "欧阳娜娜")]);
+    // Not at a clause start, not a surname, or function characters in the name.
+    for text in [
+        "我们的客户张要求",
+        "公司要求退款",
+        "。他们要求退款",
+        "。王说了要求",
+        "。武汉要求",
+    ] {
+        assert_none(text);
+    }
+}
+
+#[test]
+fn weak_stop_characters_in_delimited_names() {
+    assert_finds("客户韦和娜（身份证", &[(T::PersonName, "韦和娜")]);
+    assert_finds("客户杨和伦，出生", &[(T::PersonName, "杨和伦")]);
+    // Followed by more text, `和` is a conjunction.
+    assert_none("客户王和他的妻子");
+    // A company after `客户` starts with a place name.
+    assert_none("企业客户武汉光谷医疗器械有限公司");
+}
+
+#[test]
+fn email_before_a_capitalised_sentence_start() {
+    assert_finds(
+        "to kefu@qq.com.Customer 张伟 called",
+        &[(T::Email, "kefu@qq.com"), (T::PersonName, "张伟")],
+    );
+    assert_finds("Mail ZHANG@QQ.COM.", &[(T::Email, "ZHANG@QQ.COM")]);
+}
