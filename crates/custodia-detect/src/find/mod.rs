@@ -405,8 +405,12 @@ impl Scan<'_> {
             {
                 k += 1;
             }
-            if k < n && s[k] == b'@' && net::email_at(self, k) {
-                return k;
+            if k < n && s[k] == b'@' {
+                // Found here, checked once: the `@` handler would check it again.
+                if let Some((a, b)) = net::email_span(s, k) {
+                    self.push(a, b, PiiType::Email, 0.95);
+                    return b;
+                }
             }
         }
         // An identifier with underscores is one token.
@@ -447,10 +451,17 @@ impl Scan<'_> {
     /// Keeps the best of overlapping findings (higher confidence, then longer), in order.
     fn resolve(mut self) -> Vec<Finding> {
         let mut found = std::mem::take(&mut self.out);
-        found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
-        let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
-        for f in found {
-            match kept.last_mut() {
+        // Almost always already in order: the pass pushes left to right.
+        if !found.windows(2).all(|w| {
+            (w[0].start, std::cmp::Reverse(w[0].end)) <= (w[1].start, std::cmp::Reverse(w[1].end))
+        }) {
+            found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        }
+        // In place: `kept` findings are `found[..kept]`.
+        let mut kept: usize = 0;
+        for i in 0..found.len() {
+            let f = found[i];
+            match kept.checked_sub(1).map(|k| &mut found[k]) {
                 Some(last) if f.start < last.end => {
                     let better = f.confidence > last.confidence
                         || (f.confidence == last.confidence
@@ -459,10 +470,14 @@ impl Scan<'_> {
                         *last = f;
                     }
                 }
-                _ => kept.push(f),
+                _ => {
+                    found[kept] = f;
+                    kept += 1;
+                }
             }
         }
-        kept
+        found.truncate(kept);
+        found
     }
 }
 
@@ -586,7 +601,7 @@ fn scan(text: &str, field_context: u16, hint: Option<PiiType>) -> Vec<Finding> {
     };
     let mut scan = scan;
     scan.run();
-    if field_context == 0 && hint.is_none() {
+    if field_context == 0 && hint.is_none() && memchr::memchr(b'|', scan.s).is_some() {
         tables(&mut scan);
     }
     let mut found = scan.resolve();

@@ -437,7 +437,7 @@ pub(super) fn after_role(sc: &mut Scan, after: usize) -> Option<usize> {
 pub(super) fn whole_cell(value: &str) -> Option<(usize, usize, f32)> {
     let (a, b) = super::trimmed(value);
     let v = &value[a..b];
-    crate::validate::person_name(v).ok()?;
+    crate::validate::person_name_ok(v).then_some(())?;
     let bytes = v.as_bytes();
     let chars = v.chars().count();
     let all_cjk = v

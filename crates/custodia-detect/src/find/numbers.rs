@@ -198,8 +198,8 @@ fn classify(sc: &Scan, groups: &[Group], plus: bool) -> Option<(T, f32)> {
         return Some((T::CnResidentId, 0.95));
     }
     if lens == [18] {
-        if let Ok(code) = validate::uscc(span) {
-            if organisation_code_ok(code.as_bytes()) {
+        if let Ok(code) = validate::uscc_bytes(span) {
+            if organisation_code_ok(&code) {
                 return Some((T::Uscc, 0.9));
             }
         }
@@ -215,7 +215,9 @@ fn classify(sc: &Scan, groups: &[Group], plus: bool) -> Option<(T, f32)> {
 }
 
 fn resident_id(d: &[u8], lens: &[usize], span: &str) -> bool {
-    (lens == [18] || lens == [6, 8, 4]) && d.len() == 18 && validate::resident_id(span).is_ok()
+    (lens == [18] || lens == [6, 8, 4])
+        && d.len() == 18
+        && validate::resident_id_bytes(span).is_ok()
 }
 
 /// A 15-digit id issued before 1999: region, `YYMMDD`, sequence; no check digit, so it
@@ -416,7 +418,7 @@ pub(super) fn alnum(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
         sc.push(i, j + 3, T::HkId, confidence);
         return Some(j + 3);
     }
-    let found = if len == 18 && validate::uscc(w).is_ok() {
+    let found = if len == 18 && validate::uscc_bytes(w).is_ok() {
         uscc_word(sc, i, w.as_bytes())
     } else if len == 10 && validate::tw_id(w).is_ok() {
         Some((
