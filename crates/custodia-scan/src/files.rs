@@ -244,6 +244,9 @@ pub(crate) struct LineCursor {
     pos: usize,
     pub line: u64,
     line_start: usize,
+    /// The column of `pos`, so that the next finding on the line counts on from it
+    /// instead of from the line start (a long JSON line holds many findings).
+    column: u64,
 }
 
 impl LineCursor {
@@ -252,22 +255,27 @@ impl LineCursor {
             pos: 0,
             line,
             line_start: 0,
+            column: 1,
         }
     }
 
     /// Line and 1-based character column of `at` in `block` (`at` never goes backwards).
     pub fn locate(&mut self, block: &[u8], at: usize) -> (u64, u64) {
+        let mut from = self.pos;
         for nl in memchr::memchr_iter(b'\n', &block[self.pos..at]) {
             self.line += 1;
             self.line_start = self.pos + nl + 1;
         }
-        self.pos = at;
-        let column = block[self.line_start..at]
+        if self.line_start > from {
+            from = self.line_start;
+            self.column = 1;
+        }
+        self.column += block[from..at]
             .iter()
             .filter(|&&b| (b & 0xC0) != 0x80)
-            .count() as u64
-            + 1;
-        (self.line, column)
+            .count() as u64;
+        self.pos = at;
+        (self.line, self.column)
     }
 
     /// Moves to the end of `block` and restarts for the next one.
@@ -275,6 +283,7 @@ impl LineCursor {
         self.line += memchr::memchr_iter(b'\n', &block[self.pos..]).count() as u64;
         self.pos = 0;
         self.line_start = 0;
+        self.column = 1;
     }
 }
 

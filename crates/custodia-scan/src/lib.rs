@@ -282,14 +282,19 @@ impl Summary {
     pub fn add(&mut self, e: &Event) {
         match e {
             Event::Findings(fs) => {
-                for f in fs {
-                    self.findings += 1;
-                    *self.by_type.entry(f.ty.id()).or_default() += 1;
-                    let per = match self.by_source.get_mut(&f.path) {
+                // A batch is one source's findings, or a few sources' in runs: one map
+                // lookup per run, not per finding.
+                for run in fs.chunk_by(|a, b| a.path == b.path) {
+                    let path = &run[0].path;
+                    let per = match self.by_source.get_mut(path) {
                         Some(m) => m,
-                        None => self.by_source.entry(f.path.clone()).or_default(),
+                        None => self.by_source.entry(path.clone()).or_default(),
                     };
-                    *per.entry(f.ty.id()).or_default() += 1;
+                    for f in run {
+                        self.findings += 1;
+                        *self.by_type.entry(f.ty.id()).or_default() += 1;
+                        *per.entry(f.ty.id()).or_default() += 1;
+                    }
                 }
             }
             Event::Done { bytes, .. } => {
@@ -318,6 +323,9 @@ impl Summary {
 pub type Sender = mpsc::SyncSender<Event>;
 
 /// Collects findings and sends them in batches; the rest is sent when dropped.
+/// Findings per channel message.
+const BATCH: usize = 512;
+
 pub(crate) struct Batch<'a> {
     tx: &'a Sender,
     buf: Vec<Finding>,
@@ -325,19 +333,23 @@ pub(crate) struct Batch<'a> {
 
 impl<'a> Batch<'a> {
     pub fn new(tx: &'a Sender) -> Self {
-        Batch { tx, buf: vec![] }
+        Batch {
+            tx,
+            buf: Vec::with_capacity(BATCH),
+        }
     }
 
     pub fn push(&mut self, f: Finding) {
         self.buf.push(f);
-        if self.buf.len() >= 512 {
+        if self.buf.len() >= BATCH {
             self.flush();
         }
     }
 
     pub fn flush(&mut self) {
         if !self.buf.is_empty() {
-            let _ = self.tx.send(Event::Findings(std::mem::take(&mut self.buf)));
+            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(BATCH));
+            let _ = self.tx.send(Event::Findings(full));
         }
     }
 }

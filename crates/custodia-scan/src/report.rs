@@ -31,6 +31,8 @@ pub struct Writer<W: Write> {
     out: W,
     format: Format,
     pub summary: Summary,
+    /// A batch of JSON lines before it is written.
+    buf: Vec<u8>,
 }
 
 impl<W: Write> Writer<W> {
@@ -39,16 +41,21 @@ impl<W: Write> Writer<W> {
             out,
             format,
             summary: Summary::default(),
+            buf: Vec::new(),
         }
     }
 
     pub fn event(&mut self, e: Event) -> io::Result<()> {
         self.summary.add(&e);
         if let (Format::Jsonl, Event::Findings(fs)) = (self.format, &e) {
+            // The batch serialized into memory, then written at once: `out` may be a
+            // `dyn Write`, and serde writes a finding in a dozen small pieces.
+            self.buf.clear();
             for f in fs {
-                serde_json::to_writer(&mut self.out, f)?;
-                self.out.write_all(b"\n")?;
+                serde_json::to_writer(&mut self.buf, f)?;
+                self.buf.push(b'\n');
             }
+            self.out.write_all(&self.buf)?;
         }
         Ok(())
     }

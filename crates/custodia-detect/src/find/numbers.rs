@@ -429,9 +429,14 @@ pub(super) fn alnum(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
                 0.7
             },
         ))
-    } else if validate::passport(w).is_ok() && sc.gated(i, T::CnPassport, 30, Ctx::Passport) {
+    } else if len == 9
+        && validate::passport(w).is_ok()
+        && sc.gated(i, T::CnPassport, 30, Ctx::Passport)
+    {
         Some((T::CnPassport, 0.85))
-    } else if validate::hk_macau_permit(w).is_ok() && sc.gated(i, T::HkMacauPermit, 30, Ctx::Permit)
+    } else if matches!(len, 9 | 11)
+        && validate::hk_macau_permit(w).is_ok()
+        && sc.gated(i, T::HkMacauPermit, 30, Ctx::Permit)
     {
         Some((T::HkMacauPermit, 0.85))
     } else if (8..=9).contains(&len)
