@@ -392,7 +392,7 @@ pub fn email(raw: &str) -> Result<String, Invalid> {
 
 /// Whether `raw` is an email address [`email`] accepts, without building its canonical
 /// form (the scanner checks every `@` it meets).
-pub(crate) fn email_ok(raw: &str) -> bool {
+pub fn email_ok(raw: &str) -> bool {
     email_shape(fold_width(raw).trim()).is_ok()
 }
 
@@ -530,12 +530,12 @@ fn name_char(c: char) -> Option<Invalid> {
 }
 
 /// Whether [`person_name`] accepts `raw` (without building the cleaned name).
-pub(crate) fn person_name_ok(raw: &str) -> bool {
+pub fn person_name_ok(raw: &str) -> bool {
     text_len(raw, 40, NAME_LEN, name_char).is_ok_and(|n| n > 0)
 }
 
 /// Whether [`address`] accepts `raw` (without building the cleaned address).
-pub(crate) fn address_ok(raw: &str) -> bool {
+pub fn address_ok(raw: &str) -> bool {
     text_len(raw, 200, ADDRESS_LEN, |_| None).is_ok_and(|n| n >= 2)
 }
 

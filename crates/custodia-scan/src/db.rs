@@ -6,6 +6,7 @@ use crate::{Event, Finding, Options, ScanError, Sender};
 use futures_util::StreamExt;
 use sqlx::Row;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Whether a scan target names a database rather than a path.
 pub fn is_database_url(t: &str) -> bool {
@@ -232,7 +233,7 @@ where
                         seen.push(d.ty);
                     }
                     out.push(Finding {
-                        path: t.shown.clone(),
+                        path: Arc::from(t.shown.as_str()),
                         line: n,
                         column: i as u64 + 1,
                         start: d.start as u64,
@@ -240,7 +241,7 @@ where
                         ty: d.ty,
                         confidence: d.confidence,
                         masked: crate::masked(d.ty, &v[d.start..d.end]),
-                        field: Some(col.clone()),
+                        field: Some(Arc::from(col.as_str())),
                     });
                 }
                 tallies[i].observe(Some(&v), &seen);

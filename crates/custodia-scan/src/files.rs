@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How a file is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,7 +123,8 @@ pub fn scan_files(paths: &[PathBuf], opts: &Options, tx: &Sender) -> Result<(), 
             .par_iter()
             .for_each_with(tx.clone(), |tx, (path, named)| {
                 let shown = display_path(path);
-                match scan_file(path, &shown, *named, opts, tx) {
+                let shared: Arc<str> = Arc::from(shown.as_str());
+                match scan_file(path, &shared, *named, opts, tx) {
                     Ok(Some(bytes)) => {
                         let _ = tx.send(Event::Done { path: shown, bytes });
                     }
@@ -142,7 +144,7 @@ pub fn scan_files(paths: &[PathBuf], opts: &Options, tx: &Sender) -> Result<(), 
 /// `Ok(None)`: a binary file of no listed format, passed over.
 fn scan_file(
     path: &Path,
-    shown: &str,
+    shown: &Arc<str>,
     named: bool,
     opts: &Options,
     tx: &Sender,
@@ -308,7 +310,12 @@ pub(crate) fn valid_pieces(bytes: &[u8], mut f: impl FnMut(&str, usize)) {
 }
 
 /// Free text, a block at a time.
-fn scan_text(r: &mut impl BufRead, shown: &str, opts: &Options, tx: &Sender) -> io::Result<()> {
+fn scan_text(
+    r: &mut impl BufRead,
+    shown: &Arc<str>,
+    opts: &Options,
+    tx: &Sender,
+) -> io::Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (1 << 16));
     let mut base: u64 = 0;
     let mut cursor = LineCursor::new(1);
@@ -335,7 +342,7 @@ fn scan_text(r: &mut impl BufRead, shown: &str, opts: &Options, tx: &Sender) -> 
                 let at = off + d.start;
                 let (line, column) = cursor.locate(block, at);
                 batch.push(Finding {
-                    path: shown.to_string(),
+                    path: shown.clone(),
                     line,
                     column,
                     start: base + at as u64,

@@ -17,6 +17,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+use std::sync::Arc;
 
 pub mod db;
 mod files;
@@ -31,7 +32,7 @@ pub use files::{scan_files, FileKind};
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
     /// The file (as given or found while walking), or the table for database findings.
-    pub path: String,
+    pub path: Arc<str>,
     /// 1-based line of a text file; the record number of a CSV/JSONL/spreadsheet/parquet
     /// row (header excluded), or the sampled row of a table.
     pub line: u64,
@@ -49,7 +50,7 @@ pub struct Finding {
     pub masked: String,
     /// Column header, JSON key path or database column, for structured sources.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
+    pub field: Option<Arc<str>>,
 }
 
 fn ser_type<S: serde::Serializer>(t: &PiiType, s: S) -> Result<S::Ok, S::Error> {
@@ -57,7 +58,12 @@ fn ser_type<S: serde::Serializer>(t: &PiiType, s: S) -> Result<S::Ok, S::Error> 
 }
 
 fn ser_confidence<S: serde::Serializer>(c: &f32, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((*c as f64 * 100.0).round() / 100.0)
+    s.serialize_f64(rounded_confidence(*c))
+}
+
+/// A confidence as reported: two decimals.
+pub(crate) fn rounded_confidence(c: f32) -> f64 {
+    (c as f64 * 100.0).round() / 100.0
 }
 
 /// The display-masked form of a detected value: the type's mask on its canonical form,
@@ -73,6 +79,15 @@ pub fn masked(ty: PiiType, raw: &str) -> String {
                 && b[..17].iter().all(u8::is_ascii_digit)
                 && (b[17].is_ascii_digit() || b[17] == b'X')
         }
+        PiiType::Email => {
+            b.is_ascii()
+                && !b
+                    .iter()
+                    .any(|c| c.is_ascii_uppercase() || c.is_ascii_whitespace())
+                && custodia_detect::validate::email_ok(raw)
+        }
+        PiiType::PersonName => clean_already(raw) && custodia_detect::validate::person_name_ok(raw),
+        PiiType::Address => clean_already(raw) && custodia_detect::validate::address_ok(raw),
         _ => false,
     };
     if plain {
@@ -82,6 +97,27 @@ pub fn masked(ty: PiiType, raw: &str) -> String {
         Ok(canonical) => custodia_detect::mask(ty, &canonical),
         Err(_) => custodia_detect::mask::generic(raw),
     }
+}
+
+/// Whether free text is already what the validators' cleaning makes of it: nothing to
+/// fold to half width, no surrounding whitespace, single ASCII spaces inside.
+fn clean_already(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    if b.first() == Some(&b' ') || b.last() == Some(&b' ') {
+        return false;
+    }
+    let mut prev_space = false;
+    for c in raw.chars() {
+        let space = c == ' ';
+        if (space && prev_space)
+            || (!space && c.is_whitespace())
+            || matches!(c, '\u{FF01}'..='\u{FF5E}')
+        {
+            return false;
+        }
+        prev_space = space;
+    }
+    true
 }
 
 /// Sensitivity the vault would give data of this type (JR/T 0171-2020): identifying data
@@ -286,14 +322,23 @@ impl Summary {
                 // lookup per run, not per finding.
                 for run in fs.chunk_by(|a, b| a.path == b.path) {
                     let path = &run[0].path;
-                    let per = match self.by_source.get_mut(path) {
+                    let per = match self.by_source.get_mut(&**path) {
                         Some(m) => m,
-                        None => self.by_source.entry(path.clone()).or_default(),
+                        None => self.by_source.entry(path.to_string()).or_default(),
                     };
+                    // Counted by type first: the maps are keyed by type id strings.
+                    let mut counts = [0u64; PiiType::ALL.len()];
                     for f in run {
-                        self.findings += 1;
-                        *self.by_type.entry(f.ty.id()).or_default() += 1;
-                        *per.entry(f.ty.id()).or_default() += 1;
+                        if let Some(k) = PiiType::ALL.iter().position(|&t| t == f.ty) {
+                            counts[k] += 1;
+                        }
+                    }
+                    self.findings += run.len() as u64;
+                    for (ty, n) in PiiType::ALL.iter().zip(counts) {
+                        if n > 0 {
+                            *self.by_type.entry(ty.id()).or_default() += n;
+                            *per.entry(ty.id()).or_default() += n;
+                        }
                     }
                 }
             }

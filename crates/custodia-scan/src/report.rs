@@ -51,9 +51,10 @@ impl<W: Write> Writer<W> {
             // The batch serialized into memory, then written at once: `out` may be a
             // `dyn Write`, and serde writes a finding in a dozen small pieces.
             self.buf.clear();
+            let mut paths = Escaped::default();
+            let mut fields = Escaped::default();
             for f in fs {
-                serde_json::to_writer(&mut self.buf, f)?;
-                self.buf.push(b'\n');
+                write_jsonl(&mut self.buf, f, &mut paths, &mut fields)?;
             }
             self.out.write_all(&self.buf)?;
         }
@@ -70,6 +71,57 @@ impl<W: Write> Writer<W> {
         self.out.flush()?;
         Ok(self.summary)
     }
+}
+
+/// The JSON form of the last shared string written (a batch repeats one path and a few
+/// fields for hundreds of findings).
+#[derive(Default)]
+struct Escaped {
+    of: Option<std::sync::Arc<str>>,
+    json: Vec<u8>,
+}
+
+impl Escaped {
+    fn get(&mut self, s: &std::sync::Arc<str>) -> io::Result<&[u8]> {
+        if !self
+            .of
+            .as_ref()
+            .is_some_and(|o| std::sync::Arc::ptr_eq(o, s))
+        {
+            self.json.clear();
+            serde_json::to_writer(&mut self.json, &**s)?;
+            self.of = Some(s.clone());
+        }
+        Ok(&self.json)
+    }
+}
+
+/// One finding as a JSON line, byte for byte what `serde_json::to_writer` makes of
+/// [`Finding`] (tested below), without escaping the path again for every finding.
+fn write_jsonl(
+    out: &mut Vec<u8>,
+    f: &crate::Finding,
+    paths: &mut Escaped,
+    fields: &mut Escaped,
+) -> io::Result<()> {
+    out.extend_from_slice(b"{\"path\":");
+    out.extend_from_slice(paths.get(&f.path)?);
+    write!(
+        out,
+        ",\"line\":{},\"column\":{},\"start\":{},\"end\":{},\"type\":",
+        f.line, f.column, f.start, f.end
+    )?;
+    serde_json::to_writer(&mut *out, f.ty.id())?;
+    out.extend_from_slice(b",\"confidence\":");
+    serde_json::to_writer(&mut *out, &crate::rounded_confidence(f.confidence))?;
+    out.extend_from_slice(b",\"masked\":");
+    serde_json::to_writer(&mut *out, &f.masked)?;
+    if let Some(field) = &f.field {
+        out.extend_from_slice(b",\"field\":");
+        out.extend_from_slice(fields.get(field)?);
+    }
+    out.extend_from_slice(b"}\n");
+    Ok(())
 }
 
 fn type_of(id: &str) -> Option<PiiType> {
@@ -307,4 +359,53 @@ pub fn html(s: &Summary, title: &str) -> String {
          (C3 authentication data, C2 identifying data, C1 internal data).</small></p></body></html>\n",
     );
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Finding;
+    use std::sync::Arc;
+
+    #[test]
+    fn jsonl_lines_are_what_serde_writes() {
+        let path: Arc<str> = Arc::from("dir/\"quoted\"\\客户.csv");
+        let field: Arc<str> = Arc::from("customer.name\t");
+        let mut found = vec![];
+        for (i, (ty, confidence)) in [
+            (PiiType::CnMobile, 0.95f32),
+            (PiiType::PersonName, 0.8),
+            (PiiType::Email, 1.0),
+            (PiiType::Address, 0.333),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            found.push(Finding {
+                path: path.clone(),
+                line: i as u64 + 1,
+                column: 7,
+                start: 1000 * i as u64,
+                end: 1000 * i as u64 + 11,
+                ty,
+                confidence,
+                masked: "张*\u{1}\"x".to_string(),
+                field: (i % 2 == 1).then(|| field.clone()),
+            });
+        }
+        let mut want = vec![];
+        for f in &found {
+            serde_json::to_writer(&mut want, f).unwrap();
+            want.push(b'\n');
+        }
+        let mut got = vec![];
+        let (mut paths, mut fields) = (Escaped::default(), Escaped::default());
+        for f in &found {
+            write_jsonl(&mut got, f, &mut paths, &mut fields).unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
+    }
 }

@@ -5,8 +5,10 @@
 use crate::files::{valid_pieces, LineCursor};
 use crate::{Batch, Event, Fields, Finding, Options, Sender};
 use custodia_detect::find::FieldContext;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead};
+use std::sync::Arc;
 
 /// A record or line longer than this is scanned as it is, not grown further.
 const MAX_RECORD: usize = 16 << 20;
@@ -57,14 +59,14 @@ impl Value<'_> {
 /// Runs the field detectors over a value at `raw_start` in `block` and sends its findings.
 #[allow(clippy::too_many_arguments)]
 fn emit(
-    field: &str,
+    field: &Arc<str>,
     ctx: &FieldContext,
     value: &Value<'_>,
     raw_start: usize,
     block: &[u8],
     base: u64,
     cursor: &mut LineCursor,
-    shown: &str,
+    shown: &Arc<str>,
     opts: &Options,
     out: &mut Batch<'_>,
 ) -> Vec<custodia_core::PiiType> {
@@ -79,7 +81,7 @@ fn emit(
             let end = raw_start + value.raw(off + d.end);
             let (line, column) = cursor.locate(block, at);
             out.push(Finding {
-                path: shown.to_string(),
+                path: shown.clone(),
                 line,
                 column,
                 start: base + at as u64,
@@ -87,7 +89,7 @@ fn emit(
                 ty: d.ty,
                 confidence: d.confidence,
                 masked: crate::masked(d.ty, &text[d.start..d.end]),
-                field: Some(field.to_string()),
+                field: Some(field.clone()),
             });
         }
     });
@@ -208,12 +210,12 @@ fn read_record(r: &mut impl BufRead, rec: &mut Vec<u8>) -> io::Result<usize> {
 pub(crate) fn scan_csv(
     r: &mut impl BufRead,
     delim: u8,
-    shown: &str,
+    shown: &Arc<str>,
     opts: &Options,
     tx: &Sender,
 ) -> io::Result<()> {
     let mut rec = Vec::with_capacity(4096);
-    let mut header: Option<Vec<String>> = None;
+    let mut header: Option<Vec<Arc<str>>> = None;
     let mut base: u64 = 0;
     let mut line: u64 = 1;
     // Column classification from the first `sample` records.
@@ -236,7 +238,7 @@ pub(crate) fn scan_csv(
         let fields = split_record(&rec, delim);
         match &header {
             None => {
-                let mut names: Vec<String> = fields
+                let mut owned: Vec<String> = fields
                     .iter()
                     .map(|f| {
                         let v = csv_value(&rec, f);
@@ -246,16 +248,17 @@ pub(crate) fn scan_csv(
                             .to_string()
                     })
                     .collect();
-                for (i, n) in names.iter_mut().enumerate() {
+                for (i, n) in owned.iter_mut().enumerate() {
                     if n.is_empty() {
                         *n = format!("column_{}", i + 1);
                     }
                 }
+                let names: Vec<Arc<str>> = owned.into_iter().map(Arc::from).collect();
                 // A header row is scanned too: a file without one has data here.
                 let mut cursor = LineCursor::new(line);
                 for (i, f) in fields.iter().enumerate() {
                     let v = csv_value(&rec, f);
-                    let name = format!("column_{}", i + 1);
+                    let name: Arc<str> = Arc::from(format!("column_{}", i + 1));
                     let ctx = fields_ctx.get(&name);
                     emit(
                         &name,
@@ -284,10 +287,10 @@ pub(crate) fn scan_csv(
                     let v = csv_value(&rec, f);
                     let extra;
                     let (name, ctx) = match (names.get(i), contexts.get(i)) {
-                        (Some(n), Some(c)) => (n.as_str(), *c),
+                        (Some(n), Some(c)) => (n, *c),
                         _ => {
-                            extra = format!("column_{}", i + 1);
-                            (extra.as_str(), fields_ctx.get(&extra))
+                            extra = Arc::from(format!("column_{}", i + 1));
+                            (&extra, fields_ctx.get(&extra))
                         }
                     };
                     let types = emit(
@@ -421,7 +424,7 @@ fn json_string(raw: &[u8]) -> Value<'_> {
 
 pub(crate) fn scan_json(
     r: &mut impl BufRead,
-    shown: &str,
+    shown: &Arc<str>,
     opts: &Options,
     tx: &Sender,
 ) -> io::Result<()> {
@@ -431,6 +434,7 @@ pub(crate) fn scan_json(
     let mut line: u64 = 1;
     let mut out = Batch::new(tx);
     let mut contexts = Fields::default();
+    let mut paths: HashMap<String, Arc<str>> = HashMap::new();
     loop {
         line_buf.clear();
         if read_line_limited(r, &mut line_buf, MAX_RECORD)? == 0 {
@@ -439,8 +443,20 @@ pub(crate) fn scan_json(
         let mut cursor = LineCursor::new(line);
         json_line(&line_buf, &mut st, |field, v, raw_start| {
             let ctx = contexts.get(leaf(field));
+            // One shared copy of each key path for all the findings under it.
+            let shared = match paths.get(field) {
+                Some(p) => Arc::clone(p),
+                None => {
+                    if paths.len() >= 4096 {
+                        paths.clear();
+                    }
+                    let p: Arc<str> = Arc::from(field);
+                    paths.insert(field.to_string(), Arc::clone(&p));
+                    p
+                }
+            };
             emit(
-                field,
+                &shared,
                 &ctx,
                 &v,
                 raw_start,
@@ -529,7 +545,7 @@ fn json_line(b: &[u8], st: &mut JsonState, mut value: impl FnMut(&str, Value<'_>
 
 #[allow(clippy::too_many_arguments)]
 fn cell_findings(
-    shown: &str,
+    shown: &Arc<str>,
     field: &str,
     row: u64,
     col: u64,
@@ -544,7 +560,7 @@ fn cell_findings(
             continue;
         }
         out.push(Finding {
-            path: shown.to_string(),
+            path: shown.clone(),
             line: row,
             column: col,
             start: d.start as u64,
@@ -552,7 +568,7 @@ fn cell_findings(
             ty: d.ty,
             confidence: d.confidence,
             masked: crate::masked(d.ty, &text[d.start..d.end]),
-            field: Some(field.to_string()),
+            field: Some(Arc::from(field)),
         });
     }
 }
@@ -564,7 +580,12 @@ fn invalid(_: impl std::fmt::Display) -> io::Error {
 
 /// Every sheet, a cell at a time; row 1 gives the field names. `line` is the spreadsheet
 /// row, `column` the spreadsheet column (1-based), offsets are inside the cell.
-pub(crate) fn scan_xlsx(file: File, shown: &str, opts: &Options, tx: &Sender) -> io::Result<()> {
+pub(crate) fn scan_xlsx(
+    file: File,
+    shown: &Arc<str>,
+    opts: &Options,
+    tx: &Sender,
+) -> io::Result<()> {
     use calamine::{Reader, Xlsx};
     let mut wb: Xlsx<_> = Xlsx::new(io::BufReader::new(file)).map_err(invalid)?;
     let sheets = wb.sheet_names();
@@ -611,7 +632,12 @@ pub(crate) fn scan_xlsx(file: File, shown: &str, opts: &Options, tx: &Sender) ->
 }
 
 /// Row by row; `line` is the row (1-based), `column` the column's position.
-pub(crate) fn scan_parquet(file: File, shown: &str, opts: &Options, tx: &Sender) -> io::Result<()> {
+pub(crate) fn scan_parquet(
+    file: File,
+    shown: &Arc<str>,
+    opts: &Options,
+    tx: &Sender,
+) -> io::Result<()> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let reader = SerializedFileReader::new(file).map_err(invalid)?;
     let rows = reader.get_row_iter(None).map_err(invalid)?;
@@ -628,7 +654,7 @@ pub(crate) fn scan_parquet(file: File, shown: &str, opts: &Options, tx: &Sender)
 }
 
 fn parquet_field(
-    shown: &str,
+    shown: &Arc<str>,
     name: &str,
     field: &parquet::record::Field,
     (row, col): (u64, u64),
