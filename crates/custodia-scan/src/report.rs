@@ -33,6 +33,8 @@ pub struct Writer<W: Write> {
     pub summary: Summary,
     /// A batch of JSON lines before it is written.
     buf: Vec<u8>,
+    /// Confidences (`f32` bits) and their JSON.
+    confidences: Vec<(u32, Vec<u8>)>,
 }
 
 impl<W: Write> Writer<W> {
@@ -42,6 +44,7 @@ impl<W: Write> Writer<W> {
             format,
             summary: Summary::default(),
             buf: Vec::new(),
+            confidences: Vec::new(),
         }
     }
 
@@ -54,7 +57,13 @@ impl<W: Write> Writer<W> {
             let mut paths = Escaped::default();
             let mut fields = Escaped::default();
             for f in fs {
-                write_jsonl(&mut self.buf, f, &mut paths, &mut fields)?;
+                write_jsonl(
+                    &mut self.buf,
+                    f,
+                    &mut paths,
+                    &mut fields,
+                    &mut self.confidences,
+                )?;
             }
             self.out.write_all(&self.buf)?;
         }
@@ -103,17 +112,36 @@ fn write_jsonl(
     f: &crate::Finding,
     paths: &mut Escaped,
     fields: &mut Escaped,
+    confidences: &mut Vec<(u32, Vec<u8>)>,
 ) -> io::Result<()> {
     out.extend_from_slice(b"{\"path\":");
     out.extend_from_slice(paths.get(&f.path)?);
-    write!(
-        out,
-        ",\"line\":{},\"column\":{},\"start\":{},\"end\":{},\"type\":",
-        f.line, f.column, f.start, f.end
-    )?;
+    let mut num = itoa::Buffer::new();
+    for (key, n) in [
+        (&b",\"line\":"[..], f.line),
+        (b",\"column\":", f.column),
+        (b",\"start\":", f.start),
+        (b",\"end\":", f.end),
+    ] {
+        out.extend_from_slice(key);
+        out.extend_from_slice(num.format(n).as_bytes());
+    }
+    out.extend_from_slice(b",\"type\":");
     serde_json::to_writer(&mut *out, f.ty.id())?;
     out.extend_from_slice(b",\"confidence\":");
-    serde_json::to_writer(&mut *out, &crate::rounded_confidence(f.confidence))?;
+    // A handful of distinct values: formatted once each.
+    let bits = f.confidence.to_bits();
+    match confidences.iter().find(|c| c.0 == bits) {
+        Some(c) => out.extend_from_slice(&c.1),
+        None => {
+            let mut json = Vec::new();
+            serde_json::to_writer(&mut json, &crate::rounded_confidence(f.confidence))?;
+            out.extend_from_slice(&json);
+            if confidences.len() < 32 {
+                confidences.push((bits, json));
+            }
+        }
+    }
     out.extend_from_slice(b",\"masked\":");
     serde_json::to_writer(&mut *out, &f.masked)?;
     if let Some(field) = &f.field {
@@ -400,9 +428,11 @@ mod tests {
         }
         let mut got = vec![];
         let (mut paths, mut fields) = (Escaped::default(), Escaped::default());
-        for f in &found {
-            write_jsonl(&mut got, f, &mut paths, &mut fields).unwrap();
+        let mut confidences = vec![];
+        for f in found.iter().chain(&found) {
+            write_jsonl(&mut got, f, &mut paths, &mut fields, &mut confidences).unwrap();
         }
+        want.extend_from_slice(&want.clone());
         assert_eq!(
             String::from_utf8(got).unwrap(),
             String::from_utf8(want).unwrap()
