@@ -168,7 +168,7 @@ fn scan_file(
         None => {
             // Unlisted extension: scan it as text if its start looks like text.
             let head = reader.fill_buf()?;
-            if !looks_like_text(head) && !(named && head.is_empty()) {
+            if !(looks_like_text(head) || (named && head.is_empty())) {
                 return Ok(None);
             }
             FileKind::Text

@@ -109,7 +109,7 @@ fn text_offsets_lines_and_columns_are_exact() {
         ID.to_lowercase()
     );
     let p = write(dir.path(), "notes.txt", text.as_bytes());
-    let s = scan(&[p.clone()], &Options::default());
+    let s = scan(std::slice::from_ref(&p), &Options::default());
     let b = text.as_bytes();
     let m = has(&s, b, &p, PiiType::CnMobile, MOBILE);
     assert_eq!(m.line, 2);
@@ -147,7 +147,7 @@ fn gzip_logs_report_offsets_in_the_decompressed_stream() {
          2026-11-29T10:00:01Z WARN sms sent to +86 138-1234-5678 version=v1.2.3.4\n"
     );
     let p = write(dir.path(), "app.log.gz", &gz(log.as_bytes()));
-    let s = scan(&[p.clone()], &Options::default());
+    let s = scan(std::slice::from_ref(&p), &Options::default());
     let b = log.as_bytes();
     has(&s, b, &p, PiiType::Email, EMAIL);
     has(&s, b, &p, PiiType::Ipv4, "10.1.2.3");
