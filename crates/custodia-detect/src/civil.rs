@@ -26,6 +26,23 @@ impl Date {
         real.then_some(Date { year, month, day })
     }
 
+    /// Whether the day is not after today (CST). Birth dates are checked by the million
+    /// while scanning, so today is read from the clock once and kept: a day on or
+    /// before the kept one is certainly not in the future (time only moves forward), and
+    /// only a later day costs a fresh look at the clock.
+    pub fn not_after_today(self) -> bool {
+        use std::sync::atomic::{AtomicI64, Ordering};
+        static TODAY: AtomicI64 = AtomicI64::new(i64::MIN);
+        let days = days_from_civil(self.year, self.month, self.day);
+        if days <= TODAY.load(Ordering::Relaxed) {
+            return true;
+        }
+        let today = Date::today();
+        let today_days = days_from_civil(today.year, today.month, today.day);
+        TODAY.fetch_max(today_days, Ordering::Relaxed);
+        days <= today_days
+    }
+
     /// Today's date in China Standard Time.
     pub fn today() -> Date {
         let secs = SystemTime::now()

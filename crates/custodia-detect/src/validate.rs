@@ -56,7 +56,7 @@ fn birth_date(year: u32, month: u32, day: u32) -> Result<Date, Invalid> {
     if year < 1900 {
         return Err(DATE_EARLY);
     }
-    if date > Date::today() {
+    if !date.not_after_today() {
         return Err(DATE_FUTURE);
     }
     Ok(date)
@@ -93,6 +93,11 @@ pub(crate) fn resident_id_check(first17: &[u8]) -> u8 {
 /// date between 1900 and today, valid check character. Spaces and dashes between groups
 /// are dropped and `x` is uppercased.
 pub fn resident_id(raw: &str) -> Result<String, Invalid> {
+    resident_id_bytes(raw).map(|id| ascii_string(&id))
+}
+
+/// [`resident_id`] without the allocation: the canonical characters.
+pub(crate) fn resident_id_bytes(raw: &str) -> Result<[u8; 18], Invalid> {
     let folded = fold_width(raw);
     let mut id = [0u8; 18];
     let mut len = 0;
@@ -119,7 +124,7 @@ pub fn resident_id(raw: &str) -> Result<String, Invalid> {
     if resident_id_check(&id[..17]) != id[17] {
         return Err(ID_CHECK);
     }
-    Ok(ascii_string(&id))
+    Ok(id)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -324,6 +329,11 @@ pub(crate) fn uscc_check(first17: &[u8]) -> Option<u8> {
 /// An organisation's unified social credit code: 18 characters of the USCC alphabet, a
 /// known registration authority, valid check character. Uppercased.
 pub fn uscc(raw: &str) -> Result<String, Invalid> {
+    uscc_bytes(raw).map(|code| ascii_string(&code))
+}
+
+/// [`uscc`] without the allocation: the canonical (uppercase) characters.
+pub(crate) fn uscc_bytes(raw: &str) -> Result<[u8; 18], Invalid> {
     let folded = fold_width(raw);
     let mut buf = [0u8; 18];
     let mut len = 0;
@@ -345,7 +355,7 @@ pub fn uscc(raw: &str) -> Result<String, Invalid> {
     if uscc_check(&code[..17]) != Some(code[17]) {
         return Err(USCC_CHECK);
     }
-    Ok(ascii_string(code))
+    Ok(buf)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -376,6 +386,18 @@ fn is_domain_label(label: &[u8]) -> bool {
 pub fn email(raw: &str) -> Result<String, Invalid> {
     let folded = fold_width(raw);
     let s = folded.trim();
+    email_shape(s)?;
+    Ok(s.to_ascii_lowercase())
+}
+
+/// Whether `raw` is an email address [`email`] accepts, without building its canonical
+/// form (the scanner checks every `@` it meets).
+pub fn email_ok(raw: &str) -> bool {
+    email_shape(fold_width(raw).trim()).is_ok()
+}
+
+/// The checks of [`email`] on folded, trimmed text.
+fn email_shape(s: &str) -> Result<(), Invalid> {
     if s.len() > 254 {
         return Err(EMAIL_LEN);
     }
@@ -405,7 +427,7 @@ pub fn email(raw: &str) -> Result<String, Invalid> {
     if labels < 2 || last.len() < 2 || !last.iter().all(u8::is_ascii_alphabetic) {
         return Err(EMAIL_DOMAIN);
     }
-    Ok(s.to_ascii_lowercase())
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -470,13 +492,56 @@ fn clean_text(
     Ok((out, count))
 }
 
-/// A person's name: 1 to 40 characters, no digits, no `@`, whitespace collapsed.
-pub fn person_name(raw: &str) -> Result<String, Invalid> {
-    let (name, count) = clean_text(raw, 40, NAME_LEN, |c| match c {
+/// What [`clean_text`] accepts, without building the text: its length in characters.
+fn text_len(
+    raw: &str,
+    max_chars: usize,
+    too_long: Invalid,
+    forbidden: impl Fn(char) -> Option<Invalid>,
+) -> Result<usize, Invalid> {
+    let folded = fold_width(raw);
+    let mut count = 0;
+    let mut gap = false;
+    for c in folded.trim().chars() {
+        if c.is_whitespace() {
+            gap = true;
+            continue;
+        }
+        if c.is_control() || is_invisible_format(c) {
+            return Err(TEXT_CONTROL);
+        }
+        if let Some(reason) = forbidden(c) {
+            return Err(reason);
+        }
+        count += 1 + usize::from(std::mem::take(&mut gap));
+        if count > max_chars {
+            return Err(too_long);
+        }
+    }
+    Ok(count)
+}
+
+fn name_char(c: char) -> Option<Invalid> {
+    match c {
         '0'..='9' => Some(NAME_DIGIT),
         '@' => Some(NAME_AT),
         _ => None,
-    })?;
+    }
+}
+
+/// Whether [`person_name`] accepts `raw` (without building the cleaned name).
+pub fn person_name_ok(raw: &str) -> bool {
+    text_len(raw, 40, NAME_LEN, name_char).is_ok_and(|n| n > 0)
+}
+
+/// Whether [`address`] accepts `raw` (without building the cleaned address).
+pub fn address_ok(raw: &str) -> bool {
+    text_len(raw, 200, ADDRESS_LEN, |_| None).is_ok_and(|n| n >= 2)
+}
+
+/// A person's name: 1 to 40 characters, no digits, no `@`, whitespace collapsed.
+pub fn person_name(raw: &str) -> Result<String, Invalid> {
+    let (name, count) = clean_text(raw, 40, NAME_LEN, name_char)?;
     if count == 0 {
         return Err(NAME_LEN);
     }
@@ -503,6 +568,16 @@ pub fn ipv4(raw: &str) -> Result<String, Invalid> {
     let folded = fold_width(raw);
     let ip: Ipv4Addr = folded.trim().parse().map_err(|_| IPV4)?;
     Ok(ip.to_string())
+}
+
+/// Whether [`ipv4`] accepts `raw`, without formatting it.
+pub(crate) fn ipv4_ok(raw: &str) -> bool {
+    fold_width(raw).trim().parse::<Ipv4Addr>().is_ok()
+}
+
+/// Whether [`ipv6`] accepts `raw`, without formatting it.
+pub(crate) fn ipv6_ok(raw: &str) -> bool {
+    fold_width(raw).trim().parse::<Ipv6Addr>().is_ok()
 }
 
 /// An IPv6 address; canonical is the RFC 5952 form (lowercase, longest zero run as `::`).

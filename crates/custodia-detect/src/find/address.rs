@@ -157,7 +157,7 @@ pub(super) fn after_context(sc: &mut Scan, p: usize) -> Option<usize> {
 pub(super) fn whole_cell(value: &str) -> Option<(usize, usize, f32)> {
     let (a, b) = super::trimmed(value);
     let v = &value[a..b];
-    crate::validate::address(v).ok()?;
+    crate::validate::address_ok(v).then_some(())?;
     let mut has_cjk = false;
     let mut has_suffix = false;
     let mut prev = None;

@@ -105,12 +105,25 @@ pub(crate) enum Kind {
     AddressBefore,
     /// A province or city that may start an address.
     Place,
+    /// A name may precede, at the start of a clause: `张伟要求…`.
+    NameVerb,
+    /// A date of birth follows: `出生日期：1990-05-12`.
+    BirthBefore,
 }
+
+/// Reporting verbs that follow the name a clause starts with: `张伟要求…`.
+pub(crate) const NAME_VERBS: &[&str] = &[
+    "要求", "反映", "表示", "来电", "咨询", "投诉", "申请", "希望", "同意", "确认", "声称",
+];
+
+pub(crate) const BIRTH_BEFORE: &[&str] = &["出生日期", "出生年月日", "出生年月", "出生于", "生日"];
 
 pub(crate) const NAME_BEFORE: &[&str] = &[
     "客户",
     "姓名",
     "名字",
+    "坐席",
+    "客服",
     "联系人",
     "户名",
     "持卡人",
@@ -654,7 +667,9 @@ pub(crate) static TRIGGERS: CharSet = CharSet::empty()
     .with_firsts(TITLES)
     .with_firsts(ADDRESS_BEFORE)
     .with_firsts(PROVINCES)
-    .with_firsts(CITIES);
+    .with_firsts(CITIES)
+    .with_firsts(BIRTH_BEFORE)
+    .with_firsts(NAME_VERBS);
 
 /// A filter on the first two characters of lexicon words: one bit per hashed pair, so
 /// that a common first character (`大`, `上`, `中`) costs a lookup only when the next
@@ -691,7 +706,9 @@ pub(crate) static TRIGGER_PAIRS: PairSet = PairSet([0; 1024])
     .with_words(TITLES)
     .with_words(ADDRESS_BEFORE)
     .with_words(PROVINCES)
-    .with_words(CITIES);
+    .with_words(CITIES)
+    .with_words(BIRTH_BEFORE)
+    .with_words(NAME_VERBS);
 
 static LABEL_FIRSTS: CharSet = CharSet::empty().with_firsts(LABELS);
 
@@ -788,6 +805,8 @@ impl Lexicon {
                 (ADDRESS_BEFORE, Kind::AddressBefore),
                 (PROVINCES, Kind::Place),
                 (CITIES, Kind::Place),
+                (BIRTH_BEFORE, Kind::BirthBefore),
+                (NAME_VERBS, Kind::NameVerb),
             ] {
                 for &w in list {
                     words.push((word_pair(w), w, kind));
@@ -830,7 +849,14 @@ impl Lexicon {
             Some(c) if TRIGGERS.contains(c) => {
                 matches!(
                     self.at(s, i, c),
-                    Some((_, Kind::NameBefore | Kind::Title | Kind::AddressBefore))
+                    Some((
+                        _,
+                        Kind::NameBefore
+                            | Kind::Title
+                            | Kind::AddressBefore
+                            | Kind::BirthBefore
+                            | Kind::NameVerb
+                    ))
                 )
             }
             _ => false,
@@ -892,7 +918,15 @@ mod tests {
     #[test]
     fn every_lexicon_word_is_a_trigger_and_found_at_its_start() {
         let lex = Lexicon::get();
-        for list in [NAME_BEFORE, TITLES, ADDRESS_BEFORE, PROVINCES, CITIES] {
+        for list in [
+            NAME_BEFORE,
+            TITLES,
+            ADDRESS_BEFORE,
+            PROVINCES,
+            CITIES,
+            BIRTH_BEFORE,
+            NAME_VERBS,
+        ] {
             for w in list {
                 let b = w.as_bytes();
                 let (c, _) = decode(b, 0);

@@ -256,6 +256,14 @@ pub fn column_hint(field: &str) -> Option<PiiType> {
                 "surname",
                 "xm",
                 "realname",
+                "recipient",
+                "receiver",
+                "consignee",
+                "payee",
+                "payer",
+                "beneficiary",
+                "borrower",
+                "guarantor",
             ]),
             T::PersonName,
         ),
@@ -365,9 +373,13 @@ impl Scan<'_> {
         let after = i + word.len();
         let next = match kind {
             Kind::NameBefore => names::after_context(self, after),
-            Kind::Title => names::before_title(self, i, after),
+            Kind::Title => {
+                names::before_title(self, i, after).or_else(|| names::after_role(self, after))
+            }
             Kind::AddressBefore => address::after_context(self, after),
             Kind::Place => address::from_place(self, i),
+            Kind::BirthBefore => birth_date_after(self, after),
+            Kind::NameVerb => names::before_verb(self, i, after),
         };
         next.unwrap_or(i + 3)
     }
@@ -393,8 +405,12 @@ impl Scan<'_> {
             {
                 k += 1;
             }
-            if k < n && s[k] == b'@' && net::email_at(self, k) {
-                return k;
+            if k < n && s[k] == b'@' {
+                // Found here, checked once: the `@` handler would check it again.
+                if let Some((a, b)) = net::email_span(s, k) {
+                    self.push(a, b, PiiType::Email, 0.95);
+                    return b;
+                }
             }
         }
         // An identifier with underscores is one token.
@@ -402,7 +418,8 @@ impl Scan<'_> {
             while j < n && (s[j].is_ascii_alphanumeric() || s[j] == b'_') {
                 j += 1;
             }
-            return j;
+            // `customer_name=张伟`
+            return names::keyed(self, i, j).unwrap_or(j);
         }
         if j < n && s[j] == b':' && j - i <= 4 && s[i..j].iter().all(u8::is_ascii_hexdigit) {
             if let Some(end) = net::ipv6(self, i) {
@@ -422,7 +439,9 @@ impl Scan<'_> {
             numbers::plate(self, i, j)
         } else if j - i <= 10 && b"MDNnCcAHh".contains(&s[i]) {
             // Only title words (`Mr`, `Dear`, `Name`, `Customer` …) start a name.
-            names::english(self, i, j)
+            names::english(self, i, j).or_else(|| names::keyed(self, i, j))
+        } else if matches!(s.get(j), Some(b'"' | b':' | b'=')) {
+            names::keyed(self, i, j)
         } else {
             None
         };
@@ -432,10 +451,17 @@ impl Scan<'_> {
     /// Keeps the best of overlapping findings (higher confidence, then longer), in order.
     fn resolve(mut self) -> Vec<Finding> {
         let mut found = std::mem::take(&mut self.out);
-        found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
-        let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
-        for f in found {
-            match kept.last_mut() {
+        // Almost always already in order: the pass pushes left to right.
+        if !found.windows(2).all(|w| {
+            (w[0].start, std::cmp::Reverse(w[0].end)) <= (w[1].start, std::cmp::Reverse(w[1].end))
+        }) {
+            found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        }
+        // In place: `kept` findings are `found[..kept]`.
+        let mut kept: usize = 0;
+        for i in 0..found.len() {
+            let f = found[i];
+            match kept.checked_sub(1).map(|k| &mut found[k]) {
                 Some(last) if f.start < last.end => {
                     let better = f.confidence > last.confidence
                         || (f.confidence == last.confidence
@@ -444,10 +470,122 @@ impl Scan<'_> {
                         *last = f;
                     }
                 }
-                _ => kept.push(f),
+                _ => {
+                    found[kept] = f;
+                    kept += 1;
+                }
             }
         }
-        kept
+        found.truncate(kept);
+        found
+    }
+}
+
+/// A date of birth after its label (`出生日期：1990-05-12`, `生日 1985年3月7日`).
+fn birth_date_after(sc: &mut Scan, p: usize) -> Option<usize> {
+    let s = sc.s;
+    let mut q = p;
+    for _ in 0..3 {
+        if matches!(s.get(q), Some(b' ' | b':' | b'\t')) {
+            q += 1;
+        } else if ["：", "为", "是", "　"]
+            .iter()
+            .any(|w| s[q..].starts_with(w.as_bytes()))
+        {
+            q += 3;
+        } else {
+            break;
+        }
+    }
+    // Digits and the separators of a date, `年` and `月` included, then an optional `日`.
+    let mut end = q;
+    while end < s.len() && end - q < 24 {
+        if s[end].is_ascii_digit() || matches!(s[end], b'-' | b'/' | b'.') {
+            end += 1;
+        } else if s[end..].starts_with("年".as_bytes()) || s[end..].starts_with("月".as_bytes()) {
+            end += 3;
+        } else {
+            break;
+        }
+    }
+    while end > q && matches!(s[end - 1], b'-' | b'/' | b'.') {
+        end -= 1;
+    }
+    if s[end..].starts_with("日".as_bytes()) {
+        end += 3;
+    }
+    if end == q || s.get(end).is_some_and(u8::is_ascii_alphanumeric) {
+        return None;
+    }
+    let text = std::str::from_utf8(&s[q..end]).ok()?;
+    crate::validate::date_of_birth(text).ok()?;
+    sc.push(q, end, PiiType::DateOfBirth, 0.85);
+    Some(end)
+}
+
+/// Tables written as text (markdown: `| 姓名 | 手机 |`, then `|---|---|`, then rows):
+/// a cell under a name or birth-date header is read whole, as the same cell in a CSV
+/// export would be. The other types are found by the main pass either way.
+fn tables(sc: &mut Scan) {
+    let s = sc.s;
+    let first = (s.first() == Some(&b'|')).then_some(0);
+    let rows = first
+        .into_iter()
+        .chain(memchr::memmem::find_iter(s, b"\n|").map(|p| p + 1));
+    // The header's hints, once its separator line has been seen.
+    let mut header: Vec<Option<PiiType>> = Vec::new();
+    let mut body = false;
+    let mut prev_end = usize::MAX;
+    for start in rows {
+        let end = memchr::memchr(b'\n', &s[start..]).map_or(s.len(), |e| start + e);
+        let contiguous = prev_end.checked_add(1) == Some(start);
+        prev_end = end;
+        let line = &s[start..end];
+        let cells = line
+            .split(|&b| b == b'|')
+            .scan(start, |at, cell| {
+                let range = (*at, *at + cell.len());
+                *at += cell.len() + 1;
+                Some(range)
+            })
+            .skip(1);
+        let separator = line
+            .iter()
+            .all(|b| matches!(b, b'|' | b'-' | b':' | b' ' | b'\r'));
+        if contiguous && !body && separator && header.iter().any(Option::is_some) {
+            body = true;
+            continue;
+        }
+        if !(contiguous && body) {
+            // A new table, maybe: this line is its header.
+            body = false;
+            header.clear();
+            header.extend(cells.map(|(a, b)| {
+                std::str::from_utf8(&s[a..b])
+                    .ok()
+                    .and_then(column_hint)
+                    .filter(|h| matches!(h, PiiType::PersonName | PiiType::DateOfBirth))
+            }));
+            continue;
+        }
+        for ((a, b), hint) in cells.zip(header.iter()) {
+            let Some(hint) = *hint else { continue };
+            let Ok(cell) = std::str::from_utf8(&s[a..b]) else {
+                continue;
+            };
+            let found = match hint {
+                PiiType::PersonName => names::whole_cell(cell),
+                _ => {
+                    let t = trimmed(cell);
+                    crate::validate::date_of_birth(&cell[t.0..t.1])
+                        .ok()
+                        .map(|_| (t.0, t.1, 0.85))
+                }
+            };
+            if let Some((x, y, confidence)) = found {
+                sc.push(a + x, a + y, hint, confidence);
+            }
+        }
     }
 }
 
@@ -463,6 +601,9 @@ fn scan(text: &str, field_context: u16, hint: Option<PiiType>) -> Vec<Finding> {
     };
     let mut scan = scan;
     scan.run();
+    if field_context == 0 && hint.is_none() && memchr::memchr(b'|', scan.s).is_some() {
+        tables(&mut scan);
+    }
     let mut found = scan.resolve();
     for f in &mut found {
         f.start = folded.original(f.start);

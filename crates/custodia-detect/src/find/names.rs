@@ -9,7 +9,7 @@
 //! word (`客户于今日来电`, `客户金额`).
 
 use super::lexicon::{
-    ideograph_at, ideograph_before, Kind, Lexicon, NAME_BOUNDARY, STOP_GIVEN, SURNAMES,
+    ideograph_at, ideograph_before, CharSet, Kind, Lexicon, NAME_BOUNDARY, STOP_GIVEN, SURNAMES,
 };
 use super::Scan;
 use crate::PiiType as T;
@@ -39,7 +39,7 @@ fn title_at(sc: &Scan, i: usize) -> bool {
 fn name_at(sc: &Scan, q: usize) -> Option<(usize, f32)> {
     let s = sc.s;
     let surname = surname_at(s, q)?;
-    if surname == 3 && stop_bigram(s, q) {
+    if (surname == 3 && stop_bigram(s, q)) || place_at(sc, q) {
         return None;
     }
     let mut end = q + surname;
@@ -59,9 +59,58 @@ fn name_at(sc: &Scan, q: usize) -> Option<(usize, f32)> {
     Some((end, 0.85))
 }
 
+/// Given-name characters that are also function words or verbs (`和`, `发`, `建`, `然`):
+/// they end a name in running text (`客户王和他的妻子`), but belong to one that is
+/// delimited (`客户韦和娜（身份证…`).
+static WEAK_STOPS: CharSet = CharSet::empty().with_chars("和发建然信全中同");
+
+/// Whether a province or city name starts at `q` (`企业客户武汉光谷…` is a company).
+fn place_at(sc: &Scan, q: usize) -> bool {
+    ideograph_at(sc.s, q)
+        .and_then(|c| sc.lex.at(sc.s, q, c))
+        .is_some_and(|(_, k)| k == Kind::Place)
+}
+
+/// A delimited name at `q`: surname and one or two characters, then punctuation, a
+/// non-CJK character, the end of the text or a label. Under a label (`any`: `联系人：徐和少，`,
+/// `"name":"赵和珊"`) the value is whole up to its delimiter, so the given name may hold
+/// any character but a following label; elsewhere only [`WEAK_STOPS`] are let in.
+fn field_name_at(sc: &Scan, q: usize, any: bool) -> Option<(usize, f32)> {
+    let s = sc.s;
+    let surname = surname_at(s, q)?;
+    if (surname == 3 && stop_bigram(s, q)) || place_at(sc, q) {
+        return None;
+    }
+    for given in [2, 1] {
+        let end = q + surname + 3 * given;
+        let chars_ok = (0..given).all(|k| {
+            let at = q + surname + 3 * k;
+            ideograph_at(s, at)
+                .is_some_and(|c| any || !STOP_GIVEN.contains(c) || WEAK_STOPS.contains(c))
+                && !sc.lex.stops_at(s, at)
+        });
+        let delimited =
+            end <= s.len() && (ideograph_at(s, end).is_none() || (!any && sc.lex.stops_at(s, end)));
+        if chars_ok && delimited {
+            return Some((end, 0.8));
+        }
+    }
+    None
+}
+
+/// Whether the context word ending at `p` labels a person field (`姓名`, `联系人`,
+/// `经办人`, `户名`, or any word followed by a colon) rather than a noun in a sentence.
+fn is_label(s: &[u8], p: usize) -> bool {
+    let last = ideograph_before(s, p);
+    matches!(last.and_then(char::from_u32), Some('人' | '名' | '席'))
+        || s.get(p) == Some(&b':')
+        || s[p..].starts_with("：".as_bytes())
+}
+
 /// After a context word ending at `p` (`客户`, `姓名`): separators, then a name.
 pub(super) fn after_context(sc: &mut Scan, p: usize) -> Option<usize> {
     let s = sc.s;
+    let label = is_label(s, p);
     let mut q = p;
     for _ in 0..3 {
         if matches!(s.get(q), Some(b' ' | b':' | b'\t')) {
@@ -75,7 +124,7 @@ pub(super) fn after_context(sc: &mut Scan, p: usize) -> Option<usize> {
             break;
         }
     }
-    let (end, confidence) = name_at(sc, q)?;
+    let (end, confidence) = name_at(sc, q).or_else(|| field_name_at(sc, q, label))?;
     sc.push(q, end, T::PersonName, confidence);
     Some(end)
 }
@@ -201,6 +250,13 @@ pub(super) fn english(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
     if k == spaces && !colon {
         return None;
     }
+    if k < n && !s[k].is_ascii() {
+        // `Customer 张伟 called`, `Dear 王芳`: a Chinese name after an English title.
+        surname_at(s, k)?;
+        let (end, confidence) = name_at(sc, k).or_else(|| field_name_at(sc, k, false))?;
+        sc.push(k, end, T::PersonName, confidence);
+        return Some(end);
+    }
     let start = k;
     let mut end = k;
     let mut words = 0;
@@ -249,11 +305,139 @@ pub(super) fn english(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
     Some(end)
 }
 
+/// Keys that name a person, compared without case, `_` and `-` (`customerName`,
+/// `holder_name`). A narrower list than the column hints: `productName=安心保` is not one.
+const PERSON_KEYS: &[&[u8]] = &[
+    b"name",
+    b"fullname",
+    b"realname",
+    b"customername",
+    b"custname",
+    b"clientname",
+    b"holdername",
+    b"accountname",
+    b"cardholder",
+    b"cardholdername",
+    b"contact",
+    b"contactname",
+    b"contactperson",
+    b"recipient",
+    b"recipientname",
+    b"receiver",
+    b"receivername",
+    b"consignee",
+    b"payee",
+    b"payeename",
+    b"payer",
+    b"payername",
+    b"applicant",
+    b"applicantname",
+    b"beneficiary",
+    b"insuredname",
+    b"agentname",
+    b"operatorname",
+    b"xm",
+];
+
+fn person_key(key: &[u8]) -> bool {
+    let mut buf = [0u8; 24];
+    let mut len = 0;
+    for &b in key.iter().filter(|&&b| b != b'_' && b != b'-') {
+        let Some(slot) = buf.get_mut(len) else {
+            return false;
+        };
+        *slot = b.to_ascii_lowercase();
+        len += 1;
+    }
+    PERSON_KEYS.contains(&&buf[..len])
+}
+
+/// A key and its value in a log line or an inline JSON object (`name=张伟`,
+/// `"customerName":"王芳"`, `holder_name: 李娜`), the key at `i..j`: the Chinese name after
+/// it, when the key is one that names a person ([`PERSON_KEYS`]).
+pub(super) fn keyed(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
+    let s = sc.s;
+    let mut k = j;
+    if s.get(k) == Some(&b'"') {
+        k += 1;
+    }
+    if !matches!(s.get(k), Some(b':' | b'=')) {
+        return None;
+    }
+    k += 1;
+    while s.get(k) == Some(&b' ') && k - j < 4 {
+        k += 1;
+    }
+    if s.get(k) == Some(&b'"') {
+        k += 1;
+    }
+    surname_at(s, k)?;
+    if !person_key(&s[i..j]) {
+        return None;
+    }
+    let (end, confidence) = name_at(sc, k).or_else(|| field_name_at(sc, k, true))?;
+    sc.push(k, end, T::PersonName, confidence);
+    Some(end)
+}
+
+/// Before a reporting verb at `t..after` (`张伟要求…`, `李娜总反映…`): a name that is the
+/// whole subject of its clause, from punctuation or a line start up to the verb (or up to
+/// `总` before it). Without a context word the bar is higher: two to four characters, a
+/// surname, no function characters, and nothing glued before it.
+pub(super) fn before_verb(sc: &mut Scan, t: usize, after: usize) -> Option<usize> {
+    let s = sc.s;
+    let end = if ideograph_before(s, t) == Some('总' as u32) {
+        t - 3
+    } else {
+        t
+    };
+    for chars in (2..=4).rev() {
+        let Some(start) = end.checked_sub(3 * chars) else {
+            continue;
+        };
+        let clause_start = start == 0
+            || (ideograph_before(s, start).is_none() && !s[start - 1].is_ascii_alphanumeric());
+        if !clause_start || (0..chars).any(|k| ideograph_at(s, start + 3 * k).is_none()) {
+            continue;
+        }
+        let Some(surname) = surname_at(s, start) else {
+            continue;
+        };
+        let given = chars - surname / 3;
+        if !(1..=2).contains(&given)
+            || (surname == 3 && stop_bigram(s, start))
+            || place_at(sc, start)
+        {
+            continue;
+        }
+        let given_ok = (0..given).all(|k| {
+            let at = start + surname + 3 * k;
+            ideograph_at(s, at).is_some_and(|c| !STOP_GIVEN.contains(c) || WEAK_STOPS.contains(c))
+                && !sc.lex.stops_at(s, at)
+        });
+        if given_ok {
+            sc.push(start, end, T::PersonName, 0.75);
+            return Some(after);
+        }
+    }
+    None
+}
+
+/// After a title or role that labels the value after it (`客户经理：张伟`, `专员: 李娜`).
+pub(super) fn after_role(sc: &mut Scan, after: usize) -> Option<usize> {
+    let s = sc.s;
+    let colon = s.get(after) == Some(&b':') || s[after..].starts_with("：".as_bytes());
+    if !colon {
+        return None;
+    }
+    after_context(sc, after)
+}
+
 /// A whole cell under a name header: its trimmed span and confidence.
 pub(super) fn whole_cell(value: &str) -> Option<(usize, usize, f32)> {
     let (a, b) = super::trimmed(value);
     let v = &value[a..b];
-    crate::validate::person_name(v).ok()?;
+    crate::validate::person_name_ok(v).then_some(())?;
     let bytes = v.as_bytes();
     let chars = v.chars().count();
     let all_cjk = v

@@ -19,7 +19,7 @@ fn is_domain(b: u8) -> bool {
 }
 
 /// The span of a valid email address around the `@` at `at`.
-fn email_span(s: &[u8], at: usize) -> Option<(usize, usize)> {
+pub(super) fn email_span(s: &[u8], at: usize) -> Option<(usize, usize)> {
     let mut a = at;
     while a > 0 && at - a < 64 && is_local(s[a - 1]) {
         a -= 1;
@@ -34,16 +34,23 @@ fn email_span(s: &[u8], at: usize) -> Option<(usize, usize)> {
     while b > at + 1 && matches!(s[b - 1], b'.' | b'-') {
         b -= 1;
     }
+    // `…@qq.com.Customer called`: a capitalised word after a lowercase domain starts the
+    // next sentence; it is no top-level domain.
+    if let Some(dot) = s[at + 1..b].iter().rposition(|&c| c == b'.') {
+        let dot = at + 1 + dot;
+        let last = &s[dot + 1..b];
+        let capitalised = last.len() > 1
+            && last[0].is_ascii_uppercase()
+            && last[1..].iter().all(u8::is_ascii_lowercase);
+        if capitalised && !s[at + 1..dot].iter().any(u8::is_ascii_uppercase) {
+            b = dot;
+        }
+    }
     if a == at || b == at + 1 {
         return None;
     }
     let text = std::str::from_utf8(&s[a..b]).ok()?;
-    validate::email(text).ok().map(|_| (a, b))
-}
-
-/// Whether the `@` at `at` is inside a valid email address.
-pub(super) fn email_at(sc: &Scan, at: usize) -> bool {
-    email_span(sc.s, at).is_some()
+    validate::email_ok(text).then_some((a, b))
 }
 
 /// The `@` at `at`: reports the email address around it; returns where to continue.
@@ -102,7 +109,7 @@ pub(super) fn ipv6(sc: &mut Scan, i: usize) -> Option<usize> {
         return None;
     }
     let text = std::str::from_utf8(&s[i..end]).ok()?;
-    validate::ipv6(text).ok()?;
+    validate::ipv6_ok(text).then_some(())?;
     let confidence = if text.contains("::") { 0.8 } else { 0.9 };
     sc.push(i, end, T::Ipv6, confidence);
     Some(end)
@@ -134,7 +141,7 @@ pub(super) fn dotted(sc: &mut Scan, i: usize) -> usize {
         || (s.get(k) == Some(&b'-') && s.get(k + 1).is_some_and(u8::is_ascii_alphanumeric));
     if ip_shaped && groups == 4 && !glued {
         let text = std::str::from_utf8(&s[i..k]).unwrap_or("");
-        if validate::ipv4(text).is_ok() && !sc.context(i, 12, Ctx::Version) {
+        if validate::ipv4_ok(text) && !sc.context(i, 12, Ctx::Version) {
             sc.push(i, k, T::Ipv4, 0.9);
         }
     }

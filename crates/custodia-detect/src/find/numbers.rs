@@ -198,8 +198,8 @@ fn classify(sc: &Scan, groups: &[Group], plus: bool) -> Option<(T, f32)> {
         return Some((T::CnResidentId, 0.95));
     }
     if lens == [18] {
-        if let Ok(code) = validate::uscc(span) {
-            if organisation_code_ok(code.as_bytes()) {
+        if let Ok(code) = validate::uscc_bytes(span) {
+            if organisation_code_ok(&code) {
                 return Some((T::Uscc, 0.9));
             }
         }
@@ -215,7 +215,9 @@ fn classify(sc: &Scan, groups: &[Group], plus: bool) -> Option<(T, f32)> {
 }
 
 fn resident_id(d: &[u8], lens: &[usize], span: &str) -> bool {
-    (lens == [18] || lens == [6, 8, 4]) && d.len() == 18 && validate::resident_id(span).is_ok()
+    (lens == [18] || lens == [6, 8, 4])
+        && d.len() == 18
+        && validate::resident_id_bytes(span).is_ok()
 }
 
 /// A 15-digit id issued before 1999: region, `YYMMDD`, sequence; no check digit, so it
@@ -359,6 +361,38 @@ fn organisation_code_ok(code: &[u8]) -> bool {
     org[8] == expected
 }
 
+/// An 18-character word that passes the USCC check: how sure it is a USCC.
+///
+/// Upper case is how codes are printed; a code typed or exported in lower case
+/// (`91350100m000100y43`) is the same code, but a lowercase 18-character hex or base-32
+/// id passes the check character one time in 31, so it must also pass the embedded
+/// organisation code's check and carry a real region code (digits 3 to 8, a province
+/// prefix), or have a context word before it. Mixed case is never a printed code.
+fn uscc_word(sc: &Scan, i: usize, w: &[u8]) -> Option<(T, f32)> {
+    let lower = w.iter().any(u8::is_ascii_lowercase);
+    let upper = w.iter().any(u8::is_ascii_uppercase);
+    let mut code = [0u8; 18];
+    code.copy_from_slice(w);
+    code.make_ascii_uppercase();
+    let org_ok = organisation_code_ok(&code);
+    let gated = || sc.gated(i, T::Uscc, 30, Ctx::Uscc);
+    match (lower, upper) {
+        (false, _) if org_ok => Some((T::Uscc, 0.95)),
+        (true, false) if org_ok && uscc_region_ok(&code) => Some((T::Uscc, 0.9)),
+        _ => gated().then_some((T::Uscc, 0.7)),
+    }
+}
+
+/// Whether characters 3 to 8 of a USCC are a region code: six digits, a province first.
+fn uscc_region_ok(code: &[u8]) -> bool {
+    let region = &code[2..8];
+    region.iter().all(u8::is_ascii_digit)
+        && matches!(
+            (region[0] - b'0') * 10 + (region[1] - b'0'),
+            11..=15 | 21..=23 | 31..=37 | 41..=46 | 50..=54 | 61..=65 | 71 | 81 | 82
+        )
+}
+
 /// A word of letters and digits at `i..j`; returns its end if it was a value.
 pub(super) fn alnum(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
     let s = sc.s;
@@ -384,37 +418,35 @@ pub(super) fn alnum(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
         sc.push(i, j + 3, T::HkId, confidence);
         return Some(j + 3);
     }
-    let found =
-        if len == 18 && !w.bytes().any(|b| b.is_ascii_lowercase()) && validate::uscc(w).is_ok() {
-            if organisation_code_ok(w.as_bytes()) {
-                Some((T::Uscc, 0.95))
+    let found = if len == 18 && validate::uscc_bytes(w).is_ok() {
+        uscc_word(sc, i, w.as_bytes())
+    } else if len == 10 && validate::tw_id(w).is_ok() {
+        Some((
+            T::TwId,
+            if sc.gated(i, T::TwId, 30, Ctx::TwId) {
+                0.9
             } else {
-                sc.gated(i, T::Uscc, 30, Ctx::Uscc)
-                    .then_some((T::Uscc, 0.7))
-            }
-        } else if len == 10 && validate::tw_id(w).is_ok() {
-            Some((
-                T::TwId,
-                if sc.gated(i, T::TwId, 30, Ctx::TwId) {
-                    0.9
-                } else {
-                    0.7
-                },
-            ))
-        } else if validate::passport(w).is_ok() && sc.gated(i, T::CnPassport, 30, Ctx::Passport) {
-            Some((T::CnPassport, 0.85))
-        } else if validate::hk_macau_permit(w).is_ok()
-            && sc.gated(i, T::HkMacauPermit, 30, Ctx::Permit)
-        {
-            Some((T::HkMacauPermit, 0.85))
-        } else if (8..=9).contains(&len)
-            && validate::hk_id(w).is_ok()
-            && sc.gated(i, T::HkId, 30, Ctx::HkId)
-        {
-            Some((T::HkId, 0.8))
-        } else {
-            None
-        };
+                0.7
+            },
+        ))
+    } else if len == 9
+        && validate::passport(w).is_ok()
+        && sc.gated(i, T::CnPassport, 30, Ctx::Passport)
+    {
+        Some((T::CnPassport, 0.85))
+    } else if matches!(len, 9 | 11)
+        && validate::hk_macau_permit(w).is_ok()
+        && sc.gated(i, T::HkMacauPermit, 30, Ctx::Permit)
+    {
+        Some((T::HkMacauPermit, 0.85))
+    } else if (8..=9).contains(&len)
+        && validate::hk_id(w).is_ok()
+        && sc.gated(i, T::HkId, 30, Ctx::HkId)
+    {
+        Some((T::HkId, 0.8))
+    } else {
+        None
+    };
     let (ty, confidence) = found?;
     sc.push(i, j, ty, confidence);
     Some(j)

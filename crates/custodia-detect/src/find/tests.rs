@@ -681,3 +681,151 @@ fn random_text_never_panics_and_keeps_invariants() {
         api_invariants(&text, &g);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Names in the places call-centre notes, logs and wiki pages put them
+
+#[test]
+fn names_after_agent_labels_and_roles() {
+    assert_finds(
+        "【工单】 坐席：张伟（工号A1234）",
+        &[(T::PersonName, "张伟")],
+    );
+    assert_finds(
+        "- 客户经理：王芳（13812345678）",
+        &[(T::PersonName, "王芳"), (T::CnMobile, "13812345678")],
+    );
+    assert_finds("风控专员: 李娜，", &[(T::PersonName, "李娜")]);
+    // A role in a sentence, without a colon, labels nothing.
+    assert_none("客户经理表示同意");
+}
+
+#[test]
+fn labelled_fields_hold_names_with_function_characters() {
+    // `和` and `发` end a given name in a sentence, but a label's value runs to its
+    // delimiter.
+    assert_finds("联系人：徐和少，电话", &[(T::PersonName, "徐和少")]);
+    assert_finds("经办人向发，手机", &[(T::PersonName, "向发")]);
+    assert_finds("姓名邵发。", &[(T::PersonName, "邵发")]);
+    // Not under a label: `客户` is a noun in a sentence.
+    assert_none("客户李说，");
+    assert_none("客户于今日来电");
+}
+
+#[test]
+fn chinese_names_after_english_titles_and_keys() {
+    assert_finds(
+        "Customer 张伟 called from 13812345678",
+        &[(T::PersonName, "张伟"), (T::CnMobile, "13812345678")],
+    );
+    assert_finds(
+        "kyc request body: {\"name\":\"王芳\",\"idNo\":\"x\"}",
+        &[(T::PersonName, "王芳")],
+    );
+    assert_finds("customer_name=李娜 status=ok", &[(T::PersonName, "李娜")]);
+    assert_finds("holderName: 欧阳娜娜", &[(T::PersonName, "欧阳娜娜")]);
+    // A key that names a thing, not a person.
+    assert_none("productName=安心保 fileName=张表.pdf");
+    assert_none("Customer 已来电");
+}
+
+#[test]
+fn json_recipient_keys_hint_names() {
+    for key in ["recipient", "receiverName", "payee", "consignee"] {
+        assert_eq!(column_hint(key), Some(T::PersonName), "{key}");
+        let f = find_in_field(key, "张伟");
+        assert_eq!(
+            f.iter().map(|f| (f.ty, f.start, f.end)).collect::<Vec<_>>(),
+            vec![(T::PersonName, 0, 6)],
+            "{key}"
+        );
+    }
+    assert_eq!(column_hint("insured_uscc"), Some(T::Uscc));
+}
+
+#[test]
+fn markdown_tables_read_name_and_birth_columns_whole() {
+    let text = "## 客户信息\n\n| 姓名 | 手机 | 出生日期 |\n|---|---|---|\n\
+                | 罗启晨 | 13812345678 | 1990-05-12 |\n| 李然 | 13912345678 | 1985/03/07 |\n\n\
+                | 备注 | 状态 |\n|---|---|\n| 王芳 | 正常 |\n";
+    assert_finds(
+        text,
+        &[
+            (T::PersonName, "罗启晨"),
+            (T::CnMobile, "13812345678"),
+            (T::DateOfBirth, "1990-05-12"),
+            (T::PersonName, "李然"),
+            (T::CnMobile, "13912345678"),
+            (T::DateOfBirth, "1985/03/07"),
+        ],
+    );
+    // A table without a separator line is not read as one.
+    assert_none("| 姓名 | 备注 |\n| 罗启晨 | 无 |\n");
+}
+
+#[test]
+fn birth_dates_after_their_label() {
+    for (text, date) in [
+        ("客户，出生日期1990-05-12，身份证", "1990-05-12"),
+        ("出生日期：1985年3月7日，", "1985年3月7日"),
+        ("生日 1979/11/30。", "1979/11/30"),
+        ("出生年月日19881231，", "19881231"),
+    ] {
+        assert_finds(text, &[(T::DateOfBirth, date)]);
+    }
+    // Not a real day, in the future, or part of a longer token.
+    assert_none("出生日期1990-02-30，");
+    assert_none("出生日期2990-01-01，");
+    assert_none("生日1990-05-12A");
+}
+
+#[test]
+fn lowercase_usccs_need_both_checks_and_a_region() {
+    let upper = "91350100M000100Y43";
+    let lower = upper.to_ascii_lowercase();
+    assert_finds(&format!("税务登记 {upper} 已核验"), &[(T::Uscc, upper)]);
+    assert_finds(&format!("税务登记 {lower} 已核验"), &[(T::Uscc, &lower)]);
+    // Mixed case is no printed code: only with a context word.
+    let mixed = "91350100m000100Y43";
+    assert_none(&format!("token {mixed} ok"));
+    assert_finds(&format!("信用代码 {mixed}"), &[(T::Uscc, mixed)]);
+}
+
+#[test]
+fn names_that_start_a_clause_before_a_reporting_verb() {
+    assert_finds(
+        "已转技术支持。张伟要求把对账单发到邮箱。",
+        &[(T::PersonName, "张伟")],
+    );
+    assert_finds("元。\n李娜总反映扣款重复", &[(T::PersonName, "李娜")]);
+    assert_finds("1. 欧阳娜娜表示同意", &[(T::PersonName, "欧阳娜娜")]);
+    // Not at a clause start, not a surname, or function characters in the name.
+    for text in [
+        "我们的客户张要求",
+        "公司要求退款",
+        "。他们要求退款",
+        "。王说了要求",
+        "。武汉要求",
+    ] {
+        assert_none(text);
+    }
+}
+
+#[test]
+fn weak_stop_characters_in_delimited_names() {
+    assert_finds("客户韦和娜（身份证", &[(T::PersonName, "韦和娜")]);
+    assert_finds("客户杨和伦，出生", &[(T::PersonName, "杨和伦")]);
+    // Followed by more text, `和` is a conjunction.
+    assert_none("客户王和他的妻子");
+    // A company after `客户` starts with a place name.
+    assert_none("企业客户武汉光谷医疗器械有限公司");
+}
+
+#[test]
+fn email_before_a_capitalised_sentence_start() {
+    assert_finds(
+        "to kefu@qq.com.Customer 张伟 called",
+        &[(T::Email, "kefu@qq.com"), (T::PersonName, "张伟")],
+    );
+    assert_finds("Mail ZHANG@QQ.COM.", &[(T::Email, "ZHANG@QQ.COM")]);
+}
