@@ -74,6 +74,15 @@ pub fn masked(ty: PiiType, raw: &str) -> String {
                 && b[..17].iter().all(u8::is_ascii_digit)
                 && (b[17].is_ascii_digit() || b[17] == b'X')
         }
+        PiiType::Email => {
+            b.is_ascii()
+                && !b
+                    .iter()
+                    .any(|c| c.is_ascii_uppercase() || c.is_ascii_whitespace())
+                && custodia_detect::validate::email_ok(raw)
+        }
+        PiiType::PersonName => clean_already(raw) && custodia_detect::validate::person_name_ok(raw),
+        PiiType::Address => clean_already(raw) && custodia_detect::validate::address_ok(raw),
         _ => false,
     };
     if plain {
@@ -83,6 +92,27 @@ pub fn masked(ty: PiiType, raw: &str) -> String {
         Ok(canonical) => custodia_detect::mask(ty, &canonical),
         Err(_) => custodia_detect::mask::generic(raw),
     }
+}
+
+/// Whether free text is already what the validators' cleaning makes of it: nothing to
+/// fold to half width, no surrounding whitespace, single ASCII spaces inside.
+fn clean_already(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    if b.first() == Some(&b' ') || b.last() == Some(&b' ') {
+        return false;
+    }
+    let mut prev_space = false;
+    for c in raw.chars() {
+        let space = c == ' ';
+        if (space && prev_space)
+            || (!space && c.is_whitespace())
+            || matches!(c, '\u{FF01}'..='\u{FF5E}')
+        {
+            return false;
+        }
+        prev_space = space;
+    }
+    true
 }
 
 /// Sensitivity the vault would give data of this type (JR/T 0171-2020): identifying data
