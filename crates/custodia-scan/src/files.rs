@@ -369,7 +369,11 @@ fn scan_text(
                 r.consume(n);
             }
             let end = if eof { buf.len() } else { cut_point(&buf) };
-            let block: Vec<u8> = buf.drain(..end).collect();
+            // The block keeps the buffer's allocation; only the rest (part of a line) moves.
+            let mut rest = Vec::with_capacity(BLOCK + (1 << 16));
+            rest.extend_from_slice(&buf[end..]);
+            buf.truncate(end);
+            let block = std::mem::replace(&mut buf, rest);
             let lines = memchr::memchr_iter(b'\n', &block).count() as u64;
             blocks.push((block, base, line));
             base += end as u64;

@@ -399,10 +399,15 @@ impl<'a> Batch<'a> {
         let findings = std::mem::take(&mut self.buf);
         let event = if self.render {
             let mut jsonl = Vec::with_capacity(findings.len() * 160);
+            let mut path: (&str, Vec<u8>) = ("", b"\"\"".to_vec());
             for f in &findings {
-                if serde_json::to_writer(&mut jsonl, f).is_ok() {
-                    jsonl.push(b'\n');
+                // The path is the same for a run of findings: escaped once per run.
+                if path.0 != f.path {
+                    path.1.clear();
+                    json_str(&mut path.1, &f.path);
+                    path.0 = &f.path;
                 }
+                json_line(&mut jsonl, f, &path.1);
             }
             Event::Rendered { findings, jsonl }
         } else {
@@ -416,6 +421,70 @@ impl Drop for Batch<'_> {
     fn drop(&mut self) {
         self.flush();
     }
+}
+
+/// A JSON string as serde_json writes it (quotes, backslash, the short escapes, other
+/// control characters as `\u00XX`; everything else as is).
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let b = s.as_bytes();
+    let mut from = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&b[from..i]);
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(c >> 4) as usize]);
+            out.push(HEX[(c & 15) as usize]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        from = i + 1;
+    }
+    out.extend_from_slice(&b[from..]);
+    out.push(b'"');
+}
+
+/// One finding's JSON line, byte for byte what serde_json writes for [`Finding`] (tested),
+/// with its path already escaped.
+fn json_line(out: &mut Vec<u8>, f: &Finding, path: &[u8]) {
+    use std::io::Write as _;
+    out.extend_from_slice(b"{\"path\":");
+    out.extend_from_slice(path);
+    let _ = write!(
+        out,
+        ",\"line\":{},\"column\":{},\"start\":{},\"end\":{},\"type\":\"{}\",\"confidence\":",
+        f.line,
+        f.column,
+        f.start,
+        f.end,
+        f.ty.id()
+    );
+    // serde writes the rounded f64: 1.0, 0.9, 0.85.
+    let c = ((f.confidence as f64 * 100.0).round() as i64).clamp(0, 100);
+    let _ = match c {
+        100 => write!(out, "1.0"),
+        c if c % 10 == 0 => write!(out, "0.{}", c / 10),
+        c => write!(out, "0.{c:02}"),
+    };
+    out.extend_from_slice(b",\"masked\":");
+    json_str(out, &f.masked);
+    if let Some(field) = &f.field {
+        out.extend_from_slice(b",\"field\":");
+        json_str(out, field);
+    }
+    out.extend_from_slice(b"}\n");
 }
 
 /// Header contexts prepared once per distinct field name.
@@ -513,6 +582,39 @@ pub fn split_targets(targets: &[String]) -> (Vec<String>, Vec<PathBuf>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hand_written_json_lines_equal_serde() {
+        let mut fs = vec![];
+        for (i, c) in [0.4f32, 0.5, 0.6, 0.7, 0.75, 0.85, 0.9, 0.95, 1.0]
+            .iter()
+            .enumerate()
+        {
+            fs.push(super::Finding {
+                path: format!("dir/\"odd\\name\t{i}\u{1}.csv"),
+                line: i as u64 + 1,
+                column: 3,
+                start: 1234567890123,
+                end: 1234567890135,
+                ty: custodia_core::PiiType::ALL[i],
+                confidence: *c,
+                masked: "张*\n\r\u{7f}\u{8}\u{c}".into(),
+                field: (i % 2 == 0).then(|| "客户.\"mobile\"".to_string()),
+            });
+        }
+        for f in &fs {
+            let mut want = serde_json::to_vec(f).unwrap();
+            want.push(b'\n');
+            let mut path = vec![];
+            super::json_str(&mut path, &f.path);
+            let mut got = vec![];
+            super::json_line(&mut got, f, &path);
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
+    }
+
     #[test]
     fn header_words_are_safe_names_and_values_are_not() {
         for h in [
