@@ -124,39 +124,34 @@ pub fn scan_files(paths: &[PathBuf], opts: &Options, tx: &Sender) -> Result<(), 
         .num_threads(opts.threads)
         .build()
         .map_err(|e| ScanError(e.to_string()))?;
-    pool.install(|| {
+    // When the output is gone (`custodia scan … | head`), stop instead of scanning on.
+    let _ = pool.install(|| {
         files
             .par_iter()
-            .for_each_with(tx.clone(), |tx, (path, named)| {
+            .try_for_each_with(tx.clone(), |tx, (path, named)| {
                 let shown = display_path(path);
                 // A bug in a parser or a detector costs this file, not the scan.
                 let scanned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     scan_file(path, &shown, *named, opts, tx)
                 }));
-                match scanned {
-                    Ok(Ok(Some(bytes))) => {
-                        let _ = tx.send(Event::Done { path: shown, bytes });
-                    }
-                    Ok(Ok(None)) if *named => {
-                        let _ = tx.send(Event::Skipped {
-                            path: shown,
-                            reason: "not a text file of a listed format".into(),
-                        });
-                    }
-                    Ok(Ok(None)) => {}
-                    Ok(Err(e)) => {
-                        let _ = tx.send(Event::Skipped {
-                            path: shown,
-                            reason: io_reason(&e),
-                        });
-                    }
-                    Err(_) => {
-                        let _ = tx.send(Event::Skipped {
-                            path: shown,
-                            reason: "internal error: not scanned".into(),
-                        });
-                    }
-                }
+                let event = match scanned {
+                    Ok(Ok(Some(bytes))) => Event::Done { path: shown, bytes },
+                    Ok(Ok(None)) if *named => Event::Skipped {
+                        path: shown,
+                        reason: "not a text file of a listed format".into(),
+                    },
+                    Ok(Ok(None)) => return Ok(()),
+                    Ok(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => return Err(()),
+                    Ok(Err(e)) => Event::Skipped {
+                        path: shown,
+                        reason: io_reason(&e),
+                    },
+                    Err(_) => Event::Skipped {
+                        path: shown,
+                        reason: "internal error: not scanned".into(),
+                    },
+                };
+                tx.send(event).map_err(|_| ())
             })
     });
     Ok(())
@@ -391,6 +386,9 @@ fn scan_text(
             .collect();
         for f in found.into_iter().flatten() {
             batch.push(f);
+        }
+        if batch.gone() {
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "output closed"));
         }
     }
     Ok(())

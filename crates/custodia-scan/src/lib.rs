@@ -374,6 +374,8 @@ pub(crate) struct Batch<'a> {
     tx: &'a Sender,
     buf: Vec<Finding>,
     render: bool,
+    /// The receiving end is gone (the output failed): scanning on is pointless.
+    gone: bool,
 }
 
 impl<'a> Batch<'a> {
@@ -382,6 +384,7 @@ impl<'a> Batch<'a> {
             tx,
             buf: vec![],
             render: opts.jsonl,
+            gone: false,
         }
     }
 
@@ -413,7 +416,11 @@ impl<'a> Batch<'a> {
         } else {
             Event::Findings(findings)
         };
-        let _ = self.tx.send(event);
+        self.gone |= self.tx.send(event).is_err();
+    }
+
+    pub fn gone(&self) -> bool {
+        self.gone
     }
 }
 
