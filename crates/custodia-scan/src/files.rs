@@ -113,6 +113,7 @@ fn io_reason(e: &io::Error) -> String {
         io::ErrorKind::InvalidData => {
             "not readable as its format (corrupt or not that format)".into()
         }
+        io::ErrorKind::FileTooLarge => "more than 4 GiB once inflated: not inflated".into(),
         _ => format!("cannot be read ({})", e.kind()),
     }
 }
@@ -209,7 +210,16 @@ fn scan_file(
             // Both need random access: a compressed one is inflated to a temporary file.
             let (file, size) = if gz {
                 let mut tmp = tempfile::tempfile()?;
-                let n = io::copy(&mut counted, &mut tmp)?;
+                // A gzip bomb must not fill the disk: spreadsheets and parquet files beyond
+                // this are not inflated.
+                const MAX_INFLATED: u64 = 4 << 30;
+                let n = io::copy(&mut (&mut counted).take(MAX_INFLATED + 1), &mut tmp)?;
+                if n > MAX_INFLATED {
+                    return Err(io::Error::new(
+                        io::ErrorKind::FileTooLarge,
+                        "more than 4 GiB once inflated",
+                    ));
+                }
                 (tmp, n)
             } else {
                 let n = std::fs::metadata(path)?.len();
