@@ -242,6 +242,8 @@ where
             .map(|c| custodia_detect::find::FieldContext::new(c))
             .collect();
         let mut out = crate::Batch::new(tx, opts);
+        let path: std::sync::Arc<str> = t.shown.as_str().into();
+        let names: Vec<std::sync::Arc<str>> = t.columns.iter().map(|c| c.as_str().into()).collect();
         while let Some(row) = stream.next().await {
             let row = match row {
                 Ok(r) => r,
@@ -251,7 +253,7 @@ where
                 }
             };
             n += 1;
-            for (i, col) in t.columns.iter().enumerate() {
+            for i in 0..t.columns.len() {
                 let v: Option<String> = row.try_get(i).unwrap_or(None);
                 let Some(v) = v else {
                     tallies[i].observe(None, &[]);
@@ -271,7 +273,7 @@ where
                         seen.push(d.ty);
                     }
                     out.push(Finding {
-                        path: t.shown.clone(),
+                        path: path.clone(),
                         line: n,
                         column: i as u64 + 1,
                         start: d.start as u64,
@@ -279,7 +281,7 @@ where
                         ty: d.ty,
                         confidence: d.confidence,
                         masked: crate::masked(d.ty, &v[d.start..d.end]),
-                        field: Some(col.clone()),
+                        field: Some(names[i].clone()),
                     });
                 }
                 tallies[i].observe(Some(&v), &seen);

@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How a file is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,6 +193,7 @@ fn scan_file(
             FileKind::Text
         }
     };
+    let shown: &Arc<str> = &Arc::from(shown);
     let gb18030 = matches!(kind, FileKind::Text | FileKind::Csv(_))
         && crate::encoding::sniff_gb18030(reader.fill_buf()?);
     let mut counted = Counting {
@@ -348,7 +350,7 @@ pub(crate) fn valid_pieces(bytes: &[u8], mut f: impl FnMut(&str, usize)) {
 /// file order.
 fn scan_text(
     r: &mut impl BufRead,
-    shown: &str,
+    shown: &Arc<str>,
     opts: &Options,
     tx: &Sender,
     gb18030: bool,
@@ -405,7 +407,13 @@ fn scan_text(
 }
 
 /// The findings of one block of text starting at byte `base`, line `line` of the file.
-fn text_block(block: &[u8], base: u64, line: u64, shown: &str, opts: &Options) -> Vec<Finding> {
+fn text_block(
+    block: &[u8],
+    base: u64,
+    line: u64,
+    shown: &Arc<str>,
+    opts: &Options,
+) -> Vec<Finding> {
     let mut cursor = LineCursor::new(line);
     let mut out = vec![];
     valid_pieces(block, |text, off| {
@@ -416,7 +424,7 @@ fn text_block(block: &[u8], base: u64, line: u64, shown: &str, opts: &Options) -
             let at = off + d.start;
             let (line, column) = cursor.locate(block, at);
             out.push(Finding {
-                path: shown.to_string(),
+                path: shown.clone(),
                 line,
                 column,
                 start: base + at as u64,
@@ -432,7 +440,13 @@ fn text_block(block: &[u8], base: u64, line: u64, shown: &str, opts: &Options) -
 }
 
 /// [`text_block`] for GB18030 text: decoded for the detectors, offsets mapped back.
-fn gb18030_block(raw: &[u8], base: u64, line: u64, shown: &str, opts: &Options) -> Vec<Finding> {
+fn gb18030_block(
+    raw: &[u8],
+    base: u64,
+    line: u64,
+    shown: &Arc<str>,
+    opts: &Options,
+) -> Vec<Finding> {
     let d = crate::encoding::decode(raw);
     let mut cursor = LineCursor::new(line);
     let block = d.text.as_bytes();
@@ -442,7 +456,7 @@ fn gb18030_block(raw: &[u8], base: u64, line: u64, shown: &str, opts: &Options) 
         .map(|f| {
             let (line, column) = cursor.locate(block, f.start);
             Finding {
-                path: shown.to_string(),
+                path: shown.clone(),
                 line,
                 column,
                 start: base + u64::from(d.map[f.start]),

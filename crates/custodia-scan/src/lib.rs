@@ -17,6 +17,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+use std::sync::Arc;
 
 pub mod db;
 mod encoding;
@@ -32,7 +33,8 @@ pub use files::{scan_files, FileKind};
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
     /// The file (as given or found while walking), or the table for database findings.
-    pub path: String,
+    /// Shared by all findings of a source (one allocation per source, not per finding).
+    pub path: Arc<str>,
     /// 1-based line of a text file; the record number of a CSV/JSONL/spreadsheet/parquet
     /// row (header excluded), or the sampled row of a table.
     pub line: u64,
@@ -50,7 +52,7 @@ pub struct Finding {
     pub masked: String,
     /// Column header, JSON key path or database column, for structured sources.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
+    pub field: Option<Arc<str>>,
 }
 
 fn ser_type<S: serde::Serializer>(t: &PiiType, s: S) -> Result<S::Ok, S::Error> {
@@ -331,9 +333,9 @@ impl Summary {
                             counts[k] += 1;
                         }
                     }
-                    let per = match self.by_source.get_mut(&run[0].path) {
+                    let per = match self.by_source.get_mut(&*run[0].path) {
                         Some(m) => m,
-                        None => self.by_source.entry(run[0].path.clone()).or_default(),
+                        None => self.by_source.entry(run[0].path.to_string()).or_default(),
                     };
                     self.findings += run.len() as u64;
                     for (ty, n) in PiiType::ALL.iter().zip(counts) {
@@ -405,7 +407,7 @@ impl<'a> Batch<'a> {
             let mut path: (&str, Vec<u8>) = ("", b"\"\"".to_vec());
             for f in &findings {
                 // The path is the same for a run of findings: escaped once per run.
-                if path.0 != f.path {
+                if path.0 != &*f.path {
                     path.1.clear();
                     json_str(&mut path.1, &f.path);
                     path.0 = &f.path;
@@ -597,7 +599,7 @@ mod tests {
             .enumerate()
         {
             fs.push(super::Finding {
-                path: format!("dir/\"odd\\name\t{i}\u{1}.csv"),
+                path: format!("dir/\"odd\\name\t{i}\u{1}.csv").into(),
                 line: i as u64 + 1,
                 column: 3,
                 start: 1234567890123,
@@ -605,7 +607,7 @@ mod tests {
                 ty: custodia_core::PiiType::ALL[i],
                 confidence: *c,
                 masked: "张*\n\r\u{7f}\u{8}\u{c}".into(),
-                field: (i % 2 == 0).then(|| "客户.\"mobile\"".to_string()),
+                field: (i % 2 == 0).then(|| "客户.\"mobile\"".into()),
             });
         }
         for f in &fs {

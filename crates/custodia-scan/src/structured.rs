@@ -7,6 +7,7 @@ use crate::{Batch, Event, Fields, Finding, Options, Sender};
 use custodia_detect::find::FieldContext;
 use std::fs::File;
 use std::io::{self, BufRead};
+use std::sync::Arc;
 
 /// CSV columns classified per file.
 const MAX_COLUMNS: usize = 4096;
@@ -58,20 +59,22 @@ impl Value<'_> {
 }
 
 /// Runs the field detectors over a value at `raw_start` in `block` and sends its findings.
+/// `name` makes the field's name, once, if there is a finding.
 #[allow(clippy::too_many_arguments)]
 fn emit(
-    field: &str,
+    name: &mut dyn FnMut() -> Arc<str>,
     ctx: &FieldContext,
     value: &Value<'_>,
     raw_start: usize,
     block: &[u8],
     base: u64,
     cursor: &mut LineCursor,
-    shown: &str,
+    shown: &Arc<str>,
     opts: &Options,
     out: &mut Batch<'_>,
 ) -> Vec<custodia_core::PiiType> {
     let mut types = vec![];
+    let mut field: Option<Arc<str>> = None;
     valid_pieces(&value.decoded, |text, off| {
         for d in custodia_detect::find::find_in(ctx, text) {
             if d.confidence < opts.min_confidence {
@@ -82,7 +85,7 @@ fn emit(
             let end = raw_start + value.raw(off + d.end);
             let (line, column) = cursor.locate(block, at);
             out.push(Finding {
-                path: shown.to_string(),
+                path: shown.clone(),
                 line,
                 column,
                 start: base + at as u64,
@@ -90,7 +93,7 @@ fn emit(
                 ty: d.ty,
                 confidence: d.confidence,
                 masked: crate::masked(d.ty, &text[d.start..d.end]),
-                field: Some(field.to_string()),
+                field: Some(field.get_or_insert_with(&mut *name).clone()),
             });
         }
     });
@@ -224,7 +227,7 @@ fn read_record(r: &mut impl BufRead, rec: &mut Vec<u8>) -> io::Result<usize> {
 pub(crate) fn scan_csv(
     r: &mut impl BufRead,
     delim: u8,
-    shown: &str,
+    shown: &Arc<str>,
     opts: &Options,
     tx: &Sender,
     gb18030: bool,
@@ -238,6 +241,7 @@ pub(crate) fn scan_csv(
     let mut sampled = 0u64;
     let mut out = Batch::new(tx, opts);
     let mut contexts: Vec<FieldContext> = vec![];
+    let mut shared_names: Vec<Arc<str>> = vec![];
     let mut fields_ctx = Fields::default();
     loop {
         rec.clear();
@@ -275,7 +279,7 @@ pub(crate) fn scan_csv(
                     let name = format!("column_{}", i + 1);
                     let ctx = fields_ctx.get(&name);
                     emit(
-                        &name,
+                        &mut || Arc::from(name.as_str()),
                         &ctx,
                         &v,
                         f.start,
@@ -295,6 +299,7 @@ pub(crate) fn scan_csv(
                     }
                 }
                 contexts = names.iter().map(|n| FieldContext::new(n)).collect();
+                shared_names = names.iter().map(|n| Arc::from(n.as_str())).collect();
                 header = Some(names);
             }
             Some(names) => {
@@ -307,16 +312,17 @@ pub(crate) fn scan_csv(
                 }
                 for (i, f) in fields.iter().enumerate() {
                     let v = csv_cell(&rec, f, gb18030);
-                    let extra;
-                    let (name, ctx) = match (names.get(i), contexts.get(i)) {
-                        (Some(n), Some(c)) => (n.as_str(), *c),
-                        _ => {
-                            extra = format!("column_{}", i + 1);
-                            (extra.as_str(), fields_ctx.get(&extra))
-                        }
-                    };
+                    let (name, ctx): (Arc<str>, FieldContext) =
+                        match (shared_names.get(i), contexts.get(i)) {
+                            (Some(n), Some(c)) => (n.clone(), *c),
+                            _ => {
+                                let extra = format!("column_{}", i + 1);
+                                let c = fields_ctx.get(&extra);
+                                (Arc::from(extra), c)
+                            }
+                        };
                     let types = emit(
-                        name,
+                        &mut || name.clone(),
                         &ctx,
                         &v,
                         f.start,
@@ -382,6 +388,15 @@ impl JsonState {
 }
 
 impl JsonState {
+    /// The innermost key: what the detectors take as context.
+    fn leaf(&self) -> &str {
+        self.stack
+            .iter()
+            .rev()
+            .find_map(|(_, k)| k.as_deref())
+            .unwrap_or("value")
+    }
+
     fn path(&self) -> String {
         let mut p = String::new();
         for (_, k) in &self.stack {
@@ -473,7 +488,7 @@ fn json_string(raw: &[u8]) -> Value<'_> {
 pub(crate) fn scan_json(
     r: &mut impl BufRead,
     lines: bool,
-    shown: &str,
+    shown: &Arc<str>,
     opts: &Options,
     tx: &Sender,
 ) -> io::Result<()> {
@@ -495,10 +510,10 @@ pub(crate) fn scan_json(
             st.expect_key = false;
         }
         let mut cursor = LineCursor::new(line);
-        json_line(&line_buf, &mut st, |field, v, raw_start| {
-            let ctx = contexts.get(leaf(field));
+        json_line(&line_buf, &mut st, |st, v, raw_start| {
+            let ctx = contexts.get(st.leaf());
             emit(
-                field,
+                &mut || Arc::from(st.path()),
                 &ctx,
                 &v,
                 raw_start,
@@ -517,7 +532,7 @@ pub(crate) fn scan_json(
 
 /// Tokenizes one line, calling `value(key path, value, raw start)` for every string and
 /// number value.
-fn json_line(b: &[u8], st: &mut JsonState, mut value: impl FnMut(&str, Value<'_>, usize)) {
+fn json_line(b: &[u8], st: &mut JsonState, mut value: impl FnMut(&JsonState, Value<'_>, usize)) {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
@@ -561,7 +576,7 @@ fn json_line(b: &[u8], st: &mut JsonState, mut value: impl FnMut(&str, Value<'_>
                     }
                     st.expect_key = false;
                 } else {
-                    value(&st.path(), v, start);
+                    value(st, v, start);
                 }
                 i = end + 1;
             }
@@ -572,7 +587,7 @@ fn json_line(b: &[u8], st: &mut JsonState, mut value: impl FnMut(&str, Value<'_>
                     i += 1;
                 }
                 value(
-                    &st.path(),
+                    st,
                     Value {
                         decoded: b[start..i].into(),
                         map: None,
@@ -589,7 +604,7 @@ fn json_line(b: &[u8], st: &mut JsonState, mut value: impl FnMut(&str, Value<'_>
 
 #[allow(clippy::too_many_arguments)]
 fn cell_findings(
-    shown: &str,
+    shown: &Arc<str>,
     field: &str,
     (row, col): (u64, u64),
     text: &str,
@@ -599,13 +614,14 @@ fn cell_findings(
 ) -> usize {
     let ctx = contexts.get(leaf(field));
     let mut n = 0;
+    let mut name: Option<Arc<str>> = None;
     for d in custodia_detect::find::find_in(&ctx, text) {
         if d.confidence < opts.min_confidence {
             continue;
         }
         n += 1;
         out.push(Finding {
-            path: shown.to_string(),
+            path: shown.clone(),
             line: row,
             column: col,
             start: d.start as u64,
@@ -613,7 +629,7 @@ fn cell_findings(
             ty: d.ty,
             confidence: d.confidence,
             masked: crate::masked(d.ty, &text[d.start..d.end]),
-            field: Some(field.to_string()),
+            field: Some(name.get_or_insert_with(|| Arc::from(field)).clone()),
         });
     }
     n
@@ -626,7 +642,12 @@ fn invalid(_: impl std::fmt::Display) -> io::Error {
 
 /// Every sheet, a cell at a time; row 1 gives the field names. `line` is the spreadsheet
 /// row, `column` the spreadsheet column (1-based), offsets are inside the cell.
-pub(crate) fn scan_xlsx(file: File, shown: &str, opts: &Options, tx: &Sender) -> io::Result<()> {
+pub(crate) fn scan_xlsx(
+    file: File,
+    shown: &Arc<str>,
+    opts: &Options,
+    tx: &Sender,
+) -> io::Result<()> {
     use calamine::{Reader, Xlsx};
     let mut wb: Xlsx<_> = Xlsx::new(io::BufReader::new(file)).map_err(invalid)?;
     let sheets = wb.sheet_names();
@@ -676,7 +697,12 @@ pub(crate) fn scan_xlsx(file: File, shown: &str, opts: &Options, tx: &Sender) ->
 }
 
 /// Row by row; `line` is the row (1-based), `column` the column's position.
-pub(crate) fn scan_parquet(file: File, shown: &str, opts: &Options, tx: &Sender) -> io::Result<()> {
+pub(crate) fn scan_parquet(
+    file: File,
+    shown: &Arc<str>,
+    opts: &Options,
+    tx: &Sender,
+) -> io::Result<()> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let reader = SerializedFileReader::new(file).map_err(invalid)?;
     let rows = reader.get_row_iter(None).map_err(invalid)?;
@@ -693,7 +719,7 @@ pub(crate) fn scan_parquet(file: File, shown: &str, opts: &Options, tx: &Sender)
 }
 
 fn parquet_field(
-    shown: &str,
+    shown: &Arc<str>,
     name: &str,
     field: &parquet::record::Field,
     (row, col): (u64, u64),
@@ -777,7 +803,7 @@ mod tests {
         let line = br#"{"customer": {"name": "A\u00e9B", "ids": [1, 2]}, "n": 7}"#;
         json_line(line, &mut st, |k, v, start| {
             seen.push((
-                k.to_string(),
+                k.path(),
                 String::from_utf8(v.decoded.to_vec()).unwrap(),
                 start,
             ))
@@ -802,7 +828,7 @@ mod tests {
             "  }\n",
             "}\n",
         ] {
-            json_line(l.as_bytes(), &mut st, |k, _, _| keys.push(k.to_string()));
+            json_line(l.as_bytes(), &mut st, |k, _, _| keys.push(k.path()));
         }
         assert_eq!(keys, ["a.mobile"]);
     }

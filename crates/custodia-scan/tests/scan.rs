@@ -58,7 +58,7 @@ fn has(s: &Scan, content: &[u8], path: &Path, ty: PiiType, value: &str) -> Findi
     s.findings
         .iter()
         .find(|f| {
-            f.path == p
+            *f.path == *p
                 && f.ty == ty
                 && std::str::from_utf8(&content[f.start as usize..f.end as usize])
                     .ok()
@@ -73,7 +73,7 @@ fn has(s: &Scan, content: &[u8], path: &Path, ty: PiiType, value: &str) -> Findi
                 ty.id(),
                 s.findings
                     .iter()
-                    .filter(|f| f.path == p)
+                    .filter(|f| *f.path == *p)
                     .map(|f| (f.ty.id(), f.start, f.end))
                     .collect::<Vec<_>>()
             )
@@ -221,7 +221,7 @@ fn json_and_jsonl_track_keys_and_escapes() {
     let line2: Vec<_> = s
         .findings
         .iter()
-        .filter(|f| f.path == p.to_string_lossy() && f.line == 2)
+        .filter(|f| *f.path == *p.to_string_lossy() && f.line == 2)
         .collect();
     assert_eq!(line2.len(), 2, "number value and escaped-quote note");
     for f in line2 {
@@ -289,7 +289,7 @@ fn spreadsheets_and_parquet_report_row_column_and_field() {
     let at = |p: &Path, ty: PiiType| {
         s.findings
             .iter()
-            .find(|f| f.path == p.to_string_lossy() && f.ty == ty)
+            .find(|f| *f.path == *p.to_string_lossy() && f.ty == ty)
             .cloned()
             .unwrap_or_else(|| panic!("{} in {}", ty.id(), p.display()))
     };
@@ -361,7 +361,7 @@ fn excludes_missing_paths_and_binaries() {
     };
     let missing = dir.path().join("nope");
     let s = scan(&[dir.path().to_path_buf(), missing.clone()], &opts);
-    let paths: Vec<&str> = s.findings.iter().map(|f| f.path.as_str()).collect();
+    let paths: Vec<&str> = s.findings.iter().map(|f| &*f.path).collect();
     assert_eq!(paths.len(), 1, "{paths:?}");
     assert!(paths[0].ends_with("keep/a.txt"));
     assert_eq!(
@@ -518,7 +518,7 @@ fn check_columns(cols: &[ColumnReport], findings: &[Finding], table: &str) {
         .iter()
         .find(|f| f.field.as_deref() == Some("id_no"))
         .unwrap();
-    assert_eq!(f.path, table);
+    assert_eq!(&*f.path, table);
     assert_eq!((f.start, f.end), (0, 18));
     // A proposed schema from the table is a valid collection.
     let text = custodia_scan::schema::propose(table, table, cols);
@@ -728,7 +728,7 @@ fn gbk_text_and_csv_are_decoded_with_offsets_in_the_file() {
     let of = |p: &Path, ty: PiiType| {
         s.findings
             .iter()
-            .find(|f| f.path == p.to_string_lossy() && f.ty == ty)
+            .find(|f| *f.path == *p.to_string_lossy() && f.ty == ty)
             .cloned()
             .unwrap_or_else(|| panic!("{} in {}", ty.id(), p.display()))
     };
