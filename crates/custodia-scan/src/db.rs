@@ -272,17 +272,14 @@ where
                     if !seen.contains(&d.ty) {
                         seen.push(d.ty);
                     }
-                    out.push(Finding {
-                        path: path.clone(),
-                        line: n,
-                        column: i as u64 + 1,
-                        start: d.start as u64,
-                        end: d.end as u64,
-                        ty: d.ty,
-                        confidence: d.confidence,
-                        masked: crate::masked(d.ty, &v[d.start..d.end]),
-                        field: Some(names[i].clone()),
-                    });
+                    out.push(Finding::new(
+                        &path,
+                        (n, i as u64 + 1),
+                        (d.start as u64, d.end as u64),
+                        &d,
+                        &v,
+                        Some(names[i].clone()),
+                    ));
                 }
                 tallies[i].observe(Some(&v), &seen);
             }

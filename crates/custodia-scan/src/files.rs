@@ -423,17 +423,8 @@ fn text_block(
             }
             let at = off + d.start;
             let (line, column) = cursor.locate(block, at);
-            out.push(Finding {
-                path: shown.clone(),
-                line,
-                column,
-                start: base + at as u64,
-                end: base + (off + d.end) as u64,
-                ty: d.ty,
-                confidence: d.confidence,
-                masked: crate::masked(d.ty, &text[d.start..d.end]),
-                field: None,
-            });
+            let span = (base + at as u64, base + (off + d.end) as u64);
+            out.push(Finding::new(shown, (line, column), span, &d, text, None));
         }
     });
     out
@@ -454,18 +445,12 @@ fn gb18030_block(
         .into_iter()
         .filter(|f| f.confidence >= opts.min_confidence)
         .map(|f| {
-            let (line, column) = cursor.locate(block, f.start);
-            Finding {
-                path: shown.clone(),
-                line,
-                column,
-                start: base + u64::from(d.map[f.start]),
-                end: base + u64::from(d.map[f.end]),
-                ty: f.ty,
-                confidence: f.confidence,
-                masked: crate::masked(f.ty, &d.text[f.start..f.end]),
-                field: None,
-            }
+            let at = cursor.locate(block, f.start);
+            let span = (
+                base + u64::from(d.map[f.start]),
+                base + u64::from(d.map[f.end]),
+            );
+            Finding::new(shown, at, span, &f, &d.text, None)
         })
         .collect()
 }

@@ -55,6 +55,31 @@ pub struct Finding {
     pub field: Option<Arc<str>>,
 }
 
+impl Finding {
+    /// Detection `d`, whose value is `text[d.start..d.end]`, found at `(line, column)` and
+    /// bytes `start..end` of its source. The value is kept only under its mask.
+    pub(crate) fn new(
+        path: &Arc<str>,
+        (line, column): (u64, u64),
+        (start, end): (u64, u64),
+        d: &custodia_detect::find::Finding,
+        text: &str,
+        field: Option<Arc<str>>,
+    ) -> Finding {
+        Finding {
+            path: path.clone(),
+            line,
+            column,
+            start,
+            end,
+            ty: d.ty,
+            confidence: d.confidence,
+            masked: masked(d.ty, &text[d.start..d.end]),
+            field,
+        }
+    }
+}
+
 fn ser_type<S: serde::Serializer>(t: &PiiType, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(t.id())
 }

@@ -84,17 +84,16 @@ fn emit(
             let at = raw_start + value.raw(off + d.start);
             let end = raw_start + value.raw(off + d.end);
             let (line, column) = cursor.locate(block, at);
-            out.push(Finding {
-                path: shown.clone(),
-                line,
-                column,
-                start: base + at as u64,
-                end: base + end as u64,
-                ty: d.ty,
-                confidence: d.confidence,
-                masked: crate::masked(d.ty, &text[d.start..d.end]),
-                field: Some(field.get_or_insert_with(&mut *name).clone()),
-            });
+            let field = field.get_or_insert_with(&mut *name).clone();
+            let span = (base + at as u64, base + end as u64);
+            out.push(Finding::new(
+                shown,
+                (line, column),
+                span,
+                &d,
+                text,
+                Some(field),
+            ));
         }
     });
     types
@@ -620,17 +619,9 @@ fn cell_findings(
             continue;
         }
         n += 1;
-        out.push(Finding {
-            path: shown.clone(),
-            line: row,
-            column: col,
-            start: d.start as u64,
-            end: d.end as u64,
-            ty: d.ty,
-            confidence: d.confidence,
-            masked: crate::masked(d.ty, &text[d.start..d.end]),
-            field: Some(name.get_or_insert_with(|| Arc::from(field)).clone()),
-        });
+        let field = name.get_or_insert_with(|| Arc::from(field)).clone();
+        let span = (d.start as u64, d.end as u64);
+        out.push(Finding::new(shown, (row, col), span, &d, text, Some(field)));
     }
     n
 }

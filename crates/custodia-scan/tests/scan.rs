@@ -15,6 +15,14 @@ const MOBILE: &str = "13812345678";
 const CARD: &str = "6222020200112233446"; // 19-digit UnionPay, Luhn-valid
 const EMAIL: &str = "zhang.wei@example.com";
 
+/// Asserts a found span holds the planted value without printing either on failure.
+fn same(found: &str, planted: &str, what: &str) {
+    assert!(
+        found == planted,
+        "{what}: the span does not hold the planted value"
+    );
+}
+
 fn luhn_ok(s: &str) -> bool {
     custodia_detect::validate::bank_card(s).is_ok()
 }
@@ -121,7 +129,11 @@ fn text_offsets_lines_and_columns_are_exact() {
         .filter(|f| f.ty == PiiType::CnMobile)
         .nth(1)
         .expect("full-width mobile found");
-    assert_eq!(&text[fw.start as usize..fw.end as usize], fw_mobile);
+    same(
+        &text[fw.start as usize..fw.end as usize],
+        &fw_mobile,
+        "full-width mobile",
+    );
     let id = has(&s, b, &p, PiiType::CnResidentId, ID);
     assert_eq!(id.line, 3);
     assert_eq!(id.masked, "110105********002X");
@@ -183,7 +195,11 @@ fn csv_and_tsv_name_columns_and_classify_them() {
         .iter()
         .find(|f| f.field.as_deref() == Some("备注"))
         .expect("mobile in the note");
-    assert_eq!(&csv[in_note.start as usize..in_note.end as usize], MOBILE);
+    same(
+        &csv[in_note.start as usize..in_note.end as usize],
+        MOBILE,
+        "mobile in the note",
+    );
     let name = has(&s, b, &p, PiiType::PersonName, "张伟");
     assert_eq!(name.field.as_deref(), Some("姓名"));
     has(&s, tsv.as_bytes(), &t, PiiType::CnMobile, MOBILE);
@@ -225,7 +241,11 @@ fn json_and_jsonl_track_keys_and_escapes() {
         .collect();
     assert_eq!(line2.len(), 2, "number value and escaped-quote note");
     for f in line2 {
-        assert_eq!(&jsonl[f.start as usize..f.end as usize], MOBILE);
+        same(
+            &jsonl[f.start as usize..f.end as usize],
+            MOBILE,
+            "mobile on line 2",
+        );
     }
     let e = has(&s, pretty.as_bytes(), &q, PiiType::Email, EMAIL);
     assert_eq!(e.field.as_deref(), Some("customers.email"));
@@ -733,17 +753,17 @@ fn gbk_text_and_csv_are_decoded_with_offsets_in_the_file() {
             .unwrap_or_else(|| panic!("{} in {}", ty.id(), p.display()))
     };
     let m = of(&t, PiiType::CnMobile);
-    assert_eq!(in_file(&raw_t, &m), MOBILE);
+    same(&in_file(&raw_t, &m), MOBILE, "GBK note mobile");
     assert_eq!(m.column, "客户张伟来电，手机".chars().count() as u64 + 1);
     let n = of(&t, PiiType::PersonName);
-    assert_eq!(in_file(&raw_t, &n), "张伟");
+    same(&in_file(&raw_t, &n), "张伟", "GBK note name");
     let a = of(&t, PiiType::Address);
     assert!(in_file(&raw_t, &a).starts_with("北京市朝阳区"));
     let n = of(&c, PiiType::PersonName);
     assert_eq!(n.field.as_deref(), Some("姓名"));
-    assert_eq!(in_file(&raw_c, &n), "李娜");
+    same(&in_file(&raw_c, &n), "李娜", "GBK CSV name");
     let m = of(&c, PiiType::CnMobile);
     assert_eq!(m.field.as_deref(), Some("手机号码"));
     assert_eq!((m.line, m.column), (2, 4));
-    assert_eq!(in_file(&raw_c, &m), MOBILE);
+    same(&in_file(&raw_c, &m), MOBILE, "GBK CSV mobile");
 }
