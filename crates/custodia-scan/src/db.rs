@@ -2,7 +2,7 @@
 //! classified. Values are read as text by the database itself (`::text`, `CAST(… AS
 //! CHAR)`, `CAST(… AS TEXT)`), so any column type can be examined.
 
-use crate::{Event, Finding, Options, ScanError, Sender};
+use crate::{Event, Options, ScanError, Sender};
 use futures_util::StreamExt;
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -272,14 +272,8 @@ where
                     if !seen.contains(&d.ty) {
                         seen.push(d.ty);
                     }
-                    out.push(Finding::new(
-                        &path,
-                        (n, i as u64 + 1),
-                        (d.start as u64, d.end as u64),
-                        &d,
-                        &v,
-                        Some(names[i].clone()),
-                    ));
+                    let span = (d.start as u64, d.end as u64);
+                    out.add(&path, (n, i as u64 + 1), span, &d, &v, Some(&names[i]));
                 }
                 tallies[i].observe(Some(&v), &seen);
             }

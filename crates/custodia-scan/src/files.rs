@@ -1,7 +1,7 @@
 //! Files: walking, format detection, and the streaming text scanner.
 
 use crate::structured;
-use crate::{display_path, Event, Finding, Options, ScanError, Sender};
+use crate::{display_path, Event, Options, ScanError, Sender};
 use rayon::prelude::*;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -386,7 +386,7 @@ fn scan_text(
             base += end as u64;
             line += lines;
         }
-        let found: Vec<Vec<Finding>> = blocks
+        let found: Vec<crate::Out> = blocks
             .par_iter()
             .map(|(block, base, line)| {
                 if gb18030 {
@@ -396,8 +396,8 @@ fn scan_text(
                 }
             })
             .collect();
-        for f in found.into_iter().flatten() {
-            batch.push(f);
+        for out in found {
+            batch.append(out);
         }
         if batch.gone() {
             return Err(io::Error::new(io::ErrorKind::BrokenPipe, "output closed"));
@@ -407,15 +407,9 @@ fn scan_text(
 }
 
 /// The findings of one block of text starting at byte `base`, line `line` of the file.
-fn text_block(
-    block: &[u8],
-    base: u64,
-    line: u64,
-    shown: &Arc<str>,
-    opts: &Options,
-) -> Vec<Finding> {
+fn text_block(block: &[u8], base: u64, line: u64, shown: &Arc<str>, opts: &Options) -> crate::Out {
     let mut cursor = LineCursor::new(line);
-    let mut out = vec![];
+    let mut out = crate::Out::new(opts);
     valid_pieces(block, |text, off| {
         for d in custodia_detect::find::find(text) {
             if d.confidence < opts.min_confidence {
@@ -424,35 +418,30 @@ fn text_block(
             let at = off + d.start;
             let (line, column) = cursor.locate(block, at);
             let span = (base + at as u64, base + (off + d.end) as u64);
-            out.push(Finding::new(shown, (line, column), span, &d, text, None));
+            out.add(shown, (line, column), span, &d, text, None);
         }
     });
     out
 }
 
 /// [`text_block`] for GB18030 text: decoded for the detectors, offsets mapped back.
-fn gb18030_block(
-    raw: &[u8],
-    base: u64,
-    line: u64,
-    shown: &Arc<str>,
-    opts: &Options,
-) -> Vec<Finding> {
+fn gb18030_block(raw: &[u8], base: u64, line: u64, shown: &Arc<str>, opts: &Options) -> crate::Out {
     let d = crate::encoding::decode(raw);
     let mut cursor = LineCursor::new(line);
     let block = d.text.as_bytes();
-    custodia_detect::find::find(&d.text)
-        .into_iter()
-        .filter(|f| f.confidence >= opts.min_confidence)
-        .map(|f| {
-            let at = cursor.locate(block, f.start);
-            let span = (
-                base + u64::from(d.map[f.start]),
-                base + u64::from(d.map[f.end]),
-            );
-            Finding::new(shown, at, span, &f, &d.text, None)
-        })
-        .collect()
+    let mut out = crate::Out::new(opts);
+    for f in custodia_detect::find::find(&d.text) {
+        if f.confidence < opts.min_confidence {
+            continue;
+        }
+        let at = cursor.locate(block, f.start);
+        let span = (
+            base + u64::from(d.map[f.start]),
+            base + u64::from(d.map[f.end]),
+        );
+        out.add(shown, at, span, &f, &d.text, None);
+    }
+    out
 }
 
 /// Where to cut a block: after its last newline; in a line longer than a block, after the

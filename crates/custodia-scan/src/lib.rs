@@ -157,10 +157,11 @@ pub enum Event {
     /// Findings, in order within a source (sent in batches: one channel message per
     /// finding would cost more than finding it).
     Findings(Vec<Finding>),
-    /// Findings with their JSON lines already written (by the scanning thread, when
-    /// [`Options::jsonl`] is set: the single output writer then only copies bytes).
+    /// Findings as JSON lines already written (by the scanning thread, when
+    /// [`Options::jsonl`] is set: the single output writer then only copies bytes), and
+    /// their number per source and type.
     Rendered {
-        findings: Vec<Finding>,
+        counts: Vec<(Arc<str>, TypeCounts)>,
         jsonl: Vec<u8>,
     },
     /// A file (or table) was scanned completely; `bytes` read from it.
@@ -348,27 +349,20 @@ pub struct Summary {
 impl Summary {
     pub fn add(&mut self, e: &Event) {
         match e {
-            Event::Findings(fs) | Event::Rendered { findings: fs, .. } => {
+            Event::Rendered { counts, .. } => {
+                for (path, counts) in counts {
+                    self.count(path, counts);
+                }
+            }
+            Event::Findings(fs) => {
                 // A batch is one source's findings, or a few sources' in runs: one map
                 // lookup per run and type, not per finding.
                 for run in fs.chunk_by(|a, b| a.path == b.path) {
                     let mut counts = [0u64; PiiType::ALL.len()];
                     for f in run {
-                        if let Some(k) = PiiType::ALL.iter().position(|&t| t == f.ty) {
-                            counts[k] += 1;
-                        }
+                        counts[type_index(f.ty)] += 1;
                     }
-                    let per = match self.by_source.get_mut(&*run[0].path) {
-                        Some(m) => m,
-                        None => self.by_source.entry(run[0].path.to_string()).or_default(),
-                    };
-                    self.findings += run.len() as u64;
-                    for (ty, n) in PiiType::ALL.iter().zip(counts) {
-                        if n > 0 {
-                            *self.by_type.entry(ty.id()).or_default() += n;
-                            *per.entry(ty.id()).or_default() += n;
-                        }
-                    }
+                    self.count(&run[0].path, &counts);
                 }
             }
             Event::Done { bytes, .. } => {
@@ -377,6 +371,25 @@ impl Summary {
             }
             Event::Skipped { path, reason } => self.skipped.push((path.clone(), reason.clone())),
             Event::Column(c) => self.columns.push(c.clone()),
+        }
+    }
+
+    /// Adds one source's findings by type.
+    fn count(&mut self, path: &str, counts: &TypeCounts) {
+        let n: u64 = counts.iter().sum();
+        if n == 0 {
+            return;
+        }
+        let per = match self.by_source.get_mut(path) {
+            Some(m) => m,
+            None => self.by_source.entry(path.to_string()).or_default(),
+        };
+        self.findings += n;
+        for (ty, &n) in PiiType::ALL.iter().zip(counts) {
+            if n > 0 {
+                *self.by_type.entry(ty.id()).or_default() += n;
+                *per.entry(ty.id()).or_default() += n;
+            }
         }
     }
 
@@ -396,54 +409,176 @@ impl Summary {
 /// memory faster than the output is written.
 pub type Sender = mpsc::SyncSender<Event>;
 
-/// Collects findings and sends them in batches; the rest is sent when dropped.
+/// Findings by type (in [`PiiType::ALL`] order) of one source.
+pub type TypeCounts = [u64; PiiType::ALL.len()];
+
+fn type_index(ty: PiiType) -> usize {
+    PiiType::ALL.iter().position(|&t| t == ty).unwrap_or(0)
+}
+
+/// Where a scanning thread puts its findings: [`Finding`]s, or (when the output is JSON
+/// lines) the lines themselves and counts per source and type, so that no per-finding
+/// struct is built, sent and freed only to be written out.
+pub(crate) struct Out {
+    render: bool,
+    findings: Vec<Finding>,
+    jsonl: Vec<u8>,
+    counts: Vec<(Arc<str>, TypeCounts)>,
+    /// The path of `counts.last()`, escaped for JSON.
+    path: Vec<u8>,
+    /// Findings held.
+    n: usize,
+}
+
+impl Out {
+    pub fn new(opts: &Options) -> Out {
+        Out {
+            render: opts.jsonl,
+            findings: vec![],
+            jsonl: vec![],
+            counts: vec![],
+            path: vec![],
+            n: 0,
+        }
+    }
+
+    /// Detection `d`, whose value is `text[d.start..d.end]`, found at `(line, column)` and
+    /// bytes `start..end` of source `path`. The value is kept only under its mask.
+    pub fn add(
+        &mut self,
+        path: &Arc<str>,
+        at: (u64, u64),
+        span: (u64, u64),
+        d: &custodia_detect::find::Finding,
+        text: &str,
+        field: Option<&Arc<str>>,
+    ) {
+        self.n += 1;
+        if !self.render {
+            let f = Finding::new(path, at, span, d, text, field.cloned());
+            self.findings.push(f);
+            return;
+        }
+        match self.counts.last_mut() {
+            Some((p, c)) if Arc::ptr_eq(p, path) || **p == **path => c[type_index(d.ty)] += 1,
+            _ => {
+                let mut c = [0; PiiType::ALL.len()];
+                c[type_index(d.ty)] = 1;
+                self.counts.push((path.clone(), c));
+                self.path.clear();
+                json_str(&mut self.path, path);
+            }
+        }
+        let line = Line {
+            line: at.0,
+            column: at.1,
+            start: span.0,
+            end: span.1,
+            ty: d.ty,
+            confidence: d.confidence,
+            masked: &masked(d.ty, &text[d.start..d.end]),
+            field: field.map(|f| &**f),
+        };
+        line.write(&mut self.jsonl, &self.path);
+    }
+
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// What is held, as an event (none when empty).
+    fn take(&mut self) -> Option<Event> {
+        if self.n == 0 {
+            return None;
+        }
+        self.n = 0;
+        Some(if self.render {
+            // The escaped path stays valid for the run that continues.
+            let next = match self.counts.last() {
+                Some((p, _)) => vec![(p.clone(), [0; PiiType::ALL.len()])],
+                None => vec![],
+            };
+            let counts = std::mem::replace(&mut self.counts, next);
+            Event::Rendered {
+                counts,
+                jsonl: std::mem::take(&mut self.jsonl),
+            }
+        } else {
+            Event::Findings(std::mem::take(&mut self.findings))
+        })
+    }
+}
+
+/// An [`Out`] that sends what it holds every [`BATCH`] findings; the rest when dropped.
 pub(crate) struct Batch<'a> {
     tx: &'a Sender,
-    buf: Vec<Finding>,
-    render: bool,
+    out: Out,
     /// The receiving end is gone (the output failed): scanning on is pointless.
     gone: bool,
 }
+
+/// Findings per channel message: one message per finding would cost more than finding
+/// it, and a bounded channel of these bounds the memory a slow output can hold up.
+const BATCH: usize = 512;
 
 impl<'a> Batch<'a> {
     pub fn new(tx: &'a Sender, opts: &Options) -> Self {
         Batch {
             tx,
-            buf: vec![],
-            render: opts.jsonl,
+            out: Out::new(opts),
             gone: false,
         }
     }
 
-    pub fn push(&mut self, f: Finding) {
-        self.buf.push(f);
-        if self.buf.len() >= 512 {
+    /// [`Out::add`], sending a batch when one is full.
+    pub fn add(
+        &mut self,
+        path: &Arc<str>,
+        at: (u64, u64),
+        span: (u64, u64),
+        d: &custodia_detect::find::Finding,
+        text: &str,
+        field: Option<&Arc<str>>,
+    ) {
+        self.out.add(path, at, span, d, text, field);
+        if self.out.len() >= BATCH {
             self.flush();
         }
     }
 
-    pub fn flush(&mut self) {
-        if self.buf.is_empty() {
-            return;
-        }
-        let findings = std::mem::take(&mut self.buf);
-        let event = if self.render {
-            let mut jsonl = Vec::with_capacity(findings.len() * 160);
-            let mut path: (&str, Vec<u8>) = ("", b"\"\"".to_vec());
-            for f in &findings {
-                // The path is the same for a run of findings: escaped once per run.
-                if path.0 != &*f.path {
-                    path.1.clear();
-                    json_str(&mut path.1, &f.path);
-                    path.0 = &f.path;
-                }
-                json_line(&mut jsonl, f, &path.1);
+    /// Sends what another thread collected (after what this batch holds), in pieces of
+    /// about a batch each.
+    pub fn append(&mut self, mut other: Out) {
+        self.flush();
+        if other.render {
+            let mut counts = std::mem::take(&mut other.counts);
+            let jsonl = std::mem::take(&mut other.jsonl);
+            // A batch of JSON lines is ~80 KB.
+            let mut from = 0;
+            while from < jsonl.len() {
+                let cut = (from + (BATCH << 7)).min(jsonl.len());
+                let end = match memchr::memchr(b'\n', &jsonl[cut - 1..]) {
+                    Some(k) => cut + k,
+                    None => jsonl.len(),
+                };
+                let event = Event::Rendered {
+                    counts: std::mem::take(&mut counts),
+                    jsonl: jsonl[from..end].to_vec(),
+                };
+                self.gone |= self.tx.send(event).is_err();
+                from = end;
             }
-            Event::Rendered { findings, jsonl }
         } else {
-            Event::Findings(findings)
-        };
-        self.gone |= self.tx.send(event).is_err();
+            for chunk in other.findings.chunks(BATCH) {
+                self.gone |= self.tx.send(Event::Findings(chunk.to_vec())).is_err();
+            }
+        }
+    }
+
+    pub fn flush(&mut self) {
+        if let Some(event) = self.out.take() {
+            self.gone |= self.tx.send(event).is_err();
+        }
     }
 
     pub fn gone(&self) -> bool {
@@ -459,7 +594,7 @@ impl Drop for Batch<'_> {
 
 /// A JSON string as serde_json writes it (quotes, backslash, the short escapes, other
 /// control characters as `\u00XX`; everything else as is).
-fn json_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let b = s.as_bytes();
     let mut from = 0;
@@ -490,35 +625,82 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// One finding's JSON line, byte for byte what serde_json writes for [`Finding`] (tested),
-/// with its path already escaped.
-fn json_line(out: &mut Vec<u8>, f: &Finding, path: &[u8]) {
-    use std::io::Write as _;
-    out.extend_from_slice(b"{\"path\":");
-    out.extend_from_slice(path);
-    let _ = write!(
-        out,
-        ",\"line\":{},\"column\":{},\"start\":{},\"end\":{},\"type\":\"{}\",\"confidence\":",
-        f.line,
-        f.column,
-        f.start,
-        f.end,
-        f.ty.id()
-    );
-    // serde writes the rounded f64: 1.0, 0.9, 0.85.
-    let c = ((f.confidence as f64 * 100.0).round() as i64).clamp(0, 100);
-    let _ = match c {
-        100 => write!(out, "1.0"),
-        c if c % 10 == 0 => write!(out, "0.{}", c / 10),
-        c => write!(out, "0.{c:02}"),
-    };
-    out.extend_from_slice(b",\"masked\":");
-    json_str(out, &f.masked);
-    if let Some(field) = &f.field {
-        out.extend_from_slice(b",\"field\":");
-        json_str(out, field);
+/// One finding's JSON line, byte for byte what serde_json writes for [`Finding`] (tested).
+pub(crate) struct Line<'a> {
+    line: u64,
+    column: u64,
+    start: u64,
+    end: u64,
+    ty: PiiType,
+    confidence: f32,
+    masked: &'a str,
+    field: Option<&'a str>,
+}
+
+impl Line<'_> {
+    pub fn of(f: &Finding) -> Line<'_> {
+        Line {
+            line: f.line,
+            column: f.column,
+            start: f.start,
+            end: f.end,
+            ty: f.ty,
+            confidence: f.confidence,
+            masked: &f.masked,
+            field: f.field.as_deref(),
+        }
     }
-    out.extend_from_slice(b"}\n");
+
+    /// Appends the line, with its path already escaped.
+    pub fn write(&self, out: &mut Vec<u8>, path: &[u8]) {
+        out.extend_from_slice(b"{\"path\":");
+        out.extend_from_slice(path);
+        out.extend_from_slice(b",\"line\":");
+        push_u64(out, self.line);
+        out.extend_from_slice(b",\"column\":");
+        push_u64(out, self.column);
+        out.extend_from_slice(b",\"start\":");
+        push_u64(out, self.start);
+        out.extend_from_slice(b",\"end\":");
+        push_u64(out, self.end);
+        out.extend_from_slice(b",\"type\":\"");
+        out.extend_from_slice(self.ty.id().as_bytes());
+        out.extend_from_slice(b"\",\"confidence\":");
+        // serde writes the rounded f64: 1.0, 0.9, 0.85.
+        let c = ((self.confidence as f64 * 100.0).round() as i64).clamp(0, 100) as u8;
+        match c {
+            100 => out.extend_from_slice(b"1.0"),
+            c => {
+                out.extend_from_slice(b"0.");
+                out.push(b'0' + c / 10);
+                if c % 10 != 0 {
+                    out.push(b'0' + c % 10);
+                }
+            }
+        }
+        out.extend_from_slice(b",\"masked\":");
+        json_str(out, self.masked);
+        if let Some(field) = self.field {
+            out.extend_from_slice(b",\"field\":");
+            json_str(out, field);
+        }
+        out.extend_from_slice(b"}\n");
+    }
+}
+
+/// A number in decimal, as `Display` writes it.
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// Header contexts prepared once per distinct field name.
@@ -619,15 +801,15 @@ mod tests {
     #[test]
     fn hand_written_json_lines_equal_serde() {
         let mut fs = vec![];
-        for (i, c) in [0.4f32, 0.5, 0.6, 0.7, 0.75, 0.85, 0.9, 0.95, 1.0]
+        for (i, c) in [0.4f32, 0.5, 0.6, 0.7, 0.75, 0.85, 0.9, 0.95, 1.0, 0.05, 0.0]
             .iter()
             .enumerate()
         {
             fs.push(super::Finding {
                 path: format!("dir/\"odd\\name\t{i}\u{1}.csv").into(),
                 line: i as u64 + 1,
-                column: 3,
-                start: 1234567890123,
+                column: [0, 3, 9, 10, 99, 100, 12345][i % 7],
+                start: if i == 9 { u64::MAX } else { 1234567890123 },
                 end: 1234567890135,
                 ty: custodia_core::PiiType::ALL[i],
                 confidence: *c,
@@ -641,7 +823,7 @@ mod tests {
             let mut path = vec![];
             super::json_str(&mut path, &f.path);
             let mut got = vec![];
-            super::json_line(&mut got, f, &path);
+            super::Line::of(f).write(&mut got, &path);
             assert_eq!(
                 String::from_utf8(got).unwrap(),
                 String::from_utf8(want).unwrap()

@@ -47,10 +47,14 @@ impl<W: Write> Writer<W> {
         match (self.format, &e) {
             (Format::Jsonl, Event::Rendered { jsonl, .. }) => self.out.write_all(jsonl)?,
             (Format::Jsonl, Event::Findings(fs)) => {
+                let mut buf = Vec::with_capacity(fs.len() * 160);
+                let mut path = Vec::new();
                 for f in fs {
-                    serde_json::to_writer(&mut self.out, f)?;
-                    self.out.write_all(b"\n")?;
+                    path.clear();
+                    crate::json_str(&mut path, &f.path);
+                    crate::Line::of(f).write(&mut buf, &path);
                 }
+                self.out.write_all(&buf)?;
             }
             _ => {}
         }

@@ -3,7 +3,7 @@
 //! Findings name the column header or key path in `field`.
 
 use crate::files::{valid_pieces, LineCursor};
-use crate::{Batch, Event, Fields, Finding, Options, Sender};
+use crate::{Batch, Event, Fields, Options, Sender};
 use custodia_detect::find::FieldContext;
 use std::fs::File;
 use std::io::{self, BufRead};
@@ -84,16 +84,9 @@ fn emit(
             let at = raw_start + value.raw(off + d.start);
             let end = raw_start + value.raw(off + d.end);
             let (line, column) = cursor.locate(block, at);
-            let field = field.get_or_insert_with(&mut *name).clone();
+            let field = field.get_or_insert_with(&mut *name);
             let span = (base + at as u64, base + end as u64);
-            out.push(Finding::new(
-                shown,
-                (line, column),
-                span,
-                &d,
-                text,
-                Some(field),
-            ));
+            out.add(shown, (line, column), span, &d, text, Some(field));
         }
     });
     types
@@ -619,9 +612,9 @@ fn cell_findings(
             continue;
         }
         n += 1;
-        let field = name.get_or_insert_with(|| Arc::from(field)).clone();
+        let field = name.get_or_insert_with(|| Arc::from(field));
         let span = (d.start as u64, d.end as u64);
-        out.push(Finding::new(shown, (row, col), span, &d, text, Some(field)));
+        out.add(shown, (row, col), span, &d, text, Some(field));
     }
     n
 }

@@ -47,7 +47,8 @@ fn scan(paths: &[PathBuf], opts: &Options) -> Scan {
     };
     for e in rx {
         match e {
-            Event::Findings(f) | Event::Rendered { findings: f, .. } => s.findings.extend(f),
+            Event::Findings(f) => s.findings.extend(f),
+            Event::Rendered { .. } => panic!("rendered without Options::jsonl"),
             Event::Column(c) => s.columns.push(c),
             Event::Skipped { path, reason } => s.skipped.push((path, reason)),
             Event::Done { path, .. } => s.done.push(path),
@@ -476,7 +477,8 @@ async fn db_scan(url: &str, table: &str) -> (Vec<Finding>, Vec<ColumnReport>) {
         let (mut f, mut c) = (vec![], vec![]);
         for e in rx {
             match e {
-                Event::Findings(x) | Event::Rendered { findings: x, .. } => f.extend(x),
+                Event::Findings(x) => f.extend(x),
+                Event::Rendered { .. } => panic!("rendered without Options::jsonl"),
                 Event::Column(x) => c.push(x),
                 Event::Skipped { path, reason } => panic!("{path} skipped: {reason}"),
                 Event::Done { .. } => {}

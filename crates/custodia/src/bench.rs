@@ -851,10 +851,7 @@ fn scan(dir: Option<PathBuf>, mb: u64, seed: u64, threads: usize) -> Result<(), 
             let (mut spans, mut bytes) = (vec![], 0u64);
             for e in rx {
                 match e {
-                    custodia_scan::Event::Findings(fs)
-                    | custodia_scan::Event::Rendered { findings: fs, .. }
-                        if keep =>
-                    {
+                    custodia_scan::Event::Findings(fs) if keep => {
                         spans.extend(fs.into_iter().map(|f| Span {
                             path: f.path.strip_prefix(&prefix).unwrap_or(&f.path).to_string(),
                             start: f.start,
