@@ -20,10 +20,18 @@ fn keep_ends(s: &str, len: usize, head: usize, tail: usize) -> String {
         let k = generic_keep(len);
         (k, k)
     };
+    // Byte offsets of the kept head and tail (the same as the character counts for the
+    // ASCII values most masks are of).
+    let (head_end, tail_start) = if s.len() == len {
+        (head, len - tail)
+    } else {
+        let at = |k: usize| s.char_indices().nth(k).map_or(s.len(), |(i, _)| i);
+        (at(head), at(len - tail))
+    };
     let mut out = String::with_capacity(s.len());
-    for (i, c) in s.chars().enumerate() {
-        out.push(if i < head || i + tail >= len { c } else { STAR });
-    }
+    out.push_str(&s[..head_end]);
+    out.extend(std::iter::repeat_n(STAR, len - head - tail));
+    out.push_str(&s[tail_start..]);
     out
 }
 
@@ -54,8 +62,12 @@ pub(crate) const COMPOUND_SURNAMES: [&str; 37] = [
 ];
 
 fn has_compound_surname(name: &str) -> bool {
-    let end = name.char_indices().nth(2).map_or(name.len(), |(i, _)| i);
-    COMPOUND_SURNAMES.contains(&&name[..end])
+    // Every compound surname is two 3-byte characters.
+    name.len() >= 6
+        && name.is_char_boundary(6)
+        && COMPOUND_SURNAMES
+            .iter()
+            .any(|c| c.as_bytes() == &name.as_bytes()[..6])
 }
 
 /// Keeps the surname, one star per other character: `张*`, `张**`, `欧阳**`. A Latin

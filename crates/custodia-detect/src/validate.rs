@@ -441,7 +441,8 @@ const ADDRESS_LEN: Invalid = Invalid("address must have 2 to 200 characters");
 
 /// Characters that render as nothing but would make two identical-looking values differ
 /// (and so miss each other in a blind index), or reorder the display.
-fn is_invisible_format(c: char) -> bool {
+/// Zero-width and bidirectional format characters: invisible, so refused in text fields.
+pub fn is_invisible_format(c: char) -> bool {
     matches!(
         c,
         '\u{00AD}'

@@ -130,6 +130,7 @@ pub fn scan_files(paths: &[PathBuf], opts: &Options, tx: &Sender) -> Result<(), 
     let _ = pool.install(|| {
         files
             .par_iter()
+            .with_max_len(1)
             .try_for_each_with(tx.clone(), |tx, (path, named)| {
                 let shown = display_path(path);
                 // A bug in a parser or a detector costs this file, not the scan.
@@ -329,7 +330,7 @@ impl LineCursor {
 /// another encoding, binary noise — are passed over; ASCII digits around them still scan).
 pub(crate) fn valid_pieces(bytes: &[u8], mut f: impl FnMut(&str, usize)) {
     // The common case in one (vectorized) check.
-    if let Ok(text) = std::str::from_utf8(bytes) {
+    if let Ok(text) = simdutf8::basic::from_utf8(bytes) {
         if !text.is_empty() {
             f(text, 0);
         }

@@ -101,15 +101,16 @@ pub fn masked(ty: PiiType, raw: &str) -> String {
                 && b[..17].iter().all(u8::is_ascii_digit)
                 && (b[17].is_ascii_digit() || b[17] == b'X')
         }
+        // The detector found it with `email_ok` on the (width-folded) bytes, which are
+        // these when they are ASCII.
         PiiType::Email => {
             b.is_ascii()
                 && !b
                     .iter()
                     .any(|c| c.is_ascii_uppercase() || c.is_ascii_whitespace())
-                && custodia_detect::validate::email_ok(raw)
         }
-        PiiType::PersonName => clean_already(raw) && custodia_detect::validate::person_name_ok(raw),
-        PiiType::Address => clean_already(raw) && custodia_detect::validate::address_ok(raw),
+        PiiType::PersonName => canonical_text(raw, 1, 40, true),
+        PiiType::Address => canonical_text(raw, 2, 200, false),
         _ => false,
     };
     if plain {
@@ -121,25 +122,32 @@ pub fn masked(ty: PiiType, raw: &str) -> String {
     }
 }
 
-/// Whether free text is already what the validators' cleaning makes of it: nothing to
-/// fold to half width, no surrounding whitespace, single ASCII spaces inside.
-fn clean_already(raw: &str) -> bool {
+/// Whether free text is already what the validators' cleaning makes of it and valid
+/// (`min..=max` characters; for a name no digit or `@`): nothing to fold to half width,
+/// no surrounding whitespace, single ASCII spaces inside, nothing invisible. One pass;
+/// `false` only sends the value the long way, through `normalize`.
+fn canonical_text(raw: &str, min: usize, max: usize, name: bool) -> bool {
     let b = raw.as_bytes();
     if b.first() == Some(&b' ') || b.last() == Some(&b' ') {
         return false;
     }
     let mut prev_space = false;
+    let mut count = 0;
     for c in raw.chars() {
         let space = c == ' ';
         if (space && prev_space)
             || (!space && c.is_whitespace())
+            || c.is_control()
             || matches!(c, '\u{FF01}'..='\u{FF5E}')
+            || custodia_detect::validate::is_invisible_format(c)
+            || (name && (c.is_ascii_digit() || c == '@'))
         {
             return false;
         }
         prev_space = space;
+        count += 1;
     }
-    true
+    (min..=max).contains(&count)
 }
 
 /// Sensitivity the vault would give data of this type (JR/T 0171-2020): identifying data
@@ -418,7 +426,9 @@ fn type_index(ty: PiiType) -> usize {
 
 /// Where a scanning thread puts its findings: [`Finding`]s, or (when the output is JSON
 /// lines) the lines themselves and counts per source and type, so that no per-finding
-/// struct is built, sent and freed only to be written out.
+/// struct is built, sent and freed only to be written out. Findings are sealed into
+/// events of about [`BATCH`] findings each: a bounded channel of these bounds the memory
+/// a slow output can hold up, and buffers of that size are reused by the allocator.
 pub(crate) struct Out {
     render: bool,
     findings: Vec<Finding>,
@@ -426,9 +436,17 @@ pub(crate) struct Out {
     counts: Vec<(Arc<str>, TypeCounts)>,
     /// The path of `counts.last()`, escaped for JSON.
     path: Vec<u8>,
-    /// Findings held.
+    /// Findings in the open event.
     n: usize,
+    /// Full events, in order.
+    sealed: Vec<Event>,
 }
+
+/// Findings per event: one channel message per finding would cost more than finding it.
+const BATCH: usize = 512;
+
+/// Bytes of JSON lines per event (~512 lines).
+const BATCH_BYTES: usize = 80 << 10;
 
 impl Out {
     pub fn new(opts: &Options) -> Out {
@@ -439,6 +457,7 @@ impl Out {
             counts: vec![],
             path: vec![],
             n: 0,
+            sealed: vec![],
         }
     }
 
@@ -457,6 +476,9 @@ impl Out {
         if !self.render {
             let f = Finding::new(path, at, span, d, text, field.cloned());
             self.findings.push(f);
+            if self.n >= BATCH {
+                self.seal();
+            }
             return;
         }
         match self.counts.last_mut() {
@@ -469,6 +491,9 @@ impl Out {
                 json_str(&mut self.path, path);
             }
         }
+        if self.jsonl.capacity() == 0 {
+            self.jsonl.reserve(BATCH_BYTES + (8 << 10));
+        }
         let line = Line {
             line: at.0,
             column: at.1,
@@ -480,46 +505,41 @@ impl Out {
             field: field.map(|f| &**f),
         };
         line.write(&mut self.jsonl, &self.path);
+        if self.jsonl.len() >= BATCH_BYTES {
+            self.seal();
+        }
     }
 
-    pub fn len(&self) -> usize {
-        self.n
-    }
-
-    /// What is held, as an event (none when empty).
-    fn take(&mut self) -> Option<Event> {
+    /// Closes the open event (if it holds anything).
+    fn seal(&mut self) {
         if self.n == 0 {
-            return None;
+            return;
         }
         self.n = 0;
-        Some(if self.render {
+        let event = if self.render {
             // The escaped path stays valid for the run that continues.
             let next = match self.counts.last() {
                 Some((p, _)) => vec![(p.clone(), [0; PiiType::ALL.len()])],
                 None => vec![],
             };
-            let counts = std::mem::replace(&mut self.counts, next);
             Event::Rendered {
-                counts,
+                counts: std::mem::replace(&mut self.counts, next),
                 jsonl: std::mem::take(&mut self.jsonl),
             }
         } else {
             Event::Findings(std::mem::take(&mut self.findings))
-        })
+        };
+        self.sealed.push(event);
     }
 }
 
-/// An [`Out`] that sends what it holds every [`BATCH`] findings; the rest when dropped.
+/// An [`Out`] whose full events are sent as they fill; the rest when dropped.
 pub(crate) struct Batch<'a> {
     tx: &'a Sender,
     out: Out,
     /// The receiving end is gone (the output failed): scanning on is pointless.
     gone: bool,
 }
-
-/// Findings per channel message: one message per finding would cost more than finding
-/// it, and a bounded channel of these bounds the memory a slow output can hold up.
-const BATCH: usize = 512;
 
 impl<'a> Batch<'a> {
     pub fn new(tx: &'a Sender, opts: &Options) -> Self {
@@ -530,7 +550,7 @@ impl<'a> Batch<'a> {
         }
     }
 
-    /// [`Out::add`], sending a batch when one is full.
+    /// [`Out::add`], sending an event when one is full.
     pub fn add(
         &mut self,
         path: &Arc<str>,
@@ -541,44 +561,29 @@ impl<'a> Batch<'a> {
         field: Option<&Arc<str>>,
     ) {
         self.out.add(path, at, span, d, text, field);
-        if self.out.len() >= BATCH {
-            self.flush();
+        if !self.out.sealed.is_empty() {
+            self.send();
         }
     }
 
-    /// Sends what another thread collected (after what this batch holds), in pieces of
-    /// about a batch each.
+    /// Sends what another thread collected, after what this batch holds.
     pub fn append(&mut self, mut other: Out) {
         self.flush();
-        if other.render {
-            let mut counts = std::mem::take(&mut other.counts);
-            let jsonl = std::mem::take(&mut other.jsonl);
-            // A batch of JSON lines is ~80 KB.
-            let mut from = 0;
-            while from < jsonl.len() {
-                let cut = (from + (BATCH << 7)).min(jsonl.len());
-                let end = match memchr::memchr(b'\n', &jsonl[cut - 1..]) {
-                    Some(k) => cut + k,
-                    None => jsonl.len(),
-                };
-                let event = Event::Rendered {
-                    counts: std::mem::take(&mut counts),
-                    jsonl: jsonl[from..end].to_vec(),
-                };
-                self.gone |= self.tx.send(event).is_err();
-                from = end;
-            }
-        } else {
-            for chunk in other.findings.chunks(BATCH) {
-                self.gone |= self.tx.send(Event::Findings(chunk.to_vec())).is_err();
-            }
+        other.seal();
+        for event in other.sealed {
+            self.gone |= self.tx.send(event).is_err();
+        }
+    }
+
+    fn send(&mut self) {
+        for event in self.out.sealed.drain(..) {
+            self.gone |= self.tx.send(event).is_err();
         }
     }
 
     pub fn flush(&mut self) {
-        if let Some(event) = self.out.take() {
-            self.gone |= self.tx.send(event).is_err();
-        }
+        self.out.seal();
+        self.send();
     }
 
     pub fn gone(&self) -> bool {
@@ -689,18 +694,8 @@ impl Line<'_> {
 }
 
 /// A number in decimal, as `Display` writes it.
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+fn push_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Header contexts prepared once per distinct field name.
@@ -828,6 +823,37 @@ mod tests {
                 String::from_utf8(got).unwrap(),
                 String::from_utf8(want).unwrap()
             );
+        }
+    }
+
+    /// The fast path of `masked` (value already canonical) gives what the long way does.
+    #[test]
+    fn masks_of_canonical_values_equal_masks_of_normalized_ones() {
+        use custodia_core::PiiType as T;
+        let cases: &[(T, &str)] = &[
+            (T::PersonName, "张伟"),
+            (T::PersonName, "欧阳娜娜"),
+            (T::PersonName, "Zhang Wei"),
+            (T::PersonName, "Zhang  Wei"),
+            (T::PersonName, " 张伟"),
+            (T::PersonName, "张\u{200B}伟"),
+            (T::PersonName, "张伟2"),
+            (T::PersonName, "Ｚhang"),
+            (T::PersonName, "张"),
+            (T::Address, "北京市朝阳区建国路88号"),
+            (T::Address, "北京市 朝阳区"),
+            (T::Address, "北京市\t朝阳区"),
+            (T::Address, "北京市朝阳区８８号"),
+            (T::Address, "京"),
+            (T::Email, "zhang.wei@example.com"),
+            (T::Email, "Zhang.Wei@Example.com"),
+        ];
+        for &(ty, raw) in cases {
+            let long = match custodia_detect::normalize(ty, raw) {
+                Ok(c) => custodia_detect::mask(ty, &c),
+                Err(_) => custodia_detect::mask::generic(raw),
+            };
+            assert_eq!(super::masked(ty, raw), long, "{ty:?} case {raw:?}");
         }
     }
 

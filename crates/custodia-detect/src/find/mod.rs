@@ -300,6 +300,8 @@ static CLASS: [u8; 256] = {
 /// so far, in folded offsets.
 pub(crate) struct Scan<'a> {
     pub s: &'a [u8],
+    /// `s` as a string.
+    pub t: &'a str,
     /// The kinds of context the header names (bit per [`Ctx`]).
     pub field_context: u16,
     /// Context distances for the last candidate start asked about.
@@ -593,6 +595,7 @@ fn scan(text: &str, field_context: u16, hint: Option<PiiType>) -> Vec<Finding> {
     let folded = fold::Folded::new(text);
     let scan = Scan {
         s: folded.text.as_bytes(),
+        t: &folded.text,
         field_context,
         near: Cell::new(None),
         hint,

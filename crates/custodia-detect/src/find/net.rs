@@ -108,7 +108,7 @@ pub(super) fn ipv6(sc: &mut Scan, i: usize) -> Option<usize> {
     {
         return None;
     }
-    let text = std::str::from_utf8(&s[i..end]).ok()?;
+    let text = sc.t.get(i..end)?;
     validate::ipv6_ok(text).then_some(())?;
     let confidence = if text.contains("::") { 0.8 } else { 0.9 };
     sc.push(i, end, T::Ipv6, confidence);
@@ -140,7 +140,7 @@ pub(super) fn dotted(sc: &mut Scan, i: usize) -> usize {
         || matches!(s.get(k), Some(b'_'))
         || (s.get(k) == Some(&b'-') && s.get(k + 1).is_some_and(u8::is_ascii_alphanumeric));
     if ip_shaped && groups == 4 && !glued {
-        let text = std::str::from_utf8(&s[i..k]).unwrap_or("");
+        let text = sc.t.get(i..k).unwrap_or("");
         if validate::ipv4_ok(text) && !sc.context(i, 12, Ctx::Version) {
             sc.push(i, k, T::Ipv4, 0.9);
         }

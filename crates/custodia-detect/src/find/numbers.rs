@@ -48,8 +48,10 @@ fn glued_before(s: &[u8], start: usize) -> bool {
     }
 }
 
-fn ascii(s: &[u8]) -> &str {
-    std::str::from_utf8(s).unwrap_or("")
+/// `t[a..b]` (the scanned text as a string: slicing it checks two boundaries where
+/// `from_utf8` on the bytes would validate them all).
+fn ascii(t: &str, a: usize, b: usize) -> &str {
+    t.get(a..b).unwrap_or("")
 }
 
 /// A run of digits at `i..j` (the last may be an `X`), with any groups that follow it.
@@ -164,7 +166,7 @@ fn paren_landline(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
     {
         return None;
     }
-    validate::landline(ascii(&s[i - 1..m])).ok()?;
+    validate::landline(ascii(sc.t, i - 1, m)).ok()?;
     let confidence = if sc.gated(i - 1, T::CnLandline, 30, Ctx::Phone) {
         0.85
     } else {
@@ -189,7 +191,11 @@ fn classify(sc: &Scan, groups: &[Group], plus: bool) -> Option<(T, f32)> {
     let d = &buf[..len];
     let lens = &lens[..groups.len()];
     let start = groups[0].start;
-    let span = ascii(&s[if plus { start - 1 } else { start }..groups[groups.len() - 1].end]);
+    let span = ascii(
+        sc.t,
+        if plus { start - 1 } else { start },
+        groups[groups.len() - 1].end,
+    );
     if plus {
         return mobile(sc, start, d, lens, true)
             .or_else(|| landline(sc, start, d, lens, true, span));
@@ -402,13 +408,13 @@ pub(super) fn alnum(sc: &mut Scan, i: usize, j: usize) -> Option<usize> {
     if glued_before(s, i) || glued_after(s, j) {
         return None;
     }
-    let w = ascii(&s[i..j]);
+    let w = ascii(sc.t, i, j);
     let len = j - i;
     // `A123456(3)`: the parenthesised check character marks a Hong Kong id.
     if (7..=8).contains(&len)
         && s.get(j) == Some(&b'(')
         && s.get(j + 2) == Some(&b')')
-        && validate::hk_id(ascii(&s[i..j + 3])).is_ok()
+        && validate::hk_id(ascii(sc.t, i, j + 3)).is_ok()
     {
         let confidence = if sc.context(i, 30, Ctx::HkId) {
             0.9
