@@ -362,6 +362,7 @@ fn scan_text(
     let mut eof = false;
     let parallel = rayon::current_num_threads().max(1) * 2;
     let mut batch = crate::Batch::new(tx, opts);
+    let mut spare: Vec<Vec<u8>> = Vec::new();
     while !eof || !buf.is_empty() {
         // Up to `parallel` blocks, each cut at a line end, with where each starts.
         let mut blocks: Vec<(Vec<u8>, u64, u64)> = Vec::with_capacity(parallel);
@@ -378,7 +379,9 @@ fn scan_text(
             }
             let end = if eof { buf.len() } else { cut_point(&buf) };
             // The block keeps the buffer's allocation; only the rest (part of a line) moves.
-            let mut rest = Vec::with_capacity(BLOCK + (1 << 16));
+            let mut rest = spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(BLOCK + (1 << 16)));
             rest.extend_from_slice(&buf[end..]);
             buf.truncate(end);
             let block = std::mem::replace(&mut buf, rest);
@@ -399,6 +402,11 @@ fn scan_text(
             .collect();
         for out in found {
             batch.append(out);
+        }
+        // Scanned blocks' buffers take the next blocks (fresh ones would cost page faults).
+        for (mut block, _, _) in blocks {
+            block.clear();
+            spare.push(block);
         }
         if batch.gone() {
             return Err(io::Error::new(io::ErrorKind::BrokenPipe, "output closed"));

@@ -492,7 +492,7 @@ impl Out {
             }
         }
         if self.jsonl.capacity() == 0 {
-            self.jsonl.reserve(BATCH_BYTES + (8 << 10));
+            self.jsonl = spare_buffer();
         }
         let line = Line {
             line: at.0,
@@ -530,6 +530,28 @@ impl Out {
             Event::Findings(std::mem::take(&mut self.findings))
         };
         self.sealed.push(event);
+    }
+}
+
+/// Buffers of written-out events, back from the output writer: reused, they save the
+/// scanning threads a fresh allocation (and its page faults) per event.
+static SPARE: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+fn spare_buffer() -> Vec<u8> {
+    let spare = SPARE.lock().ok().and_then(|mut s| s.pop());
+    spare.unwrap_or_else(|| Vec::with_capacity(BATCH_BYTES + (8 << 10)))
+}
+
+/// Gives the buffer of a written [`Event::Rendered`] back for reuse.
+pub fn recycle(mut jsonl: Vec<u8>) {
+    jsonl.clear();
+    if jsonl.capacity() >= BATCH_BYTES {
+        if let Ok(mut spare) = SPARE.lock() {
+            // As many as the channel holds, and the ones being filled.
+            if spare.len() < 128 {
+                spare.push(jsonl);
+            }
+        }
     }
 }
 

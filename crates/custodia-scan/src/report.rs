@@ -44,12 +44,15 @@ impl<W: Write> Writer<W> {
 
     pub fn event(&mut self, e: Event) -> io::Result<()> {
         self.summary.add(&e);
-        match (self.format, &e) {
-            (Format::Jsonl, Event::Rendered { jsonl, .. }) => self.out.write_all(jsonl)?,
+        match (self.format, e) {
+            (Format::Jsonl, Event::Rendered { jsonl, .. }) => {
+                self.out.write_all(&jsonl)?;
+                crate::recycle(jsonl);
+            }
             (Format::Jsonl, Event::Findings(fs)) => {
                 let mut buf = Vec::with_capacity(fs.len() * 160);
                 let mut path = Vec::new();
-                for f in fs {
+                for f in &fs {
                     path.clear();
                     crate::json_str(&mut path, &f.path);
                     crate::Line::of(f).write(&mut buf, &path);

@@ -75,8 +75,15 @@ fn emit(
 ) -> Vec<custodia_core::PiiType> {
     let mut types = vec![];
     let mut field: Option<Arc<str>> = None;
+    thread_local! {
+        /// Detections of one cell, the allocation reused from cell to cell.
+        static FOUND: std::cell::RefCell<Vec<custodia_detect::find::Finding>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let mut found = FOUND.take();
     valid_pieces(&value.decoded, |text, off| {
-        for d in custodia_detect::find::find_in(ctx, text) {
+        custodia_detect::find::find_in_into(ctx, text, &mut found);
+        for d in &found {
             if d.confidence < opts.min_confidence {
                 continue;
             }
@@ -86,9 +93,10 @@ fn emit(
             let (line, column) = cursor.locate(block, at);
             let field = field.get_or_insert_with(&mut *name);
             let span = (base + at as u64, base + end as u64);
-            out.add(shown, (line, column), span, &d, text, Some(field));
+            out.add(shown, (line, column), span, d, text, Some(field));
         }
     });
+    FOUND.set(found);
     types
 }
 

@@ -66,7 +66,8 @@ impl<'a> Folded<'a> {
                 breaks: Vec::new(),
             };
         };
-        let mut out = String::with_capacity(original.len());
+        let mut out = SPARE.take();
+        out.reserve(original.len());
         out.push_str(&original[..first]);
         let mut breaks = Vec::new();
         let mut shrink = 0;
@@ -95,11 +96,35 @@ impl<'a> Folded<'a> {
     }
 
     /// The original offset of a folded offset (which is on a character boundary).
+    #[inline]
     pub fn original(&self, pos: usize) -> usize {
         let i = self.breaks.partition_point(|&(at, _)| at <= pos);
         match i {
             0 => pos,
             _ => pos + self.breaks[i - 1].1,
+        }
+    }
+}
+
+thread_local! {
+    /// The last folded copy's allocation, reused by the next one on this thread: text
+    /// is folded a block (up to a megabyte) at a time, and fresh memory of that size
+    /// costs page faults every time.
+    static SPARE: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+}
+
+impl Drop for Folded<'_> {
+    fn drop(&mut self) {
+        if let Cow::Owned(s) = &mut self.text {
+            let mut s = std::mem::take(s);
+            s.clear();
+            // Keep the larger of the two.
+            let spare = SPARE.take();
+            SPARE.set(if spare.capacity() > s.capacity() {
+                spare
+            } else {
+                s
+            });
         }
     }
 }

@@ -82,8 +82,16 @@ impl FieldContext {
 
 /// [`find_in_field`] with the header prepared beforehand.
 pub fn find_in(field: &FieldContext, value: &str) -> Vec<Finding> {
+    let mut found = Vec::new();
+    find_in_into(field, value, &mut found);
+    found
+}
+
+/// [`find_in`] into `found` (cleared first), reusing its allocation: a scanner calls
+/// this for every cell.
+pub fn find_in_into(field: &FieldContext, value: &str, found: &mut Vec<Finding>) {
     let hint = field.hint;
-    let mut found = scan(value, field.context, hint);
+    scan_into(value, field.context, hint, found);
     let whole = match hint {
         Some(PiiType::PersonName) => names::whole_cell(value),
         Some(PiiType::Address) if found.iter().all(|f| f.ty == PiiType::Address) => {
@@ -107,7 +115,6 @@ pub fn find_in(field: &FieldContext, value: &str) -> Vec<Finding> {
         });
         found.sort_by_key(|f| f.start);
     }
-    found
 }
 
 /// The byte range of `s` without surrounding whitespace.
@@ -592,6 +599,13 @@ fn tables(sc: &mut Scan) {
 }
 
 fn scan(text: &str, field_context: u16, hint: Option<PiiType>) -> Vec<Finding> {
+    let mut found = Vec::new();
+    scan_into(text, field_context, hint, &mut found);
+    found
+}
+
+fn scan_into(text: &str, field_context: u16, hint: Option<PiiType>, found: &mut Vec<Finding>) {
+    found.clear();
     let folded = fold::Folded::new(text);
     let scan = Scan {
         s: folded.text.as_bytes(),
@@ -600,17 +614,16 @@ fn scan(text: &str, field_context: u16, hint: Option<PiiType>) -> Vec<Finding> {
         near: Cell::new(None),
         hint,
         lex: Lexicon::get(),
-        out: Vec::new(),
+        out: std::mem::take(found),
     };
     let mut scan = scan;
     scan.run();
     if field_context == 0 && hint.is_none() && memchr::memchr(b'|', scan.s).is_some() {
         tables(&mut scan);
     }
-    let mut found = scan.resolve();
-    for f in &mut found {
+    *found = scan.resolve();
+    for f in found.iter_mut() {
         f.start = folded.original(f.start);
         f.end = folded.original(f.end);
     }
-    found
 }
