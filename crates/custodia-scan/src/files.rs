@@ -419,16 +419,19 @@ fn scan_text(
 fn text_block(block: &[u8], base: u64, line: u64, shown: &Arc<str>, opts: &Options) -> crate::Out {
     let mut cursor = LineCursor::new(line);
     let mut out = crate::Out::new(opts);
-    valid_pieces(block, |text, off| {
-        for d in custodia_detect::find::find(text) {
-            if d.confidence < opts.min_confidence {
-                continue;
+    crate::with_found(|found| {
+        valid_pieces(block, |text, off| {
+            custodia_detect::find::find_into(text, found);
+            for d in found.iter() {
+                if d.confidence < opts.min_confidence {
+                    continue;
+                }
+                let at = off + d.start;
+                let (line, column) = cursor.locate(block, at);
+                let span = (base + at as u64, base + (off + d.end) as u64);
+                out.add(shown, (line, column), span, d, text, None);
             }
-            let at = off + d.start;
-            let (line, column) = cursor.locate(block, at);
-            let span = (base + at as u64, base + (off + d.end) as u64);
-            out.add(shown, (line, column), span, &d, text, None);
-        }
+        })
     });
     out
 }

@@ -533,6 +533,22 @@ impl Out {
     }
 }
 
+thread_local! {
+    /// Detections of one value or block, the allocation reused from one to the next
+    /// (a block of dense text has tens of thousands: growing a fresh vector for each
+    /// costs page faults).
+    static FOUND: std::cell::Cell<Vec<custodia_detect::find::Finding>> =
+        const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's reusable detections vector.
+pub(crate) fn with_found<R>(f: impl FnOnce(&mut Vec<custodia_detect::find::Finding>) -> R) -> R {
+    let mut found = FOUND.take();
+    let r = f(&mut found);
+    FOUND.set(found);
+    r
+}
+
 /// Buffers of written-out events, back from the output writer: reused, they save the
 /// scanning threads a fresh allocation (and its page faults) per event.
 static SPARE: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());

@@ -75,28 +75,23 @@ fn emit(
 ) -> Vec<custodia_core::PiiType> {
     let mut types = vec![];
     let mut field: Option<Arc<str>> = None;
-    thread_local! {
-        /// Detections of one cell, the allocation reused from cell to cell.
-        static FOUND: std::cell::RefCell<Vec<custodia_detect::find::Finding>> =
-            const { std::cell::RefCell::new(Vec::new()) };
-    }
-    let mut found = FOUND.take();
-    valid_pieces(&value.decoded, |text, off| {
-        custodia_detect::find::find_in_into(ctx, text, &mut found);
-        for d in &found {
-            if d.confidence < opts.min_confidence {
-                continue;
+    crate::with_found(|found| {
+        valid_pieces(&value.decoded, |text, off| {
+            custodia_detect::find::find_in_into(ctx, text, found);
+            for d in found.iter() {
+                if d.confidence < opts.min_confidence {
+                    continue;
+                }
+                types.push(d.ty);
+                let at = raw_start + value.raw(off + d.start);
+                let end = raw_start + value.raw(off + d.end);
+                let (line, column) = cursor.locate(block, at);
+                let field = field.get_or_insert_with(&mut *name);
+                let span = (base + at as u64, base + end as u64);
+                out.add(shown, (line, column), span, d, text, Some(field));
             }
-            types.push(d.ty);
-            let at = raw_start + value.raw(off + d.start);
-            let end = raw_start + value.raw(off + d.end);
-            let (line, column) = cursor.locate(block, at);
-            let field = field.get_or_insert_with(&mut *name);
-            let span = (base + at as u64, base + end as u64);
-            out.add(shown, (line, column), span, d, text, Some(field));
-        }
+        })
     });
-    FOUND.set(found);
     types
 }
 

@@ -50,6 +50,11 @@ pub fn find(text: &str) -> Vec<Finding> {
     scan(text, 0, None)
 }
 
+/// [`find`] into `found` (cleared first), reusing its allocation.
+pub fn find_into(text: &str, found: &mut Vec<Finding>) {
+    scan_into(text, 0, None, found);
+}
+
 /// Personal data in one structured value (a CSV cell, a JSON string). `field` is the
 /// column header or JSON key: it gates the weakly shaped types (`邮编` makes a 6-digit
 /// value a postal code, `电话` a landline) and lets a whole cell be a name or an address.
