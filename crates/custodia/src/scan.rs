@@ -75,34 +75,50 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, String> {
     let format = args.format;
     let progress = std::io::stderr().is_terminal();
     // One consumer writes output and keeps the totals; scanners only send.
-    let consumer = std::thread::spawn(move || -> std::io::Result<custodia_scan::Summary> {
-        let mut w = Writer::new(out, format);
-        let bar = progress.then(|| {
-            let b = indicatif::ProgressBar::new_spinner();
-            b.enable_steady_tick(Duration::from_millis(200));
-            b
-        });
-        let start = Instant::now();
-        for e in rx {
-            let show = matches!(e, Event::Done { .. });
-            w.event(e)?;
-            if let (Some(b), true) = (&bar, show) {
-                let s = &w.summary;
-                let secs = start.elapsed().as_secs_f64().max(1e-3);
-                b.set_message(format!(
-                    "{} sources, {:.1} MB, {} findings, {:.0} MB/s",
-                    s.sources,
-                    s.bytes as f64 / 1e6,
-                    s.findings,
-                    s.bytes as f64 / 1e6 / secs
-                ));
+    // Returns the totals and whether the reader went away (`custodia scan … | head`).
+    let consumer =
+        std::thread::spawn(move || -> std::io::Result<(custodia_scan::Summary, bool)> {
+            let mut w = Writer::new(out, format);
+            let bar = progress.then(|| {
+                let b = indicatif::ProgressBar::new_spinner();
+                b.enable_steady_tick(Duration::from_millis(200));
+                b
+            });
+            let start = Instant::now();
+            for e in rx {
+                let show = matches!(e, Event::Done { .. });
+                match w.event(e) {
+                    // The reader has what it wanted: stop (dropping the channel stops the
+                    // scanners) and leave quietly.
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                        if let Some(b) = &bar {
+                            b.finish_and_clear();
+                        }
+                        return Ok((w.summary, true));
+                    }
+                    r => r?,
+                }
+                if let (Some(b), true) = (&bar, show) {
+                    let s = &w.summary;
+                    let secs = start.elapsed().as_secs_f64().max(1e-3);
+                    b.set_message(format!(
+                        "{} sources, {:.1} MB, {} findings, {:.0} MB/s",
+                        s.sources,
+                        s.bytes as f64 / 1e6,
+                        s.findings,
+                        s.bytes as f64 / 1e6 / secs
+                    ));
+                }
             }
-        }
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
-        w.finish(&title)
-    });
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            let so_far = w.summary.clone();
+            match w.finish(&title) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok((so_far, true)),
+                r => r.map(|s| (s, false)),
+            }
+        });
     let mut failure = None;
     if !files.is_empty() {
         let (files, opts, tx) = (files.clone(), opts.clone(), tx.clone());
@@ -122,10 +138,18 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, String> {
         }
     }
     drop(tx);
-    let summary = consumer
+    let (summary, closed) = consumer
         .join()
         .map_err(|_| "the output writer failed".to_string())?
         .map_err(|e| format!("writing the output: {e}"))?;
+    if closed {
+        // What was written had findings in it, or nothing was found yet.
+        return Ok(if summary.findings > 0 && !args.exit_zero {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     if let Some(e) = failure {
         return Err(e);
     }

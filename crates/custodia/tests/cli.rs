@@ -1107,6 +1107,34 @@ fn scan_exit_codes_formats_and_schema_proposal() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // A reader that stops early (`| head -1`): exit 1 (findings were written), no
+    // "Broken pipe" error.
+    let mut big = String::from("姓名,手机\n");
+    for _ in 0..20_000 {
+        big.push_str(&format!("{},{}\n", synth.person_name(), synth.mobile()));
+    }
+    let many = dir.path().join("many");
+    std::fs::create_dir_all(&many).unwrap();
+    std::fs::write(many.join("big.csv"), &big).unwrap();
+    let mut child = custodia(&["scan", many.to_str().unwrap(), "--format", "jsonl"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    {
+        use std::io::BufRead;
+        let mut r = std::io::BufReader::new(child.stdout.take().unwrap());
+        r.read_line(&mut first).unwrap();
+    } // stdout closed here
+    let out = child.wait_with_output().unwrap();
+    assert!(first.contains("\"type\":\"person_name\""), "first line");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let missing = dir.path().join("nope");
     let out = custodia(&["scan", missing.to_str().unwrap()])
         .output()
