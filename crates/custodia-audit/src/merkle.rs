@@ -71,24 +71,30 @@ pub fn inclusion_proof(alg: HashAlg, leaves: &[Hash], m: usize) -> Option<Vec<Ha
     if m >= leaves.len() {
         return None;
     }
+    let mth = |a: usize, b: usize| Some(root(alg, &leaves[a..b]));
     let mut out = vec![];
-    path(alg, leaves, m, &mut out);
+    path(&mth, 0, leaves.len(), m, &mut out)?;
     Some(out)
 }
 
-fn path(alg: HashAlg, leaves: &[Hash], m: usize, out: &mut Vec<Hash>) {
-    let n = leaves.len();
+/// The hash of the leaves `a..b`, if it can be had.
+type Mth<'a> = dyn Fn(usize, usize) -> Option<Hash> + 'a;
+
+/// PATH(m, D[a..b]), `m` relative to `a`.
+fn path(mth: &Mth, a: usize, b: usize, m: usize, out: &mut Vec<Hash>) -> Option<()> {
+    let n = b - a;
     if n <= 1 {
-        return;
+        return Some(());
     }
     let k = split(n);
     if m < k {
-        path(alg, &leaves[..k], m, out);
-        out.push(root(alg, &leaves[k..]));
+        path(mth, a, a + k, m, out)?;
+        out.push(mth(a + k, b)?);
     } else {
-        path(alg, &leaves[k..], m - k, out);
-        out.push(root(alg, &leaves[..k]));
+        path(mth, a + k, b, m - k, out)?;
+        out.push(mth(a, a + k)?);
     }
+    Some(())
 }
 
 /// PROOF(m, D[n]): the consistency proof between the first `m` leaves and all of them.
@@ -96,26 +102,117 @@ pub fn consistency_proof(alg: HashAlg, leaves: &[Hash], m: usize) -> Option<Vec<
     if m == 0 || m > leaves.len() {
         return None;
     }
+    let mth = |a: usize, b: usize| Some(root(alg, &leaves[a..b]));
     let mut out = vec![];
-    subproof(alg, leaves, m, true, &mut out);
+    subproof(&mth, 0, leaves.len(), m, true, &mut out)?;
     Some(out)
 }
 
-fn subproof(alg: HashAlg, leaves: &[Hash], m: usize, complete: bool, out: &mut Vec<Hash>) {
-    let n = leaves.len();
+/// SUBPROOF(m, D[a..b], complete), `m` relative to `a`.
+fn subproof(
+    mth: &Mth,
+    a: usize,
+    b: usize,
+    m: usize,
+    complete: bool,
+    out: &mut Vec<Hash>,
+) -> Option<()> {
+    let n = b - a;
     if m == n {
         if !complete {
-            out.push(root(alg, leaves));
+            out.push(mth(a, b)?);
         }
-        return;
+        return Some(());
     }
     let k = split(n);
     if m <= k {
-        subproof(alg, &leaves[..k], m, complete, out);
-        out.push(root(alg, &leaves[k..]));
+        subproof(mth, a, a + k, m, complete, out)?;
+        out.push(mth(a + k, b)?);
     } else {
-        subproof(alg, &leaves[k..], m - k, false, out);
-        out.push(root(alg, &leaves[..k]));
+        subproof(mth, a + k, b, m - k, false, out)?;
+        out.push(mth(a, a + k)?);
+    }
+    Some(())
+}
+
+/// A log too long to hash whole for every proof. The hash of every complete chunk of
+/// `chunk` leaves (a power of two) is kept — 32 bytes per chunk, they never change in an
+/// append-only log — and proofs need the leaf hashes of at most three chunks: the one the
+/// proven leaf (or the older tree's edge) is in, and the incomplete tail. Every other
+/// subtree on a proof's path is whole chunks, whose hash is the tree hash over their chunk
+/// hashes (a chunk is a power of two, so the RFC 6962 splits fall on chunk boundaries).
+pub struct Chunked<'a> {
+    pub alg: HashAlg,
+    /// Leaves per chunk, a power of two.
+    pub chunk: usize,
+    /// Tree hash of chunk `i`'s leaves, for at least every complete chunk below `size`.
+    pub roots: &'a [Hash],
+    /// Leaf hashes of the chunks loaded, by chunk index (a chunk's first leaves only, for
+    /// the tail).
+    pub loaded: &'a std::collections::BTreeMap<usize, Vec<Hash>>,
+    /// Leaves in the tree.
+    pub size: usize,
+}
+
+impl Chunked<'_> {
+    /// The chunks whose leaves a proof about leaf or edge `m` needs: `m`'s, the one
+    /// before an edge at a chunk boundary, and the tail (the last, incomplete chunk).
+    pub fn chunks_needed(chunk: usize, size: usize, m: usize) -> Vec<usize> {
+        let mut v = vec![
+            m / chunk,
+            m.saturating_sub(1) / chunk,
+            size.saturating_sub(1) / chunk,
+        ];
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    fn mth(&self, a: usize, b: usize) -> Option<Hash> {
+        let c = self.chunk;
+        match b - a {
+            0 => return Some(self.alg.empty()),
+            _ if a % c == 0 && b % c == 0 && b / c <= self.roots.len() => {
+                return Some(root(self.alg, &self.roots[a / c..b / c]));
+            }
+            _ if a / c == (b - 1) / c => {
+                let base = a / c * c;
+                let leaves = self.loaded.get(&(a / c))?;
+                return leaves.get(a - base..b - base).map(|l| root(self.alg, l));
+            }
+            n => {
+                let k = split(n);
+                Some(self.alg.node(&self.mth(a, a + k)?, &self.mth(a + k, b)?))
+            }
+        }
+    }
+
+    /// The hash of leaf `i`, if its chunk is loaded.
+    pub fn leaf(&self, i: usize) -> Option<Hash> {
+        self.loaded
+            .get(&(i / self.chunk))?
+            .get(i % self.chunk)
+            .copied()
+    }
+
+    /// [`inclusion_proof`]; `None` also when a needed chunk is not loaded.
+    pub fn inclusion_proof(&self, m: usize) -> Option<Vec<Hash>> {
+        if m >= self.size || !self.chunk.is_power_of_two() {
+            return None;
+        }
+        let mut out = vec![];
+        path(&|a, b| self.mth(a, b), 0, self.size, m, &mut out)?;
+        Some(out)
+    }
+
+    /// [`consistency_proof`]; `None` also when a needed chunk is not loaded.
+    pub fn consistency_proof(&self, m: usize) -> Option<Vec<Hash>> {
+        if m == 0 || m > self.size || !self.chunk.is_power_of_two() {
+            return None;
+        }
+        let mut out = vec![];
+        subproof(&|a, b| self.mth(a, b), 0, self.size, m, true, &mut out)?;
+        Some(out)
     }
 }
 
@@ -234,6 +331,59 @@ mod tests {
 
     fn hex(h: &Hash) -> String {
         h.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn chunked_proofs_equal_whole_log_proofs_from_three_chunks() {
+        let alg = HashAlg::Sha256;
+        for chunk in [1usize, 2, 4, 8] {
+            for n in 1..=70usize {
+                let l = leaves(alg, n);
+                let roots: Vec<Hash> = l.chunks_exact(chunk).map(|c| root(alg, c)).collect();
+                for m in 0..=n {
+                    let mut loaded = std::collections::BTreeMap::new();
+                    for i in Chunked::chunks_needed(chunk, n, m) {
+                        let end = ((i + 1) * chunk).min(n);
+                        if i * chunk < end {
+                            loaded.insert(i, l[i * chunk..end].to_vec());
+                        }
+                    }
+                    let t = Chunked {
+                        alg,
+                        chunk,
+                        roots: &roots,
+                        loaded: &loaded,
+                        size: n,
+                    };
+                    if m < n {
+                        assert_eq!(t.leaf(m), Some(l[m]));
+                        assert_eq!(
+                            t.inclusion_proof(m),
+                            inclusion_proof(alg, &l, m),
+                            "inclusion chunk {chunk} n {n} m {m}"
+                        );
+                    }
+                    if m > 0 {
+                        assert_eq!(
+                            t.consistency_proof(m),
+                            consistency_proof(alg, &l, m),
+                            "consistency chunk {chunk} n {n} m {m}"
+                        );
+                    }
+                }
+                // Without the tail's leaves a proof cannot be made (not a wrong one).
+                if n % chunk != 0 && n > chunk {
+                    let t = Chunked {
+                        alg,
+                        chunk,
+                        roots: &roots,
+                        loaded: &std::collections::BTreeMap::new(),
+                        size: n,
+                    };
+                    assert_eq!(t.inclusion_proof(0), None);
+                }
+            }
+        }
     }
 
     #[test]

@@ -31,7 +31,13 @@ pub struct AuditLog {
     frontier: Mutex<Frontier>,
     /// The size of the last tree head signed or seen, so the signer reads no history.
     last_signed: std::sync::atomic::AtomicU64,
+    /// Tree hashes of the complete chunks of [`PROOF_CHUNK`] events, grown as proofs ask
+    /// for larger trees: a proof then reads at most three chunks of events, not the log.
+    chunk_roots: Mutex<Vec<Hash>>,
 }
+
+/// Events per chunk for proofs (a power of two).
+const PROOF_CHUNK: usize = 1024;
 
 /// The hash and signature algorithms of a suite.
 pub fn algorithms(suite: Suite) -> (HashAlg, SigAlg) {
@@ -105,6 +111,7 @@ impl AuditLog {
             signer,
             frontier: Mutex::new(Frontier::default()),
             last_signed: std::sync::atomic::AtomicU64::new(0),
+            chunk_roots: Mutex::new(Vec::new()),
         });
         let last = store
             .audit_heads()
@@ -378,6 +385,68 @@ async fn latest_head(s: &crate::AppState) -> Result<AuditHeadRow, ApiError> {
 }
 
 /// Leaf hashes of the first `n` events.
+/// Leaf hashes of events `from..to`.
+async fn leaf_range(s: &crate::AppState, from: i64, to: i64) -> Result<Vec<Hash>, ApiError> {
+    let alg = s.audit.alg;
+    let mut out = Vec::with_capacity((to - from).max(0) as usize);
+    while from + (out.len() as i64) < to {
+        let at = from + out.len() as i64;
+        let batch = s
+            .vault
+            .store()
+            .audit_events(at, (to - at).min(10_000))
+            .await
+            .map_err(store_error)?;
+        if batch.is_empty() {
+            break;
+        }
+        out.extend(batch.iter().map(|(_, e)| alg.leaf(e)));
+    }
+    Ok(out)
+}
+
+/// A proof over the first `size` events about leaf or edge `m`, from the chunk hashes and
+/// at most three chunks of events (see [`custodia_audit::merkle::Chunked`]). `None` when
+/// the log holds fewer than `size` events.
+async fn chunked_proof<T>(
+    s: &crate::AppState,
+    size: usize,
+    m: usize,
+    prove: impl FnOnce(&custodia_audit::merkle::Chunked) -> T,
+) -> Result<Option<T>, ApiError> {
+    use custodia_audit::merkle::{root, Chunked};
+    let c = PROOF_CHUNK;
+    let mut roots = s.audit.chunk_roots.lock().await;
+    // Complete chunks not hashed yet (once each: events never change in a sound log).
+    while roots.len() < size / c {
+        let from = roots.len() * c;
+        let leaves = leaf_range(s, from as i64, (from + 64 * c).min(size / c * c) as i64).await?;
+        if leaves.len() < c {
+            return Ok(None);
+        }
+        roots.extend(leaves.chunks_exact(c).map(|l| root(s.audit.alg, l)));
+    }
+    let mut loaded = std::collections::BTreeMap::new();
+    for i in Chunked::chunks_needed(c, size, m) {
+        let (from, to) = (i * c, ((i + 1) * c).min(size));
+        if from < to {
+            let leaves = leaf_range(s, from as i64, to as i64).await?;
+            if leaves.len() < to - from {
+                return Ok(None);
+            }
+            loaded.insert(i, leaves);
+        }
+    }
+    let tree = Chunked {
+        alg: s.audit.alg,
+        chunk: c,
+        roots: &roots,
+        loaded: &loaded,
+        size,
+    };
+    Ok(Some(prove(&tree)))
+}
+
 async fn leaves(s: &crate::AppState, n: i64) -> Result<Vec<Hash>, ApiError> {
     let alg = s.audit.alg;
     let mut out = Vec::with_capacity(n as usize);
@@ -445,16 +514,29 @@ pub async fn inclusion(
     if q.index < 0 || q.index >= size {
         return Err(bad("index", "index must be below the tree size"));
     }
-    let leaves = leaves(&s, size).await?;
-    if (leaves.len() as i64) < size {
-        return Err(bad("size", "the log holds fewer events than that size"));
-    }
-    let proof = custodia_audit::merkle::inclusion_proof(s.audit.alg, &leaves, q.index as usize)
-        .ok_or_else(|| bad("index", "index must be below the tree size"))?;
+    let m = q.index as usize;
+    let made = chunked_proof(&s, size as usize, m, |t| {
+        Some((t.leaf(m)?, t.inclusion_proof(m)?))
+    })
+    .await?
+    .ok_or_else(|| bad("size", "the log holds fewer events than that size"))?;
+    let (leaf, proof) = match made {
+        Some(made) => made,
+        // Not expected (the chunk set is tested); the whole log still gives the answer.
+        None => {
+            let leaves = leaves(&s, size).await?;
+            if (leaves.len() as i64) < size {
+                return Err(bad("size", "the log holds fewer events than that size"));
+            }
+            let proof = custodia_audit::merkle::inclusion_proof(s.audit.alg, &leaves, m)
+                .ok_or_else(|| bad("index", "index must be below the tree size"))?;
+            (leaves[m], proof)
+        }
+    };
     Ok(Json(InclusionProof {
         index: q.index,
         tree_size: size,
-        leaf_hash: hex(&leaves[q.index as usize]),
+        leaf_hash: hex(&leaf),
         proof: proof.iter().map(|h| hex(h)).collect(),
     }))
 }
@@ -489,12 +571,22 @@ pub async fn consistency(
     if q.from < 1 || q.from > to {
         return Err(bad("from", "from must be between 1 and to"));
     }
-    let leaves = leaves(&s, to).await?;
-    if (leaves.len() as i64) < to {
-        return Err(bad("to", "the log holds fewer events than that size"));
-    }
-    let proof = custodia_audit::merkle::consistency_proof(s.audit.alg, &leaves, q.from as usize)
-        .ok_or_else(|| bad("from", "from must be between 1 and to"))?;
+    let m = q.from as usize;
+    let made = chunked_proof(&s, to as usize, m, |t| t.consistency_proof(m))
+        .await?
+        .ok_or_else(|| bad("to", "the log holds fewer events than that size"))?;
+    let proof = match made {
+        Some(proof) => proof,
+        // Not expected (the chunk set is tested); the whole log still gives the answer.
+        None => {
+            let leaves = leaves(&s, to).await?;
+            if (leaves.len() as i64) < to {
+                return Err(bad("to", "the log holds fewer events than that size"));
+            }
+            custodia_audit::merkle::consistency_proof(s.audit.alg, &leaves, m)
+                .ok_or_else(|| bad("from", "from must be between 1 and to"))?
+        }
+    };
     Ok(Json(ConsistencyProof {
         from: q.from,
         to,
