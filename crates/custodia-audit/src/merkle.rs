@@ -171,14 +171,14 @@ impl Chunked<'_> {
     fn mth(&self, a: usize, b: usize) -> Option<Hash> {
         let c = self.chunk;
         match b - a {
-            0 => return Some(self.alg.empty()),
-            _ if a % c == 0 && b % c == 0 && b / c <= self.roots.len() => {
-                return Some(root(self.alg, &self.roots[a / c..b / c]));
+            0 => Some(self.alg.empty()),
+            _ if a.is_multiple_of(c) && b.is_multiple_of(c) && b / c <= self.roots.len() => {
+                Some(root(self.alg, &self.roots[a / c..b / c]))
             }
             _ if a / c == (b - 1) / c => {
                 let base = a / c * c;
                 let leaves = self.loaded.get(&(a / c))?;
-                return leaves.get(a - base..b - base).map(|l| root(self.alg, l));
+                leaves.get(a - base..b - base).map(|l| root(self.alg, l))
             }
             n => {
                 let k = split(n);
@@ -372,7 +372,7 @@ mod tests {
                     }
                 }
                 // Without the tail's leaves a proof cannot be made (not a wrong one).
-                if n % chunk != 0 && n > chunk {
+                if !n.is_multiple_of(chunk) && n > chunk {
                     let t = Chunked {
                         alg,
                         chunk,
