@@ -395,8 +395,10 @@ fn scan_text(
             .map(|(block, base, line)| {
                 if gb18030 {
                     gb18030_block(block, *base, *line, shown, opts)
-                } else {
+                } else if simdutf8::basic::from_utf8(block).is_ok() {
                     text_block(block, *base, *line, shown, opts)
+                } else {
+                    mixed_block(block, *base, *line, shown, opts)
                 }
             })
             .collect();
@@ -413,6 +415,54 @@ fn scan_text(
         }
     }
     Ok(())
+}
+
+/// Whether lines of a file that began as UTF-8 (or plain ASCII, in its first 64 KB) are
+/// GB18030 — a log that an old Windows tool appends to, files concatenated from two
+/// sources. GBK Chinese is mostly invalid as UTF-8, so the lines need a tenth of their
+/// non-ASCII bytes invalid as UTF-8 as well as decoding as GB18030 with Chinese in it: a
+/// UTF-8 line with a few stray bytes stays UTF-8 (its pieces around them are scanned).
+fn turned_gb18030(lines: &[u8]) -> bool {
+    let invalid: usize = lines.utf8_chunks().map(|c| c.invalid().len()).sum();
+    let high = lines.iter().filter(|&&b| b >= 0x80).count();
+    invalid > 0 && invalid * 10 >= high && crate::encoding::sniff_gb18030(lines)
+}
+
+/// A block that is not all UTF-8: runs of UTF-8 lines are scanned as such, runs of
+/// other lines as GB18030 when they are that ([`turned_gb18030`]), else as UTF-8 pieces.
+fn mixed_block(block: &[u8], base: u64, line: u64, shown: &Arc<str>, opts: &Options) -> crate::Out {
+    let mut out = crate::Out::new(opts);
+    let mut run_start = 0;
+    let mut run_line = line;
+    let mut run_utf8 = None;
+    let mut at = 0;
+    let mut lines_in_run = 0;
+    let mut flush = |from: usize, to: usize, first_line: u64, utf8: bool| {
+        let piece = &block[from..to];
+        let found = if !utf8 && turned_gb18030(piece) {
+            gb18030_block(piece, base + from as u64, first_line, shown, opts)
+        } else {
+            text_block(piece, base + from as u64, first_line, shown, opts)
+        };
+        out.append(found);
+    };
+    while at < block.len() {
+        let end = memchr::memchr(b'\n', &block[at..]).map_or(block.len(), |e| at + e + 1);
+        let utf8 = simdutf8::basic::from_utf8(&block[at..end]).is_ok();
+        if run_utf8.is_some_and(|u| u != utf8) {
+            flush(run_start, at, run_line, run_utf8 == Some(true));
+            run_start = at;
+            run_line += lines_in_run;
+            lines_in_run = 0;
+        }
+        run_utf8 = Some(utf8);
+        lines_in_run += 1;
+        at = end;
+    }
+    if run_start < block.len() {
+        flush(run_start, block.len(), run_line, run_utf8 != Some(false));
+    }
+    out
 }
 
 /// The findings of one block of text starting at byte `base`, line `line` of the file.

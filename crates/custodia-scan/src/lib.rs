@@ -510,6 +510,13 @@ impl Out {
         }
     }
 
+    /// Takes what `other` found after what this holds.
+    pub fn append(&mut self, mut other: Out) {
+        self.seal();
+        other.seal();
+        self.sealed.append(&mut other.sealed);
+    }
+
     /// Closes the open event (if it holds anything).
     fn seal(&mut self) {
         if self.n == 0 {

@@ -729,6 +729,50 @@ fn values_never_become_field_names() {
 }
 
 #[test]
+fn a_text_file_that_turns_gbk_after_its_first_megabytes_is_decoded_there() {
+    // 3 MB of UTF-8 (the file is sniffed as UTF-8), then GBK lines appended by another
+    // tool; and a UTF-8 file with a few stray bytes, which must stay UTF-8.
+    let dir = tempfile::tempdir().unwrap();
+    let mut raw = Vec::new();
+    while raw.len() < 3 << 20 {
+        raw.extend_from_slice("2026-11-30 12:00:00 INFO 服务正常，请求已处理。\n".as_bytes());
+    }
+    let offset = raw.len();
+    let note = format!("客户张伟来电，手机{MOBILE}，地址北京市朝阳区建国路88号3栋2单元501室。\n");
+    for _ in 0..50 {
+        raw.extend_from_slice(&encoding_rs::GBK.encode(&note).0);
+    }
+    let t = write(dir.path(), "mixed.log", &raw);
+    let mut noisy = format!("客户李娜来电，手机{MOBILE}。\n").into_bytes();
+    noisy.extend_from_slice(b"\xff\xfe binary noise\n");
+    noisy.extend_from_slice("联系人王芳，地址上海市浦东新区世纪大道100号。\n".as_bytes());
+    let u = write(dir.path(), "noisy.log", &noisy);
+    let s = scan(&[dir.path().to_path_buf()], &Options::default());
+    let of = |p: &Path, ty: PiiType| -> Vec<Finding> {
+        s.findings
+            .iter()
+            .filter(|f| *f.path == *p.to_string_lossy() && f.ty == ty)
+            .cloned()
+            .collect()
+    };
+    let names = of(&t, PiiType::PersonName);
+    assert_eq!(names.len(), 50, "a name on every GBK line");
+    let first = &names[0];
+    assert!(first.start as usize >= offset);
+    let decoded = encoding_rs::GBK
+        .decode_without_bom_handling(&raw[first.start as usize..first.end as usize])
+        .0
+        .into_owned();
+    same(&decoded, "张伟", "the name's bytes in the file");
+    assert_eq!(of(&t, PiiType::Address).len(), 50);
+    assert_eq!(of(&t, PiiType::CnMobile).len(), 50);
+    // The UTF-8 file keeps its Chinese findings around the noise.
+    assert_eq!(of(&u, PiiType::PersonName).len(), 2);
+    assert_eq!(of(&u, PiiType::Address).len(), 1);
+    assert_eq!(of(&u, PiiType::CnMobile).len(), 1);
+}
+
+#[test]
 fn gbk_text_and_csv_are_decoded_with_offsets_in_the_file() {
     // What Excel on Chinese Windows writes: GBK. Names and addresses are only findable
     // decoded; offsets must still be byte offsets in the GBK file.
