@@ -108,6 +108,9 @@ struct CsvField {
     start: usize,
     end: usize,
     quoted: bool,
+    /// Bytes between a closing quote and the delimiter (`"张伟"13812345678,`): not CSV,
+    /// but data all the same, scanned as a value of the same column.
+    tail: (usize, usize),
 }
 
 /// Splits one record (RFC 4180: quotes, doubled quotes, newlines inside quotes).
@@ -132,17 +135,18 @@ fn split_record(rec: &[u8], delim: u8) -> Vec<CsvField> {
                 }
                 j += 1;
             }
+            let next = memchr::memchr(delim, &rec[j.min(end_of_rec)..end_of_rec]).map(|k| j + k);
+            let after_quote = (j + 1).min(end_of_rec);
             fields.push(CsvField {
                 start,
                 end: j.min(end_of_rec),
                 quoted: true,
+                tail: (after_quote, next.unwrap_or(end_of_rec).max(after_quote)),
             });
-            // Skip to the delimiter after the closing quote.
-            i = match memchr::memchr(delim, &rec[j.min(end_of_rec)..end_of_rec]) {
-                Some(k) => j + k + 1,
-                None => {
-                    break;
-                }
+            // Go on after the delimiter that follows the closing quote.
+            i = match next {
+                Some(d) => d + 1,
+                None => break,
             };
         } else {
             let end = memchr::memchr(delim, &rec[i.min(end_of_rec)..end_of_rec])
@@ -151,6 +155,7 @@ fn split_record(rec: &[u8], delim: u8) -> Vec<CsvField> {
                 start: i,
                 end,
                 quoted: false,
+                tail: (end, end),
             });
             if end >= end_of_rec {
                 break;
@@ -201,6 +206,43 @@ fn csv_cell<'a>(rec: &'a [u8], f: &CsvField, gb18030: bool) -> Value<'a> {
         decoded: d.text.into_bytes().into(),
         map: Some(map),
     }
+}
+
+/// [`emit`] for a CSV field: its value, then any bytes after its closing quote. `at` is
+/// the record, its offset in the file and the record's line cursor.
+#[allow(clippy::too_many_arguments)]
+fn emit_field(
+    name: &mut dyn FnMut() -> Arc<str>,
+    ctx: &FieldContext,
+    value: &Value<'_>,
+    f: &CsvField,
+    gb18030: bool,
+    (rec, base, cursor): (&[u8], u64, &mut LineCursor),
+    shown: &Arc<str>,
+    opts: &Options,
+    out: &mut Batch<'_>,
+) -> Vec<custodia_core::PiiType> {
+    let mut types = emit(
+        name, ctx, value, f.start, rec, base, cursor, shown, opts, out,
+    );
+    if let Some((tail, at)) = tail_value(rec, f, gb18030) {
+        types.extend(emit(
+            name, ctx, &tail, at, rec, base, cursor, shown, opts, out,
+        ));
+    }
+    types
+}
+
+/// The bytes after a field's closing quote, if any, as a value and where it starts.
+fn tail_value<'a>(rec: &'a [u8], f: &CsvField, gb18030: bool) -> Option<(Value<'a>, usize)> {
+    let (start, end) = f.tail;
+    let tail = CsvField {
+        start,
+        end,
+        quoted: false,
+        tail: (end, end),
+    };
+    (start < end).then(|| (csv_cell(rec, &tail, gb18030), start))
 }
 
 /// Reads one CSV record (several lines when a quoted field holds newlines).
@@ -273,18 +315,9 @@ pub(crate) fn scan_csv(
                     let v = csv_cell(&rec, f, gb18030);
                     let name = format!("column_{}", i + 1);
                     let ctx = fields_ctx.get(&name);
-                    emit(
-                        &mut || Arc::from(name.as_str()),
-                        &ctx,
-                        &v,
-                        f.start,
-                        &rec,
-                        base,
-                        &mut cursor,
-                        shown,
-                        opts,
-                        &mut out,
-                    );
+                    let mut name = || Arc::from(name.as_str());
+                    let at = (&rec[..], base, &mut cursor);
+                    emit_field(&mut name, &ctx, &v, f, gb18030, at, shown, opts, &mut out);
                 }
                 // A "header" holding personal data is a first data row (a file without a
                 // header): never use a value as a field name.
@@ -316,14 +349,14 @@ pub(crate) fn scan_csv(
                                 (Arc::from(extra), c)
                             }
                         };
-                    let types = emit(
+                    let at = (&rec[..], base, &mut cursor);
+                    let types = emit_field(
                         &mut || name.clone(),
                         &ctx,
                         &v,
-                        f.start,
-                        &rec,
-                        base,
-                        &mut cursor,
+                        f,
+                        gb18030,
+                        at,
                         shown,
                         opts,
                         &mut out,
@@ -770,6 +803,19 @@ mod tests {
         );
         assert_eq!(fields("\"multi\nline\",z\n"), ["multi\nline", "z"]);
         assert_eq!(fields("one\n"), ["one"]);
+    }
+
+    #[test]
+    fn bytes_after_a_closing_quote_are_kept_as_the_fields_tail() {
+        let rec = b"\"zhang\"13812345678,b,\"c\"\n";
+        let f = split_record(rec, b',');
+        assert_eq!(f.len(), 3);
+        assert_eq!(&rec[f[0].tail.0..f[0].tail.1], b"13812345678");
+        assert_eq!(f[1].tail.0, f[1].tail.1);
+        assert_eq!(f[2].tail.0, f[2].tail.1, "nothing after the last quote");
+        let unterminated = b"\"abc";
+        let f = split_record(unterminated, b',');
+        assert_eq!(f[0].tail.0, f[0].tail.1);
     }
 
     #[test]

@@ -729,6 +729,28 @@ fn values_never_become_field_names() {
 }
 
 #[test]
+fn csv_bytes_after_a_closing_quote_are_scanned() {
+    // Malformed CSV (a value glued after a quoted field) still holds data.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!("姓名,备注\n\"张伟\"{MOBILE},无\n");
+    let p = write(dir.path(), "glued.csv", csv.as_bytes());
+    let s = scan(&[dir.path().to_path_buf()], &Options::default());
+    let m = s
+        .findings
+        .iter()
+        .find(|f| f.ty == PiiType::CnMobile)
+        .expect("the glued mobile is found");
+    same(
+        &csv[m.start as usize..m.end as usize],
+        MOBILE,
+        "glued mobile",
+    );
+    assert_eq!(m.field.as_deref(), Some("姓名"));
+    assert!(*m.path == *p.to_string_lossy());
+    assert!(s.findings.iter().any(|f| f.ty == PiiType::PersonName));
+}
+
+#[test]
 fn a_text_file_that_turns_gbk_after_its_first_megabytes_is_decoded_there() {
     // 3 MB of UTF-8 (the file is sniffed as UTF-8), then GBK lines appended by another
     // tool; and a UTF-8 file with a few stray bytes, which must stay UTF-8.
