@@ -658,6 +658,16 @@ pub async fn events(
     let mut from = q.after.map_or(0, |a| a + 1).max(0);
     let mut out = vec![];
     let mut next = None;
+    // A matching event holds every string filter as serde writes it (quoted, escaped):
+    // events without one are passed over before parsing, which is most of a scan's cost.
+    let needles: Vec<memchr::memmem::Finder<'static>> =
+        [&q.actor, &q.record, &q.action, &q.purpose, &q.outcome]
+            .into_iter()
+            .flatten()
+            .map(|v| {
+                memchr::memmem::Finder::new(&serde_json::to_vec(v).unwrap_or_default()).into_owned()
+            })
+            .collect();
     'scan: loop {
         let batch = s
             .vault
@@ -670,6 +680,9 @@ pub async fn events(
         }
         for (seq, bytes) in batch {
             from = seq + 1;
+            if !needles.iter().all(|n| n.find(&bytes).is_some()) {
+                continue;
+            }
             let Some(e) = Event::from_canonical(&bytes) else {
                 continue;
             };
