@@ -241,7 +241,7 @@ where
             .iter()
             .map(|c| custodia_detect::find::FieldContext::new(c))
             .collect();
-        let mut out = crate::Batch::new(tx, opts);
+        let mut out = crate::Out::sending(tx, opts);
         let path: std::sync::Arc<str> = t.shown.as_str().into();
         let names: Vec<std::sync::Arc<str>> = t.columns.iter().map(|c| c.as_str().into()).collect();
         while let Some(row) = stream.next().await {

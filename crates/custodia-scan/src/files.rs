@@ -361,7 +361,7 @@ fn scan_text(
     let mut line: u64 = 1;
     let mut eof = false;
     let parallel = rayon::current_num_threads().max(1) * 2;
-    let mut batch = crate::Batch::new(tx, opts);
+    let mut batch = crate::Out::sending(tx, opts);
     let mut spare: Vec<Vec<u8>> = Vec::new();
     while !eof || !buf.is_empty() {
         // Up to `parallel` blocks, each cut at a line end, with where each starts.
@@ -430,7 +430,13 @@ fn turned_gb18030(lines: &[u8]) -> bool {
 
 /// A block that is not all UTF-8: runs of UTF-8 lines are scanned as such, runs of
 /// other lines as GB18030 when they are that ([`turned_gb18030`]), else as UTF-8 pieces.
-fn mixed_block(block: &[u8], base: u64, line: u64, shown: &Arc<str>, opts: &Options) -> crate::Out {
+fn mixed_block(
+    block: &[u8],
+    base: u64,
+    line: u64,
+    shown: &Arc<str>,
+    opts: &Options,
+) -> crate::Out<'static> {
     let mut out = crate::Out::new(opts);
     let mut run_start = 0;
     let mut run_line = line;
@@ -466,7 +472,13 @@ fn mixed_block(block: &[u8], base: u64, line: u64, shown: &Arc<str>, opts: &Opti
 }
 
 /// The findings of one block of text starting at byte `base`, line `line` of the file.
-fn text_block(block: &[u8], base: u64, line: u64, shown: &Arc<str>, opts: &Options) -> crate::Out {
+fn text_block(
+    block: &[u8],
+    base: u64,
+    line: u64,
+    shown: &Arc<str>,
+    opts: &Options,
+) -> crate::Out<'static> {
     let mut cursor = LineCursor::new(line);
     let mut out = crate::Out::new(opts);
     crate::with_found(|found| {
@@ -487,7 +499,13 @@ fn text_block(block: &[u8], base: u64, line: u64, shown: &Arc<str>, opts: &Optio
 }
 
 /// [`text_block`] for GB18030 text: decoded for the detectors, offsets mapped back.
-fn gb18030_block(raw: &[u8], base: u64, line: u64, shown: &Arc<str>, opts: &Options) -> crate::Out {
+fn gb18030_block(
+    raw: &[u8],
+    base: u64,
+    line: u64,
+    shown: &Arc<str>,
+    opts: &Options,
+) -> crate::Out<'static> {
     let d = crate::encoding::decode(raw);
     let mut cursor = LineCursor::new(line);
     let block = d.text.as_bytes();

@@ -3,7 +3,7 @@
 //! Findings name the column header or key path in `field`.
 
 use crate::files::{valid_pieces, LineCursor};
-use crate::{Batch, Event, Fields, Options, Sender};
+use crate::{Event, Fields, Options, Out, Sender};
 use custodia_detect::find::FieldContext;
 use std::fs::File;
 use std::io::{self, BufRead};
@@ -71,7 +71,7 @@ fn emit(
     cursor: &mut LineCursor,
     shown: &Arc<str>,
     opts: &Options,
-    out: &mut Batch<'_>,
+    out: &mut Out<'_>,
 ) -> Vec<custodia_core::PiiType> {
     let mut types = vec![];
     let mut field: Option<Arc<str>> = None;
@@ -220,7 +220,7 @@ fn emit_field(
     (rec, base, cursor): (&[u8], u64, &mut LineCursor),
     shown: &Arc<str>,
     opts: &Options,
-    out: &mut Batch<'_>,
+    out: &mut Out<'_>,
 ) -> Vec<custodia_core::PiiType> {
     let mut types = emit(
         name, ctx, value, f.start, rec, base, cursor, shown, opts, out,
@@ -276,7 +276,7 @@ pub(crate) fn scan_csv(
     // Column classification from the first `sample` records.
     let mut tallies: Vec<crate::ColumnTally> = vec![];
     let mut sampled = 0u64;
-    let mut out = Batch::new(tx, opts);
+    let mut out = Out::sending(tx, opts);
     let mut contexts: Vec<FieldContext> = vec![];
     let mut shared_names: Vec<Arc<str>> = vec![];
     let mut fields_ctx = Fields::default();
@@ -524,7 +524,7 @@ pub(crate) fn scan_json(
     let mut st = JsonState::default();
     let mut base: u64 = 0;
     let mut line: u64 = 1;
-    let mut out = Batch::new(tx, opts);
+    let mut out = Out::sending(tx, opts);
     let mut contexts = Fields::default();
     loop {
         line_buf.clear();
@@ -638,7 +638,7 @@ fn cell_findings(
     text: &str,
     opts: &Options,
     contexts: &mut Fields,
-    out: &mut Batch<'_>,
+    out: &mut Out<'_>,
 ) -> usize {
     let ctx = contexts.get(leaf(field));
     let mut n = 0;
@@ -671,7 +671,7 @@ pub(crate) fn scan_xlsx(
     use calamine::{Reader, Xlsx};
     let mut wb: Xlsx<_> = Xlsx::new(io::BufReader::new(file)).map_err(invalid)?;
     let sheets = wb.sheet_names();
-    let mut out = Batch::new(tx, opts);
+    let mut out = Out::sending(tx, opts);
     let mut contexts = Fields::default();
     for (sheet_no, sheet) in sheets.into_iter().enumerate() {
         let mut cells = wb.worksheet_cells_reader(&sheet).map_err(invalid)?;
@@ -726,7 +726,7 @@ pub(crate) fn scan_parquet(
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let reader = SerializedFileReader::new(file).map_err(invalid)?;
     let rows = reader.get_row_iter(None).map_err(invalid)?;
-    let mut out = Batch::new(tx, opts);
+    let mut out = Out::sending(tx, opts);
     let mut contexts = Fields::default();
     for (i, row) in rows.enumerate() {
         let row = row.map_err(invalid)?;
@@ -745,7 +745,7 @@ fn parquet_field(
     (row, col): (u64, u64),
     opts: &Options,
     contexts: &mut Fields,
-    out: &mut Batch<'_>,
+    out: &mut Out<'_>,
 ) {
     use parquet::record::Field;
     let text = match field {

@@ -782,27 +782,8 @@ async fn audit_proofs_across_chunks(s: &Server) {
         .collect();
     assert_eq!(leaves.len(), n);
     assert_eq!(custodia_audit::merkle::root(alg, &leaves), head_root);
-    let hexes = |v: &Value| -> Vec<[u8; 32]> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|h| {
-                custodia_audit::sth::unhex(h.as_str().unwrap())
-                    .unwrap()
-                    .try_into()
-                    .unwrap()
-            })
-            .collect()
-    };
     for m in [0, 1, 1023, 1024, 1500, 2047, 2048, n - 2, n - 1] {
-        let (st, _, p) = s
-            .send(s.req(
-                Method::GET,
-                &format!("/v1/audit/proof/inclusion?index={m}&size={n}"),
-            ))
-            .await;
-        assert_eq!(st, StatusCode::OK, "{p}");
-        let proof = hexes(&p["proof"]);
+        let proof = proof_of(s, &format!("/v1/audit/proof/inclusion?index={m}&size={n}")).await;
         assert_eq!(
             Some(proof.clone()),
             custodia_audit::merkle::inclusion_proof(alg, &leaves, m),
@@ -813,14 +794,7 @@ async fn audit_proofs_across_chunks(s: &Server) {
         ));
     }
     for m in [1, 2, 1023, 1024, 1025, 2048, 2049, n - 1, n] {
-        let (st, _, p) = s
-            .send(s.req(
-                Method::GET,
-                &format!("/v1/audit/proof/consistency?from={m}&to={n}"),
-            ))
-            .await;
-        assert_eq!(st, StatusCode::OK, "{p}");
-        let proof = hexes(&p["proof"]);
+        let proof = proof_of(s, &format!("/v1/audit/proof/consistency?from={m}&to={n}")).await;
         assert_eq!(
             Some(proof.clone()),
             custodia_audit::merkle::consistency_proof(alg, &leaves, m),
@@ -906,18 +880,6 @@ async fn audit_trail(s: &Server) {
     })
     .unwrap();
     assert!(key.verify(&head));
-    let hexes = |v: &Value| -> Vec<[u8; 32]> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|h| {
-                custodia_audit::sth::unhex(h.as_str().unwrap())
-                    .unwrap()
-                    .try_into()
-                    .unwrap()
-            })
-            .collect()
-    };
     let (st, _, p) = s
         .send(s.req(Method::GET, "/v1/audit/proof/inclusion?index=3"))
         .await;
@@ -1081,6 +1043,27 @@ fn schema_example_is_valid() {
 // ----- who may see what ------------------------------------------------------------------
 
 const PASSWORD: &str = "correct horse battery staple";
+
+/// The proof a proof route answers with (200 expected).
+async fn proof_of(s: &Server, path: &str) -> Vec<[u8; 32]> {
+    let (st, _, p) = s.send(s.req(Method::GET, path)).await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    hexes(&p["proof"])
+}
+
+/// The hex hashes of a proof response.
+fn hexes(v: &Value) -> Vec<[u8; 32]> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            custodia_audit::sth::unhex(h.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect()
+}
 
 fn today() -> String {
     custodia_detect::format_timestamp(custodia_store::now_unix())[..10].to_string()
