@@ -3,7 +3,7 @@
 # axum handler on the same server returning a constant JSON body of the same size, both
 # driven by wrk on loopback in the same run. Then p99 at half the saturated rate, and RSS.
 #
-# Usage: bench/http.sh [sqlite|postgres]   (postgres uses CUSTODIA_BENCH_PG, default
+# Usage: [PERF=perf.data] bench/http.sh [sqlite|postgres]   (postgres uses CUSTODIA_BENCH_PG, default
 #        postgres://postgres@127.0.0.1:5432, and creates/drops database custodia_bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,7 +70,12 @@ run() { DELAY_MS="${2:-0}" wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s bench/g
 
 run "$CONST_URL" >/dev/null 2>&1 || true   # warm-up
 CONST_OUT=$(run "$CONST_URL")
+if [ -n "${PERF:-}" ]; then   # PERF=FILE: profile the server during the saturated read run
+  perf record -F 999 -p "$PID" -o "$PERF" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
+  PERF_PID=$!
+fi
 READ_OUT=$(run "$READ_URL")
+[ -n "${PERF:-}" ] && wait "$PERF_PID"
 CONST_RATE=$(echo "$CONST_OUT" | rate)
 READ_RATE=$(echo "$READ_OUT" | rate)
 HIGH_RSS=$(awk '/VmHWM/ {print int($2/1024)}' /proc/$PID/status)

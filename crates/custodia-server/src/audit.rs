@@ -122,7 +122,25 @@ impl AuditLog {
         log.last_signed
             .store(last, std::sync::atomic::Ordering::Relaxed);
         log.catch_up().await.map_err(|e| e.to_string())?;
-        tokio::spawn(append_loop(store, rx));
+        match store.audit_appender().map_err(|e| e.to_string())? {
+            // SQLite: a thread of its own appends with its own connection — no hand-off
+            // to an async task and from it to sqlx's connection thread per batch.
+            Some(mut appender) => {
+                let mut rx = rx;
+                std::thread::Builder::new()
+                    .name("custodia-audit".into())
+                    .spawn(move || {
+                        while let Some(first) = rx.blocking_recv() {
+                            let (events, waiting) = take_batch(first, &mut rx);
+                            answer(waiting, appender.append(&events));
+                        }
+                    })
+                    .map_err(|e| e.to_string())?;
+            }
+            None => {
+                tokio::spawn(append_loop(store, rx));
+            }
+        }
         let weak = Arc::downgrade(&log);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -210,25 +228,40 @@ impl AuditLog {
 /// then answers every waiting request.
 async fn append_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>) {
     while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
+        let (events, waiting) = take_batch(first, &mut rx);
+        answer(waiting, store.append_audit(&events).await);
+    }
+}
+
+type Waiting = Vec<oneshot::Sender<Result<i64, ()>>>;
+
+/// The first pending event and whatever else is queued, up to a batch.
+fn take_batch(first: Pending, rx: &mut mpsc::Receiver<Pending>) -> (Vec<Vec<u8>>, Waiting) {
+    let (mut events, mut waiting) = (vec![first.0], vec![first.1]);
+    while events.len() < BATCH {
+        match rx.try_recv() {
+            Ok((e, done)) => {
+                events.push(e);
+                waiting.push(done);
+            }
+            Err(_) => break,
+        }
+    }
+    (events, waiting)
+}
+
+/// Tells every request of a batch its sequence number, or that the append failed.
+fn answer(waiting: Waiting, appended: custodia_store::Result<i64>) {
+    match appended {
+        Ok(first_seq) => {
+            for (i, done) in waiting.into_iter().enumerate() {
+                let _ = done.send(Ok(first_seq + i as i64));
             }
         }
-        let events: Vec<Vec<u8>> = batch.iter().map(|(e, _)| e.clone()).collect();
-        match store.append_audit(&events).await {
-            Ok(first_seq) => {
-                for (i, (_, done)) in batch.into_iter().enumerate() {
-                    let _ = done.send(Ok(first_seq + i as i64));
-                }
-            }
-            Err(e) => {
-                tracing::error!(target: "custodia::audit", error = %e, "audit append failed");
-                for (_, done) in batch {
-                    let _ = done.send(Err(()));
-                }
+        Err(e) => {
+            tracing::error!(target: "custodia::audit", error = %e, "audit append failed");
+            for done in waiting {
+                let _ = done.send(Err(()));
             }
         }
     }

@@ -53,8 +53,19 @@ impl Default for ServerConfig {
     }
 }
 
+/// What every handler shares; cloned per request and per middleware layer, so one
+/// reference count instead of one per member.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub vault: Arc<Vault>,
     pub metrics: Arc<metrics::Metrics>,
     pub guard: Arc<guard::Guard>,
@@ -187,7 +198,7 @@ pub fn router(
     audit: Arc<audit::AuditLog>,
     cfg: &ServerConfig,
 ) -> Router {
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         vault,
         metrics: Arc::new(metrics::Metrics::default()),
         guard: Arc::new(guard::Guard::new(
@@ -199,7 +210,7 @@ pub fn router(
         audit,
         request_timeout: cfg.request_timeout,
         bench_body: bench_body(cfg.bench_body_bytes.unwrap_or(0)),
-    };
+    }));
     let protected = protected_routes()
         .router
         .route_layer(from_fn_with_state(state.clone(), audit::audit_admin))

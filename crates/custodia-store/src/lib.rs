@@ -10,6 +10,7 @@
 use async_trait::async_trait;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+mod direct;
 mod sql;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -22,6 +23,9 @@ pub enum StoreError {
     Unique { field: String },
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// An error of the direct SQLite read path (see `direct`).
+    #[error("database error: {0}")]
+    Direct(String),
     #[error("migration {version} failed: {message}")]
     Migration { version: i64, message: String },
     #[error("unsupported database URL: expected sqlite://… or postgres://…")]
@@ -54,6 +58,24 @@ pub struct DekRow {
     pub key_id: String,
     pub kek_version: i64,
     pub wrapped: String,
+}
+
+impl DekRow {
+    /// From the nullable columns of a `LEFT JOIN record_keys`: none when the key is gone.
+    pub(crate) fn joined(
+        key_id: Option<String>,
+        kek_version: Option<i64>,
+        wrapped: Option<String>,
+    ) -> Option<DekRow> {
+        match (key_id, kek_version, wrapped) {
+            (Some(key_id), Some(kek_version), Some(wrapped)) => Some(DekRow {
+                key_id,
+                kek_version,
+                wrapped,
+            }),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -273,6 +295,11 @@ pub trait Store: Send + Sync + 'static {
     /// Appends audit events in one transaction, after every event already in the log (one
     /// appender at a time across nodes); returns the sequence number of the first.
     async fn append_audit(&self, events: &[Vec<u8>]) -> Result<i64>;
+    /// A blocking appender with its own connection, for a thread of its own, where the
+    /// backend has one (SQLite, not in memory); same contract as [`Store::append_audit`].
+    fn audit_appender(&self) -> Result<Option<Box<dyn AuditAppend>>> {
+        Ok(None)
+    }
     /// Events with `seq >= from`, in order, at most `limit`.
     async fn audit_events(&self, from: i64, limit: i64) -> Result<Vec<(i64, Vec<u8>)>>;
     async fn audit_count(&self) -> Result<i64>;
@@ -280,6 +307,11 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_audit_head(&self, head: &AuditHeadRow) -> Result<bool>;
     /// Every signed tree head, by size.
     async fn audit_heads(&self) -> Result<Vec<AuditHeadRow>>;
+}
+
+/// See [`Store::audit_appender`].
+pub trait AuditAppend: Send {
+    fn append(&mut self, events: &[Vec<u8>]) -> Result<i64>;
 }
 
 /// Opens the store named by a URL (`sqlite://path`, `sqlite::memory:`, `postgres://…`) and

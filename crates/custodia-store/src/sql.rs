@@ -22,6 +22,11 @@ pub struct SqliteStore {
     audit: sqlx::SqlitePool,
     /// Readers of the audit file.
     audit_read: sqlx::SqlitePool,
+    /// Hot point reads (a record, a batch of records, a blind-index lookup) on the
+    /// caller's thread instead of sqlx's; none for an in-memory database.
+    direct: Option<crate::direct::Reader>,
+    /// The audit file, for [`Store::audit_appender`]; none in memory.
+    audit_path: Option<std::path::PathBuf>,
     /// The next audit sequence number, when known (another process appending to the same
     /// file makes an insert collide; then it is read again).
     audit_next: std::sync::Mutex<Option<i64>>,
@@ -77,6 +82,12 @@ impl SqliteStore {
                 .await?;
             (audit, audit_read)
         };
+        let audit_path = (!in_memory).then(|| audit_file(opts.get_filename()));
+        let direct = if in_memory {
+            None
+        } else {
+            Some(crate::direct::Reader::open(opts.get_filename())?)
+        };
         let read = if in_memory {
             write.clone()
         } else {
@@ -91,6 +102,8 @@ impl SqliteStore {
             write,
             audit,
             audit_read,
+            direct,
+            audit_path,
             audit_next: std::sync::Mutex::new(None),
         })
     }
@@ -191,6 +204,17 @@ impl SqliteStore {
         Ok(())
     }
 
+    fn direct(&self) -> Option<&crate::direct::Reader> {
+        self.direct.as_ref()
+    }
+
+    fn audit_appender_impl(&self) -> Result<Option<Box<dyn AuditAppend>>> {
+        match &self.audit_path {
+            Some(path) => Ok(Some(Box::new(crate::direct::AuditAppender::open(path)?))),
+            None => Ok(None),
+        }
+    }
+
     fn audit_reader(&self) -> &sqlx::SqlitePool {
         &self.audit_read
     }
@@ -263,6 +287,15 @@ impl PgStore {
             read: pool.clone(),
             write: pool,
         })
+    }
+
+    /// PostgreSQL reads are network round trips: always through sqlx.
+    fn direct(&self) -> Option<&crate::direct::Reader> {
+        None
+    }
+
+    fn audit_appender_impl(&self) -> Result<Option<Box<dyn AuditAppend>>> {
+        Ok(None)
     }
 
     fn audit_reader(&self) -> &sqlx::PgPool {
@@ -583,13 +616,10 @@ macro_rules! sql_store {
                 collection: &str,
                 id: &str,
             ) -> Result<Option<(RecordRow, Option<DekRow>)>> {
-                let row = sqlx::query(
-                    "SELECT r.id, r.version, r.tier, r.branch, r.fields, r.created_at, \
-                     r.updated_at, k.key_id, k.kek_version, k.wrapped \
-                     FROM records r LEFT JOIN record_keys k \
-                     ON k.collection = r.collection AND k.record_id = r.id \
-                     WHERE r.collection = $1 AND r.id = $2",
-                )
+                if let Some(direct) = self.direct() {
+                    return direct.get_record(collection, id);
+                }
+                let row = sqlx::query(crate::direct::RECORD_BY_ID)
                 .bind(collection)
                 .bind(id)
                 .fetch_optional(&self.read)
@@ -605,13 +635,10 @@ macro_rules! sql_store {
                 if ids.is_empty() {
                     return Ok(vec![]);
                 }
-                let mut q = QueryBuilder::<$db>::new(
-                    "SELECT r.id, r.version, r.tier, r.branch, r.fields, r.created_at, \
-                     r.updated_at, k.key_id, k.kek_version, k.wrapped \
-                     FROM records r LEFT JOIN record_keys k \
-                     ON k.collection = r.collection AND k.record_id = r.id \
-                     WHERE r.collection = ",
-                );
+                if let Some(direct) = self.direct() {
+                    return direct.get_records(collection, ids);
+                }
+                let mut q = QueryBuilder::<$db>::new(crate::direct::record_select!());
                 q.push_bind(collection).push(" AND r.id IN (");
                 let mut sep = q.separated(", ");
                 for id in ids {
@@ -772,6 +799,11 @@ macro_rules! sql_store {
                         " WHERE collection = $1 AND field = $2 AND hash = $3 AND uniq = 0 LIMIT $4"
                     )
                 };
+                if let Some(direct) = self.direct() {
+                    let mut ids = direct.search(sql, collection, field, hash, limit)?;
+                    ids.sort_unstable();
+                    return Ok(ids);
+                }
                 let mut ids: Vec<String> = sqlx::query_scalar(sql)
                     .bind(collection)
                     .bind(field)
@@ -1105,6 +1137,10 @@ macro_rules! sql_store {
                 self.append_audit_impl(events).await
             }
 
+            fn audit_appender(&self) -> Result<Option<Box<dyn AuditAppend>>> {
+                self.audit_appender_impl()
+            }
+
             async fn audit_events(&self, from: i64, limit: i64) -> Result<Vec<(i64, Vec<u8>)>> {
                 let rows = sqlx::query(
                     "SELECT seq, event FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2",
@@ -1194,17 +1230,7 @@ where
         created_at: r.try_get(5)?,
         updated_at: r.try_get(6)?,
     };
-    let key_id: Option<String> = r.try_get(7)?;
-    let kek_version: Option<i64> = r.try_get(8)?;
-    let wrapped: Option<String> = r.try_get(9)?;
-    let dek = match (key_id, kek_version, wrapped) {
-        (Some(key_id), Some(kek_version), Some(wrapped)) => Some(DekRow {
-            key_id,
-            kek_version,
-            wrapped,
-        }),
-        _ => None,
-    };
+    let dek = DekRow::joined(r.try_get(7)?, r.try_get(8)?, r.try_get(9)?);
     Ok((record, dek))
 }
 

@@ -88,3 +88,44 @@ async fn audit_log_lives_in_its_own_file_and_old_logs_move_there() {
         .unwrap();
     assert_eq!(kept, 1);
 }
+
+/// The blocking appender (its own connection, used by the server's audit thread) and the
+/// async `append_audit` of another store on the same files — two nodes — interleave into
+/// one gap-free sequence, each batch in one piece; an in-memory store has no appender.
+#[tokio::test]
+async fn blocking_appender_and_other_writers_share_one_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("custodia.db").display());
+    let a = custodia_store::open(&url).await.unwrap();
+    let b = custodia_store::open(&url).await.unwrap();
+    let mut appender = a.audit_appender().unwrap().expect("a file store has one");
+    let ev = |s: &str| s.as_bytes().to_vec();
+    assert_eq!(appender.append(&[ev("a0"), ev("a1")]).unwrap(), 0);
+    // `b` caches no counter yet; then its cached counter goes stale behind the appender.
+    assert_eq!(b.append_audit(&[ev("b0")]).await.unwrap(), 2);
+    assert_eq!(appender.append(&[ev("a2"), ev("a3"), ev("a4")]).unwrap(), 3);
+    assert_eq!(b.append_audit(&[ev("b1")]).await.unwrap(), 6);
+    assert_eq!(a.append_audit(&[ev("a5")]).await.unwrap(), 7);
+    assert_eq!(appender.append(&[ev("a6")]).unwrap(), 8);
+    let events = b.audit_events(0, 100).await.unwrap();
+    let got: Vec<(i64, String)> = events
+        .into_iter()
+        .map(|(s, e)| (s, String::from_utf8(e).unwrap()))
+        .collect();
+    let want: Vec<(i64, String)> = ["a0", "a1", "b0", "a2", "a3", "a4", "b1", "a5", "a6"]
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (i as i64, e.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    // The appender writes the audit file only.
+    let main = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let in_main: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+        .fetch_one(&main)
+        .await
+        .unwrap();
+    assert_eq!(in_main, 0);
+
+    let memory = custodia_store::open("sqlite::memory:").await.unwrap();
+    assert!(memory.audit_appender().unwrap().is_none());
+}

@@ -1,0 +1,206 @@
+//! SQLite point reads on the caller's thread.
+//!
+//! sqlx runs every SQLite connection on a worker thread of its own and hands each query
+//! over through a channel: two thread wake-ups per query. For a record read that costs more
+//! CPU than the query itself (a profile of the HTTP read benchmark put 35 % of the server's
+//! CPU in sqlx's SQLite threads, three quarters of it in the kernel switching threads). The
+//! hot reads — a record by id, a batch of records, a blind-index lookup — therefore go
+//! through a small pool of read-only connections opened with rusqlite (which links the same
+//! libsqlite3-sys as sqlx) and run where they are called. They are point lookups served from
+//! SQLite's page cache, a few microseconds each, so running them on an async worker is cheaper
+//! than any hand-off. Everything else, every write and PostgreSQL stay on sqlx.
+//! docs/storage.md records the decision.
+
+use crate::{DekRow, RecordRow, Result, StoreError};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The record SELECT shared with the sqlx path (`$1`-style parameters work in both), up to
+/// the collection's value.
+macro_rules! record_select {
+    () => {
+        "SELECT r.id, r.version, r.tier, r.branch, r.fields, r.created_at, r.updated_at, \
+         k.key_id, k.kek_version, k.wrapped \
+         FROM records r LEFT JOIN record_keys k \
+         ON k.collection = r.collection AND k.record_id = r.id \
+         WHERE r.collection = "
+    };
+}
+pub(crate) use record_select;
+
+pub(crate) const RECORD_BY_ID: &str = concat!(record_select!(), "$1 AND r.id = $2");
+
+/// Connections kept for reuse; more may be open at a moment, the rest are closed on return.
+const KEEP: usize = 8;
+
+pub(crate) struct Reader {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Reader {
+    /// Opens one connection now so that a file that cannot be read fails at start-up.
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let reader = Reader {
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+        };
+        let first = reader.connect()?;
+        reader.idle.lock().expect("reader pool").push(first);
+        Ok(reader)
+    }
+
+    fn connect(&self) -> Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(direct_error)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(direct_error)?;
+        conn.execute_batch("PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;")
+            .map_err(direct_error)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(conn)
+    }
+
+    /// Runs `f` on an idle connection (or a new one), then returns the connection.
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = self.idle.lock().expect("reader pool").pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let out = f(&conn).map_err(direct_error);
+        let mut idle = self.idle.lock().expect("reader pool");
+        if idle.len() < KEEP {
+            idle.push(conn);
+        }
+        out
+    }
+
+    pub(crate) fn get_record(
+        &self,
+        collection: &str,
+        id: &str,
+    ) -> Result<Option<(RecordRow, Option<DekRow>)>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(RECORD_BY_ID)?;
+            st.query_row((collection, id), decode_record).optional()
+        })
+    }
+
+    pub(crate) fn get_records(
+        &self,
+        collection: &str,
+        ids: &[String],
+    ) -> Result<Vec<(RecordRow, Option<DekRow>)>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        self.with(|c| {
+            // `?` numbers itself after the `$1` before it.
+            let mut sql = String::with_capacity(300 + ids.len() * 3);
+            sql.push_str(concat!(record_select!(), "$1 AND r.id IN (?"));
+            sql.push_str(&", ?".repeat(ids.len() - 1));
+            sql.push_str(") ORDER BY r.id");
+            // Batches of one size recur (a page of search results): cached like the rest.
+            let mut st = c.prepare_cached(&sql)?;
+            st.raw_bind_parameter(1, collection)?;
+            for (i, id) in ids.iter().enumerate() {
+                st.raw_bind_parameter(i + 2, id.as_str())?;
+            }
+            let mut rows = st.raw_query();
+            let mut out = Vec::with_capacity(ids.len());
+            while let Some(row) = rows.next()? {
+                out.push(decode_record(row)?);
+            }
+            Ok(out)
+        })
+    }
+
+    pub(crate) fn search(
+        &self,
+        sql: &str,
+        collection: &str,
+        field: &str,
+        hash: &str,
+        limit: i64,
+    ) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(sql)?;
+            let ids = st.query_map((collection, field, hash, limit), |r| r.get(0))?;
+            ids.collect()
+        })
+    }
+}
+
+fn decode_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<(RecordRow, Option<DekRow>)> {
+    let record = RecordRow {
+        id: r.get(0)?,
+        version: r.get(1)?,
+        tier: r.get(2)?,
+        branch: r.get(3)?,
+        fields: r.get(4)?,
+        created_at: r.get(5)?,
+        updated_at: r.get(6)?,
+    };
+    Ok((record, DekRow::joined(r.get(7)?, r.get(8)?, r.get(9)?)))
+}
+
+fn direct_error(e: rusqlite::Error) -> StoreError {
+    StoreError::Direct(e.to_string())
+}
+
+/// Appends to the SQLite audit file on its own connection (`synchronous=FULL`: one fsync
+/// per commit). Each batch is one `BEGIN IMMEDIATE` transaction that reads the end of the
+/// log under the write lock and inserts after it, so another process appending to the same
+/// file is serialized, not collided with.
+pub(crate) struct AuditAppender {
+    conn: Connection,
+}
+
+impl AuditAppender {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(direct_error)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(direct_error)?;
+        conn.execute_batch("PRAGMA synchronous = FULL;")
+            .map_err(direct_error)?;
+        Ok(AuditAppender { conn })
+    }
+}
+
+impl crate::AuditAppend for AuditAppender {
+    fn append(&mut self, events: &[Vec<u8>]) -> Result<i64> {
+        let tx =
+            rusqlite::Transaction::new(&mut self.conn, rusqlite::TransactionBehavior::Immediate)
+                .map_err(direct_error)?;
+        let first: i64 = tx
+            .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_events")
+            .and_then(|mut st| st.query_row([], |r| r.get(0)))
+            .map_err(direct_error)?;
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO audit_events (seq, event) VALUES (?1, ?2)")
+                .map_err(direct_error)?;
+            for (i, e) in events.iter().enumerate() {
+                insert
+                    .execute((first + i as i64, e.as_slice()))
+                    .map_err(direct_error)?;
+            }
+        }
+        tx.commit().map_err(direct_error)?;
+        Ok(first)
+    }
+}
