@@ -230,7 +230,7 @@ async fn load(
     let start = std::time::Instant::now();
     let mut loaded = 0usize;
     while loaded < records {
-        let n = (records - loaded).min(1000);
+        let n = (records - loaded).min(250);
         let batch: Vec<RecordInput> = (0..n)
             .map(|i| {
                 let mut r = synthetic_customer(synth);

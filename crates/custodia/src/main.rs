@@ -18,6 +18,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use zeroize::Zeroizing;
 
+/// mimalloc instead of the system allocator: the scanner and the server allocate many
+/// small, short-lived buffers across threads (see docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "custodia",
