@@ -8,7 +8,9 @@
 use crate::error::VaultError;
 use custodia_crypto::{aad, b64, unb64, Aead, Key, MacKey, Suite};
 use custodia_store::{DekRow, Store};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+// Keyed by collection and field names from schemas (not by callers' input): a fast hasher.
+use foldhash::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -55,8 +57,8 @@ impl Keyring {
             root,
             index_root,
             secrets_root,
-            keks: RwLock::new(HashMap::new()),
-            index_macs: RwLock::new(HashMap::new()),
+            keks: RwLock::new(HashMap::default()),
+            index_macs: RwLock::new(HashMap::default()),
         }
     }
 

@@ -529,7 +529,7 @@ impl Vault {
             .suite()
             .aead(&dek.key)
             .map_err(|e| VaultError::KeyDamaged(e.to_string()))?;
-        let mut fields = Map::new();
+        let mut fields = Map::with_capacity(schema.fields.len());
         let mut aad = FieldAad::new(&schema.name, &row.id, &dek.key_id);
         for def in &schema.fields {
             let Some((_, range)) = entries
