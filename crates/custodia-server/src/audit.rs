@@ -127,12 +127,26 @@ impl AuditLog {
             // to an async task and from it to sqlx's connection thread per batch.
             Some(mut appender) => {
                 let mut rx = rx;
+                let weak = Arc::downgrade(&log);
                 std::thread::Builder::new()
                     .name("custodia-audit".into())
                     .spawn(move || {
                         while let Some(first) = rx.blocking_recv() {
                             let (events, waiting) = take_batch(first, &mut rx);
-                            answer(waiting, appender.append(&events));
+                            let appended = appender.append(&events);
+                            let first_seq = appended.as_ref().ok().copied();
+                            answer(waiting, appended);
+                            // The tree grows from what was just written instead of the
+                            // signer reading it back — unless another node's events came
+                            // first, which the signer's catch-up then reads in order.
+                            if let (Some(first_seq), Some(log)) = (first_seq, weak.upgrade()) {
+                                let mut f = log.frontier.blocking_lock();
+                                if f.size() == first_seq as u64 {
+                                    for e in &events {
+                                        f.push(log.alg, log.alg.leaf(e));
+                                    }
+                                }
+                            }
                         }
                     })
                     .map_err(|e| e.to_string())?;

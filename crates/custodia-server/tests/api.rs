@@ -881,7 +881,10 @@ async fn audit_trail(s: &Server) {
     .unwrap();
     assert!(key.verify(&head));
     let (st, _, p) = s
-        .send(s.req(Method::GET, "/v1/audit/proof/inclusion?index=3"))
+        .send(s.req(
+            Method::GET,
+            &format!("/v1/audit/proof/inclusion?index=3&size={}", head.tree_size),
+        ))
         .await;
     assert_eq!(st, StatusCode::OK, "{p}");
     let leaf = s.audit.alg.leaf(&events[3].1);
@@ -893,8 +896,27 @@ async fn audit_trail(s: &Server) {
         &hexes(&p["proof"]),
         &head.root_hash
     ));
+    // By default a proof is to the latest head; a new one may have been signed since
+    // `head` was fetched (every second while events arrive), so the checks above and below
+    // ask for `head`'s size.
+    let (st, _, p) = s
+        .send(s.req(Method::GET, "/v1/audit/proof/inclusion?index=3"))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    assert!(
+        p["tree_size"].as_i64().unwrap() >= head.tree_size as i64,
+        "{p}"
+    );
     let (st, _, p) = s
         .send(s.req(Method::GET, "/v1/audit/proof/consistency?from=5"))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    assert!(p["to"].as_i64().unwrap() >= head.tree_size as i64, "{p}");
+    let (st, _, p) = s
+        .send(s.req(
+            Method::GET,
+            &format!("/v1/audit/proof/consistency?from=5&to={}", head.tree_size),
+        ))
         .await;
     assert_eq!(st, StatusCode::OK, "{p}");
     let old_root = custodia_audit::merkle::root(
