@@ -160,29 +160,57 @@ fn direct_error(e: rusqlite::Error) -> StoreError {
 /// per commit). Each batch is one `BEGIN IMMEDIATE` transaction that reads the end of the
 /// log under the write lock and inserts after it, so another process appending to the same
 /// file is serialized, not collided with.
+///
+/// It never checkpoints: a checkpoint inside a commit copies the WAL into the database file
+/// and syncs it (up to a second for a large WAL here) while every request waits for that
+/// commit. A thread of its own checkpoints instead, passively (beside the appends, never
+/// blocking them), every second; it ends when the appender is dropped.
 pub(crate) struct AuditAppender {
     conn: Connection,
+    _checkpointer: std::sync::mpsc::Sender<()>,
+}
+
+fn open_audit_writer(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(direct_error)?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(direct_error)?;
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0; \
+         PRAGMA cache_size = -32768; PRAGMA secure_delete = ON;",
+    )
+    .map_err(direct_error)?;
+    Ok(conn)
 }
 
 impl AuditAppender {
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
-        )
-        .map_err(direct_error)?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(direct_error)?;
-        // As sqlx's connections to it (`SqliteStore::open`): checkpoints every 64 MB of WAL
-        // rather than SQLite's 4 MB default, which stalled a commit every few thousand events.
-        conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 16384; \
-             PRAGMA cache_size = -32768; PRAGMA secure_delete = ON;",
-        )
-        .map_err(direct_error)?;
-        Ok(AuditAppender { conn })
+        let conn = open_audit_writer(path)?;
+        let checkpoints = open_audit_writer(path)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("custodia-audit-checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(Duration::from_secs(1))
+                {
+                    if let Err(e) =
+                        checkpoints.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(target: "custodia::audit", error = %e, "audit checkpoint failed");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Direct(e.to_string()))?;
+        Ok(AuditAppender {
+            conn,
+            _checkpointer: stop,
+        })
     }
 }
 
