@@ -627,6 +627,12 @@ pub fn recycle(mut jsonl: Vec<u8>) {
 pub(crate) fn json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let b = s.as_bytes();
+    // Almost every string needs no escape: one branch-free pass, then one copy.
+    if !b.iter().fold(false, |e, &c| e | (c < 0x20) | (c == b'"') | (c == b'\\')) {
+        out.extend_from_slice(b);
+        out.push(b'"');
+        return;
+    }
     let mut from = 0;
     for (i, &c) in b.iter().enumerate() {
         let esc: &[u8] = match c {
@@ -683,6 +689,7 @@ impl Line<'_> {
 
     /// Appends the line, with its path already escaped.
     pub fn write(&self, out: &mut Vec<u8>, path: &[u8]) {
+        out.reserve(160 + path.len() + self.masked.len() + self.field.map_or(0, str::len));
         out.extend_from_slice(b"{\"path\":");
         out.extend_from_slice(path);
         out.extend_from_slice(b",\"line\":");
