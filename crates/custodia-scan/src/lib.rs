@@ -628,7 +628,10 @@ pub(crate) fn json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let b = s.as_bytes();
     // Almost every string needs no escape: one branch-free pass, then one copy.
-    if !b.iter().fold(false, |e, &c| e | (c < 0x20) | (c == b'"') | (c == b'\\')) {
+    if !b
+        .iter()
+        .fold(false, |e, &c| e | (c < 0x20) | (c == b'"') | (c == b'\\'))
+    {
         out.extend_from_slice(b);
         out.push(b'"');
         return;
