@@ -117,12 +117,21 @@ const WORDS: &[(&str, Ctx)] = {
     ]
 };
 
-/// The first character of each word, lowercase, parallel to [`WORDS`].
-static FIRST_CHARS: [u32; WORDS.len()] = {
-    let mut out = [0; WORDS.len()];
+/// `(first character, index into [`WORDS`])`, sorted by character: the words that can
+/// start at a character are found by a binary search instead of a pass over all of them.
+const _: () = assert!(WORDS.len() <= 256, "BY_FIRST holds u8 indexes");
+static BY_FIRST: [(u32, u8); WORDS.len()] = {
+    let mut out = [(0u32, 0u8); WORDS.len()];
     let mut k = 0;
     while k < WORDS.len() {
-        out[k] = decode(WORDS[k].0.as_bytes(), 0).0;
+        // Insertion sort (a const context has no `sort`).
+        let first = decode(WORDS[k].0.as_bytes(), 0).0;
+        let mut i = k;
+        while i > 0 && out[i - 1].0 > first {
+            out[i] = out[i - 1];
+            i -= 1;
+        }
+        out[i] = (first, k as u8);
         k += 1;
     }
     out
@@ -161,10 +170,14 @@ pub(crate) fn distances(s: &[u8], start: usize, window: usize) -> [u16; COUNT] {
         // ASCII words match only at a word start.
         let word_start = c >= 0x80 || p == 0 || !s[p - 1].is_ascii_alphabetic();
         if word_start && FIRSTS.contains(lower) {
-            for (k, &(word, ctx)) in WORDS.iter().enumerate() {
+            let at = BY_FIRST.partition_point(|&(first, _)| first < lower);
+            for &(first, k) in &BY_FIRST[at..] {
+                if first != lower {
+                    break;
+                }
+                let (word, ctx) = WORDS[k as usize];
                 let word = word.as_bytes();
-                let fits = FIRST_CHARS[k] == lower && p + word.len() <= start;
-                if fits && s[p..p + word.len()].eq_ignore_ascii_case(word) {
+                if p + word.len() <= start && s[p..p + word.len()].eq_ignore_ascii_case(word) {
                     let slot = &mut out[ctx as usize];
                     *slot = (*slot).min((start - p) as u16);
                 }
