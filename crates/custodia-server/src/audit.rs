@@ -138,9 +138,13 @@ impl AuditLog {
                             answer(waiting, appended);
                             // The tree grows from what was just written instead of the
                             // signer reading it back — unless another node's events came
-                            // first, which the signer's catch-up then reads in order.
+                            // first (or the signer is busy), which the signer's catch-up
+                            // then reads in order.
+                            // Never waits: the signer may hold the frontier while it reads.
                             if let (Some(first_seq), Some(log)) = (first_seq, weak.upgrade()) {
-                                let mut f = log.frontier.blocking_lock();
+                                let Ok(mut f) = log.frontier.try_lock() else {
+                                    continue;
+                                };
                                 if f.size() == first_seq as u64 {
                                     for e in &events {
                                         f.push(log.alg, log.alg.leaf(e));

@@ -164,7 +164,15 @@ fn direct_error(e: rusqlite::Error) -> StoreError {
 /// It never checkpoints: a checkpoint inside a commit copies the WAL into the database file
 /// and syncs it (up to a second for a large WAL here) while every request waits for that
 /// commit. A thread of its own checkpoints instead, passively (beside the appends, never
-/// blocking them), every second; it ends when the appender is dropped.
+/// blocking them), every second; it ends when the appender is dropped. A passive
+/// checkpoint copies only the frames that exist when it starts, and SQLite restarts the
+/// WAL only when a write finds all of it copied, so under appends without a pause the WAL
+/// would grow for as long as they last: past [`WAL_LIMIT_FRAMES`] the thread runs a
+/// `RESTART` checkpoint, which waits for the appender between two commits, copies the
+/// rest and makes the next commit write from the start of the WAL again.
+/// 64 MB of 4 KiB pages: where sqlx's connections checkpoint (`wal_autocheckpoint`).
+const WAL_LIMIT_FRAMES: i64 = 16384;
+
 pub(crate) struct AuditAppender {
     conn: Connection,
     _checkpointer: std::sync::mpsc::Sender<()>,
@@ -182,6 +190,7 @@ fn open_audit_writer(path: &Path) -> Result<Connection> {
         .map_err(direct_error)?;
     conn.execute_batch(
         "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0; \
+         PRAGMA journal_size_limit = 67108864; \
          PRAGMA cache_size = -32768; PRAGMA secure_delete = ON;",
     )
     .map_err(direct_error)?;
@@ -199,9 +208,18 @@ impl AuditAppender {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(Duration::from_secs(1))
                 {
-                    if let Err(e) =
-                        checkpoints.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
+                    let checkpoint = |mode: &str| {
+                        checkpoints.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                        })
+                    };
+                    let done = match checkpoint("PASSIVE") {
+                        Ok((log, copied)) if log > WAL_LIMIT_FRAMES && copied < log => {
+                            checkpoint("RESTART").map(|_| ())
+                        }
+                        other => other.map(|_| ()),
+                    };
+                    if let Err(e) = done {
                         tracing::warn!(target: "custodia::audit", error = %e, "audit checkpoint failed");
                     }
                 }

@@ -313,7 +313,12 @@ impl PgStore {
     /// text for every batch size, prepared once, and one round trip fewer than a separate
     /// `SELECT MAX`.
     async fn append_audit_impl(&self, events: &[Vec<u8>]) -> Result<i64> {
-        let mut tx = self.write.begin().await?;
+        // READ COMMITTED whatever the server's default: under REPEATABLE READ the snapshot
+        // would predate the lock and miss another node's last group.
+        let mut conn = self.write.acquire().await?;
+        let mut tx =
+            sqlx::Connection::begin_with(&mut *conn, "BEGIN ISOLATION LEVEL READ COMMITTED")
+                .await?;
         sqlx::query("SELECT pg_advisory_xact_lock(7270010002)")
             .execute(&mut *tx)
             .await?;
