@@ -645,8 +645,8 @@ async fn audit(events: usize, writers: usize, readers: &[usize]) -> Result<(), S
     let t = Instant::now();
     log.sign_head().await.map_err(|e| e.to_string())?;
     println!(
-        "signing a tree head over {n} new events (catch-up + sign): {:.1} ms; heads are \
-         signed every second, so event to signed head <= 1 s + this",
+        "signing a tree head after {n} appends (catch-up on what the tree lacks + sign): \
+         {:.1} ms; heads are signed every second, so event to signed head <= 1 s + this",
         t.elapsed().as_secs_f64() * 1000.0
     );
 
