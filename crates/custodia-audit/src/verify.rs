@@ -199,18 +199,14 @@ mod tests {
             time_ms: 1_795_543_247_000 + i as i64,
             actor: format!("user{}", i % 7),
             actor_kind: "user".into(),
-            session: None,
-            client_addr: None,
             request_id: Some(format!("r{i}")),
             action: "read".into(),
             collection: Some("customers".into()),
             record_ids: vec![format!("id-{i}")],
-            target: None,
             fields: BTreeMap::from([("mobile".into(), "masked".into())]),
-            searched: BTreeMap::new(),
             purpose: Some("customer_service".into()),
-            reason: None,
             outcome: "ok".into(),
+            ..Event::default()
         }
         .canonical()
     }

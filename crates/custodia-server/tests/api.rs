@@ -149,6 +149,13 @@ impl Server {
         (status, headers, body)
     }
 
+    /// `GET path` as [`Server::req`] sends it; must answer 200; the body.
+    async fn get_ok(&self, path: &str) -> Value {
+        let (st, _, body) = self.send(self.req(Method::GET, path)).await;
+        assert_eq!(st, StatusCode::OK, "{path}: {body}");
+        body
+    }
+
     async fn put_customers(&self) {
         let (st, _, body) = self
             .send(
@@ -743,18 +750,13 @@ async fn audit_proofs_across_chunks(s: &Server) {
                 time_ms: 1_795_543_247_000 + i,
                 actor: "proof-test".into(),
                 actor_kind: "service".into(),
-                session: None,
-                client_addr: None,
                 request_id: Some(format!("proof-{i}")),
                 action: "read".into(),
                 collection: Some("customers".into()),
                 record_ids: vec![format!("id-{i}")],
-                target: None,
-                fields: Default::default(),
-                searched: Default::default(),
                 purpose: Some("account_service".into()),
-                reason: None,
                 outcome: "ok".into(),
+                ..Default::default()
             };
             audit.record(&e).await.map(|_| ()).map_err(|_| ())
         }));
@@ -880,13 +882,12 @@ async fn audit_trail(s: &Server) {
     })
     .unwrap();
     assert!(key.verify(&head));
-    let (st, _, p) = s
-        .send(s.req(
-            Method::GET,
-            &format!("/v1/audit/proof/inclusion?index=3&size={}", head.tree_size),
+    let p = s
+        .get_ok(&format!(
+            "/v1/audit/proof/inclusion?index=3&size={}",
+            head.tree_size
         ))
         .await;
-    assert_eq!(st, StatusCode::OK, "{p}");
     let leaf = s.audit.alg.leaf(&events[3].1);
     assert!(custodia_audit::merkle::verify_inclusion(
         s.audit.alg,
@@ -899,26 +900,19 @@ async fn audit_trail(s: &Server) {
     // By default a proof is to the latest head; a new one may have been signed since
     // `head` was fetched (every second while events arrive), so the checks above and below
     // ask for `head`'s size.
-    let (st, _, p) = s
-        .send(s.req(Method::GET, "/v1/audit/proof/inclusion?index=3"))
-        .await;
-    assert_eq!(st, StatusCode::OK, "{p}");
+    let p = s.get_ok("/v1/audit/proof/inclusion?index=3").await;
     assert!(
         p["tree_size"].as_i64().unwrap() >= head.tree_size as i64,
         "{p}"
     );
-    let (st, _, p) = s
-        .send(s.req(Method::GET, "/v1/audit/proof/consistency?from=5"))
-        .await;
-    assert_eq!(st, StatusCode::OK, "{p}");
+    let p = s.get_ok("/v1/audit/proof/consistency?from=5").await;
     assert!(p["to"].as_i64().unwrap() >= head.tree_size as i64, "{p}");
-    let (st, _, p) = s
-        .send(s.req(
-            Method::GET,
-            &format!("/v1/audit/proof/consistency?from=5&to={}", head.tree_size),
+    let p = s
+        .get_ok(&format!(
+            "/v1/audit/proof/consistency?from=5&to={}",
+            head.tree_size
         ))
         .await;
-    assert_eq!(st, StatusCode::OK, "{p}");
     let old_root = custodia_audit::merkle::root(
         s.audit.alg,
         &events[..5]

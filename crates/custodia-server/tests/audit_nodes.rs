@@ -15,18 +15,13 @@ fn event(node: usize, i: usize) -> Event {
         time_ms: 1_795_543_247_000 + i as i64,
         actor: format!("node{node}"),
         actor_kind: "service".into(),
-        session: None,
-        client_addr: None,
         request_id: Some(format!("{node}-{i}")),
         action: "read".into(),
         collection: Some("customers".into()),
         record_ids: vec![format!("id-{node}-{i}")],
-        target: None,
-        fields: Default::default(),
-        searched: Default::default(),
         purpose: Some("account_service".into()),
-        reason: None,
         outcome: "ok".into(),
+        ..Event::default()
     }
 }
 

@@ -30,6 +30,26 @@ macro_rules! record_select {
 }
 pub(crate) use record_select;
 
+/// A row of [`record_select!`] as a record and its key, with the getter of either library
+/// (`get` for rusqlite, `try_get` for sqlx): the column order lives here once.
+macro_rules! decode_record_columns {
+    ($r:expr, $get:ident) => {
+        (
+            RecordRow {
+                id: $r.$get(0)?,
+                version: $r.$get(1)?,
+                tier: $r.$get(2)?,
+                branch: $r.$get(3)?,
+                fields: $r.$get(4)?,
+                created_at: $r.$get(5)?,
+                updated_at: $r.$get(6)?,
+            },
+            DekRow::joined($r.$get(7)?, $r.$get(8)?, $r.$get(9)?),
+        )
+    };
+}
+pub(crate) use decode_record_columns;
+
 pub(crate) const RECORD_BY_ID: &str = concat!(record_select!(), "$1 AND r.id = $2");
 
 /// Connections kept for reuse; more may be open at a moment, the rest are closed on return.
@@ -140,16 +160,7 @@ impl Reader {
 }
 
 fn decode_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<(RecordRow, Option<DekRow>)> {
-    let record = RecordRow {
-        id: r.get(0)?,
-        version: r.get(1)?,
-        tier: r.get(2)?,
-        branch: r.get(3)?,
-        fields: r.get(4)?,
-        created_at: r.get(5)?,
-        updated_at: r.get(6)?,
-    };
-    Ok((record, DekRow::joined(r.get(7)?, r.get(8)?, r.get(9)?)))
+    Ok(decode_record_columns!(r, get))
 }
 
 fn direct_error(e: rusqlite::Error) -> StoreError {

@@ -1228,17 +1228,7 @@ where
     for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
-    let record = RecordRow {
-        id: r.try_get(0)?,
-        version: r.try_get(1)?,
-        tier: r.try_get(2)?,
-        branch: r.try_get(3)?,
-        fields: r.try_get(4)?,
-        created_at: r.try_get(5)?,
-        updated_at: r.try_get(6)?,
-    };
-    let dek = DekRow::joined(r.try_get(7)?, r.try_get(8)?, r.try_get(9)?);
-    Ok((record, dek))
+    Ok(crate::direct::decode_record_columns!(r, try_get))
 }
 
 sql_store!(

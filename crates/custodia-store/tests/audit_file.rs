@@ -3,6 +3,14 @@
 
 use custodia_store::AuditHeadRow;
 
+/// Audit events left in a database file's own `audit_events` table.
+async fn events_in(db: &sqlx::SqlitePool) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn audit_log_lives_in_its_own_file_and_old_logs_move_there() {
     let dir = tempfile::tempdir().unwrap();
@@ -20,11 +28,7 @@ async fn audit_log_lives_in_its_own_file_and_old_logs_move_there() {
     assert!(audit.exists());
     drop(store);
     let main = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let in_main: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
-        .fetch_one(&main)
-        .await
-        .unwrap();
-    assert_eq!(in_main, 0);
+    assert_eq!(events_in(&main).await, 0);
 
     // The layout of an earlier version: the log in the main file, no audit file.
     for f in std::fs::read_dir(dir.path()).unwrap() {
@@ -64,11 +68,7 @@ async fn audit_log_lives_in_its_own_file_and_old_logs_move_there() {
     );
     // Appends continue after the moved events; the main file no longer holds them.
     assert_eq!(store.append_audit(&[b"{}".to_vec()]).await.unwrap(), 7);
-    let in_main: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
-        .fetch_one(&main)
-        .await
-        .unwrap();
-    assert_eq!(in_main, 0);
+    assert_eq!(events_in(&main).await, 0);
 
     // An older binary still appending to the main file, with a different event at a
     // sequence number the audit file already has: the open stops, nothing is deleted.
@@ -82,11 +82,7 @@ async fn audit_log_lives_in_its_own_file_and_old_logs_move_there() {
         Ok(_) => panic!("opened despite a conflicting audit log"),
     };
     assert!(err.contains("differ at event 3"), "{err}");
-    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
-        .fetch_one(&main)
-        .await
-        .unwrap();
-    assert_eq!(kept, 1);
+    assert_eq!(events_in(&main).await, 1);
 }
 
 /// The blocking appender (its own connection, used by the server's audit thread) and the
@@ -120,11 +116,7 @@ async fn blocking_appender_and_other_writers_share_one_sequence() {
     assert_eq!(got, want);
     // The appender writes the audit file only.
     let main = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let in_main: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
-        .fetch_one(&main)
-        .await
-        .unwrap();
-    assert_eq!(in_main, 0);
+    assert_eq!(events_in(&main).await, 0);
 
     let memory = custodia_store::open("sqlite::memory:").await.unwrap();
     assert!(memory.audit_appender().unwrap().is_none());
