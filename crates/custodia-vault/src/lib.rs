@@ -327,8 +327,10 @@ impl Vault {
     }
 
     /// Creates many records; each input gets its own outcome. Valid records are stored in
-    /// batches; a batch that hits a duplicate is retried record by record so that only the
-    /// duplicate fails.
+    /// one transaction. Values that would break a unique field (repeated within the batch or
+    /// already stored) are sorted out before it, because a batch that fails on one costs a
+    /// rollback of all of them; a batch that still collides (a concurrent writer) is checked
+    /// again, and as a last resort stored record by record so that only the duplicate fails.
     pub async fn create_many(
         &self,
         collection: &str,
@@ -340,8 +342,8 @@ impl Vault {
             .current_kek(self.store.as_ref(), collection)
             .await?;
         let mut out: Vec<Result<Written>> = Vec::with_capacity(inputs.len());
-        let mut batch = Vec::new();
-        let mut batch_slots = Vec::new();
+        let mut slots = Vec::with_capacity(inputs.len());
+        let mut records = Vec::with_capacity(inputs.len());
         for input in inputs {
             match self.prepare(&schema, input, &kek, version) {
                 Ok(p) => {
@@ -349,36 +351,31 @@ impl Vault {
                         id: p.record.id.clone(),
                         version: 1,
                     }));
-                    batch_slots.push(out.len() - 1);
-                    batch.push(p);
+                    slots.push(out.len() - 1);
+                    records.push(p);
                 }
                 Err(e) => out.push(Err(e)),
             }
         }
-        let mut pending: Vec<(usize, NewRecord)> = batch_slots.into_iter().zip(batch).collect();
-        for _ in 0..3 {
-            let records: Vec<NewRecord> = pending.iter().map(|(_, r)| r.clone()).collect();
+        if schema.fields.iter().any(|f| f.unique) {
+            self.drop_duplicates(collection, &mut slots, &mut records, &mut out)
+                .await?;
+        }
+        for _ in 0..2 {
             match self.store.insert_records(collection, &records).await {
                 Ok(()) => return Ok(out),
                 Err(custodia_store::StoreError::Unique { .. }) => {
-                    let dups = self.duplicates_in(collection, &pending).await?;
-                    if dups.is_empty() {
-                        break; // a concurrent writer got there first: settle row by row
+                    if !self
+                        .drop_duplicates(collection, &mut slots, &mut records, &mut out)
+                        .await?
+                    {
+                        break; // the colliding record is not visible yet: settle row by row
                     }
-                    pending.retain(|(slot, _)| match dups.get(slot) {
-                        Some(field) => {
-                            out[*slot] = Err(VaultError::Duplicate {
-                                field: field.clone(),
-                            });
-                            false
-                        }
-                        None => true,
-                    });
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        for (slot, new) in pending {
+        for (slot, new) in slots.into_iter().zip(records) {
             if let Err(e) = self
                 .store
                 .insert_records(collection, std::slice::from_ref(&new))
@@ -390,41 +387,73 @@ impl Vault {
         Ok(out)
     }
 
+    /// Removes from a batch the records that would break a unique field — repeated within
+    /// the batch or already stored — and sets their outcome. True when it removed any.
+    async fn drop_duplicates(
+        &self,
+        collection: &str,
+        slots: &mut Vec<usize>,
+        records: &mut Vec<NewRecord>,
+        out: &mut [Result<Written>],
+    ) -> Result<bool> {
+        let dups = self.duplicates_in(collection, records).await?;
+        if dups.is_empty() {
+            return Ok(false);
+        }
+        let mut kept_slots = Vec::with_capacity(slots.len());
+        let mut kept = Vec::with_capacity(records.len());
+        for (pos, (slot, rec)) in slots.drain(..).zip(records.drain(..)).enumerate() {
+            match dups.get(&pos) {
+                Some(field) => {
+                    out[slot] = Err(VaultError::Duplicate {
+                        field: field.clone(),
+                    })
+                }
+                None => {
+                    kept_slots.push(slot);
+                    kept.push(rec);
+                }
+            }
+        }
+        *slots = kept_slots;
+        *records = kept;
+        Ok(true)
+    }
+
     /// The records of a batch that would break a unique field — repeated within the batch
-    /// or already stored — with the field they break, by slot.
+    /// or already stored — with the field they break, by position in the batch.
     async fn duplicates_in(
         &self,
         collection: &str,
-        pending: &[(usize, NewRecord)],
+        pending: &[NewRecord],
     ) -> Result<HashMap<usize, String>> {
         let mut dups = HashMap::new();
         let mut seen = std::collections::HashSet::new();
         let mut by_field: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (slot, rec) in pending {
+        for (pos, rec) in pending.iter().enumerate() {
             for e in rec.index.iter().filter(|e| e.unique) {
                 if !seen.insert((e.field.as_str(), e.hash.as_str())) {
-                    dups.entry(*slot).or_insert_with(|| e.field.clone());
+                    dups.entry(pos).or_insert_with(|| e.field.clone());
                 }
                 by_field.entry(&e.field).or_default().push(&e.hash);
             }
         }
-        let mut present = std::collections::HashSet::new();
+        let mut present: HashMap<&str, std::collections::HashSet<String>> = HashMap::new();
         for (field, hashes) in by_field {
-            for h in self
+            let found = self
                 .store
                 .unique_hashes_present(collection, field, &hashes)
-                .await?
-            {
-                present.insert((field.to_string(), h));
-            }
+                .await?;
+            present.insert(field, found.into_iter().collect());
         }
-        for (slot, rec) in pending {
-            if let Some(e) = rec
-                .index
-                .iter()
-                .find(|e| e.unique && present.contains(&(e.field.clone(), e.hash.clone())))
-            {
-                dups.entry(*slot).or_insert_with(|| e.field.clone());
+        for (pos, rec) in pending.iter().enumerate() {
+            if let Some(e) = rec.index.iter().find(|e| {
+                e.unique
+                    && present
+                        .get(e.field.as_str())
+                        .is_some_and(|p| p.contains(&e.hash))
+            }) {
+                dups.entry(pos).or_insert_with(|| e.field.clone());
             }
         }
         Ok(dups)

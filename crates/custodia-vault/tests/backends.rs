@@ -380,11 +380,42 @@ async fn unique_fields_refuse_duplicates(ctx: &Ctx) {
     let e = ctx.vault.create("customers", b.clone()).await.unwrap_err();
     assert_eq!(e.code(), "duplicate_value");
     assert_eq!(e.field(), Some("id_no"));
-    // In a batch only the duplicate fails.
+    // In a batch only the duplicates fail — of a stored value or of an earlier record in
+    // the same batch — each outcome in its input's slot, next to an invalid record.
+    let before = ctx.vault.count("customers").await.unwrap();
     let c = customer(&mut s);
-    let results = ctx.vault.create_many("customers", &[c, b]).await.unwrap();
-    assert!(results[0].is_ok());
-    assert_eq!(results[1].as_ref().unwrap_err().code(), "duplicate_value");
+    let mut invalid = customer(&mut s);
+    invalid.fields.insert("mobile".into(), json!("12345"));
+    let d = customer(&mut s);
+    let mut d_again = customer(&mut s);
+    d_again
+        .fields
+        .insert("id_no".into(), d.fields["id_no"].clone());
+    let results = ctx
+        .vault
+        .create_many("customers", &[c, invalid, b, d, d_again])
+        .await
+        .unwrap();
+    let codes: Vec<&str> = results
+        .iter()
+        .map(|r| r.as_ref().map_or_else(|e| e.code(), |_| "ok"))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "ok",
+            "invalid_field",
+            "duplicate_value",
+            "ok",
+            "duplicate_value"
+        ]
+    );
+    assert_eq!(results[4].as_ref().unwrap_err().field(), Some("id_no"));
+    assert_eq!(ctx.vault.count("customers").await.unwrap(), before + 2);
+    for r in [&results[0], &results[3]] {
+        let id = &r.as_ref().unwrap().id;
+        ctx.vault.get("customers", id).await.unwrap();
+    }
 }
 
 async fn moved_ciphertext_is_detected(ctx: &Ctx) {

@@ -25,7 +25,7 @@ pub struct ImportArgs {
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     format: String,
     /// Records per transaction.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 10_000)]
     batch: usize,
 }
 
