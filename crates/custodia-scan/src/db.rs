@@ -27,11 +27,17 @@ enum Dialect {
     Sqlite,
 }
 
-/// A table's columns and the query that samples them as text.
+/// A table's columns, how to count its rows and how to read them as text.
 struct Table {
     shown: String,
     columns: Vec<String>,
-    sql: String,
+    d: Dialect,
+    /// The schema-qualified, quoted table name.
+    from: String,
+    /// The planner's row estimate, where the database keeps one.
+    estimate_sql: Option<String>,
+    /// The columns as text, cut at [`MAX_VALUE`] characters.
+    list: String,
 }
 
 fn quote(d: Dialect, ident: &str) -> String {
@@ -44,7 +50,83 @@ fn quote(d: Dialect, ident: &str) -> String {
 /// Characters of a value examined.
 const MAX_VALUE: u32 = 65_536;
 
-fn sample_sql(d: Dialect, schema: Option<&str>, table: &str, cols: &[String], n: u64) -> String {
+/// A string literal (catalog names only; values are never put into SQL).
+fn literal(d: Dialect, s: &str) -> String {
+    let s = s.replace('\'', "''");
+    match d {
+        // MySQL reads backslashes in literals as escapes.
+        Dialect::MySql => format!("'{}'", s.replace('\\', "\\\\")),
+        _ => format!("'{s}'"),
+    }
+}
+
+impl Table {
+    fn new(
+        d: Dialect,
+        schema: Option<&str>,
+        table: &str,
+        shown: String,
+        cols: Vec<String>,
+    ) -> Table {
+        let from = match schema {
+            Some(s) => format!("{}.{}", quote(d, s), quote(d, table)),
+            None => quote(d, table),
+        };
+        let estimate_sql = match d {
+            // -1 until the table is first analyzed (autovacuum or ANALYZE).
+            Dialect::Postgres => Some(format!(
+                "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n \
+                 ON n.oid = c.relnamespace WHERE n.nspname = {} AND c.relname = {}",
+                literal(d, schema.unwrap_or("public")),
+                literal(d, table)
+            )),
+            Dialect::MySql => Some(format!(
+                "SELECT CAST(TABLE_ROWS AS SIGNED) FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {}",
+                literal(d, table)
+            )),
+            Dialect::Sqlite => None,
+        };
+        Table {
+            list: column_list(d, &cols),
+            shown,
+            columns: cols,
+            d,
+            from,
+            estimate_sql,
+        }
+    }
+
+    fn count_sql(&self) -> String {
+        format!("SELECT COUNT(*) FROM {}", self.from)
+    }
+
+    /// The sample's query for a table of `rows` rows: all of them when there are at most
+    /// `n`; otherwise `n` drawn at random — every row is kept with a probability that
+    /// leaves about 3n candidates (so that a stale row estimate still leaves n), and n of
+    /// those are taken in random order.
+    fn sample_sql(&self, rows: i64, n: u64) -> String {
+        let select = format!("SELECT {} FROM {}", self.list, self.from);
+        if rows <= n as i64 {
+            return format!("{select} LIMIT {n}");
+        }
+        let random = match self.d {
+            Dialect::Postgres => "random()",
+            Dialect::MySql => "RAND()",
+            // random() is a 64-bit integer there: 53 of its bits as a fraction in [0, 1).
+            Dialect::Sqlite => "((random() >> 11) & 9007199254740991) / 9007199254740992.0",
+        };
+        let keep = (3.0 * n as f64) / rows as f64;
+        if keep >= 1.0 {
+            format!("{select} ORDER BY {random} LIMIT {n}")
+        } else {
+            format!("{select} WHERE {random} < {keep:.9} ORDER BY {random} LIMIT {n}")
+        }
+    }
+}
+
+/// The columns to read, as text.
+fn column_list(d: Dialect, cols: &[String]) -> String {
     let list: Vec<String> = cols
         .iter()
         // At most MAX_VALUE characters of each value: a 1 GB text or blob column must not
@@ -55,11 +137,7 @@ fn sample_sql(d: Dialect, schema: Option<&str>, table: &str, cols: &[String], n:
             Dialect::Sqlite => format!("substr(CAST({} AS TEXT), 1, {MAX_VALUE})", quote(d, c)),
         })
         .collect();
-    let from = match schema {
-        Some(s) => format!("{}.{}", quote(d, s), quote(d, table)),
-        None => quote(d, table),
-    };
-    format!("SELECT {} FROM {from} LIMIT {n}", list.join(", "))
+    list.join(", ")
 }
 
 /// What a URL may show: credentials are never echoed, whether in the user-info part or in
@@ -193,12 +271,7 @@ fn group(rows: Vec<(String, String, String)>, d: Dialect, opts: &Options) -> Vec
                 Dialect::Postgres => Some(s.as_str()),
                 _ => None,
             };
-            let sql = sample_sql(d, schema, &t, &columns, opts.sample);
-            Some(Table {
-                shown,
-                columns,
-                sql,
-            })
+            Some(Table::new(d, schema, &t, shown, columns))
         })
         .collect()
 }
@@ -227,13 +300,25 @@ where
     for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
     for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
     for<'r> Option<String>: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> Option<i64>: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
     check_chosen(&tables, opts)?;
     for t in tables {
+        let rows = match table_rows(pool, &t, opts.sample).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                let _ = tx.send(Event::Skipped {
+                    path: t.shown.clone(),
+                    reason: db_err(url, e).0,
+                });
+                continue;
+            }
+        };
+        let sql = t.sample_sql(rows, opts.sample);
         let mut tallies = vec![crate::ColumnTally::default(); t.columns.len()];
         let mut bytes = 0u64;
-        let mut stream = sqlx::query(&t.sql).fetch(pool);
+        let mut stream = sqlx::query(&sql).fetch(pool);
         let mut n = 0u64;
         let mut failed = None;
         let contexts: Vec<custodia_detect::find::FieldContext> = t
@@ -299,6 +384,32 @@ where
     Ok(())
 }
 
+/// How many rows a table has: the planner's estimate when it is well above the sample
+/// (a random sample reads the whole table anyway), otherwise counted — an estimate can be
+/// missing (never analyzed) or stale (InnoDB's is refreshed in the background).
+async fn table_rows<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    t: &Table,
+    n: u64,
+) -> Result<i64, sqlx::Error>
+where
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'r> Option<i64>: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    if let Some(sql) = &t.estimate_sql {
+        let est: Option<Option<i64>> = sqlx::query_scalar(sql).fetch_optional(pool).await?;
+        if let Some(Some(e)) = est {
+            if e > 3 * n as i64 {
+                return Ok(e);
+            }
+        }
+    }
+    let count: Option<i64> = sqlx::query_scalar(&t.count_sql()).fetch_one(pool).await?;
+    Ok(count.unwrap_or(0))
+}
+
 /// Column names that say "authentication data" (JR/T 0171 C3): never readable back.
 pub fn is_secret_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
@@ -331,16 +442,44 @@ mod tests {
 
     #[test]
     fn identifiers_are_quoted() {
-        let sql = sample_sql(Dialect::MySql, None, "a`b", &["c".into()], 5);
+        let t = Table::new(Dialect::MySql, None, "a`b\\'", "a".into(), vec!["c".into()]);
         assert_eq!(
-            sql,
-            "SELECT SUBSTRING(CAST(`c` AS CHAR), 1, 65536) FROM `a``b` LIMIT 5"
+            t.sample_sql(5, 5),
+            "SELECT SUBSTRING(CAST(`c` AS CHAR), 1, 65536) FROM `a``b\\'` LIMIT 5"
         );
-        let sql = sample_sql(Dialect::Postgres, Some("s"), "t", &["x\"y".into()], 1);
+        let est = t.estimate_sql.unwrap();
+        assert!(est.ends_with(r"TABLE_NAME = 'a`b\\'''"), "{est}");
+        let t = Table::new(
+            Dialect::Postgres,
+            Some("s"),
+            "t'",
+            "t".into(),
+            vec!["x\"y".into()],
+        );
         assert_eq!(
-            sql,
-            "SELECT left(\"x\"\"y\"::text, 65536) FROM \"s\".\"t\" LIMIT 1"
+            t.sample_sql(1, 1),
+            "SELECT left(\"x\"\"y\"::text, 65536) FROM \"s\".\"t'\" LIMIT 1"
         );
+        let est = t.estimate_sql.unwrap();
+        assert!(est.ends_with("c.relname = 't'''"), "{est}");
+    }
+
+    #[test]
+    fn samples_are_drawn_at_random_from_larger_tables() {
+        let t = Table::new(Dialect::Sqlite, None, "t", "t".into(), vec!["c".into()]);
+        let random = "((random() >> 11) & 9007199254740991) / 9007199254740992.0";
+        assert!(t.sample_sql(100, 100).ends_with("FROM \"t\" LIMIT 100"));
+        // Up to 3n rows: all are candidates, in random order.
+        let sql = t.sample_sql(250, 100);
+        assert!(
+            sql.ends_with(&format!("FROM \"t\" ORDER BY {random} LIMIT 100")),
+            "{sql}"
+        );
+        // More: each row kept with probability 3n / rows first.
+        let sql = t.sample_sql(3_000_000, 1000);
+        let filtered =
+            format!("FROM \"t\" WHERE {random} < 0.001000000 ORDER BY {random} LIMIT 1000");
+        assert!(sql.ends_with(&filtered), "{sql}");
     }
 
     #[test]

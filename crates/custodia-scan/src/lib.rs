@@ -733,9 +733,12 @@ fn push_u64(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
+/// Field names to what was worked out for them, looked up for every cell.
+type NameMap<V> = std::collections::HashMap<String, V, foldhash::fast::RandomState>;
+
 /// Header contexts prepared once per distinct field name.
 #[derive(Default)]
-pub(crate) struct Fields(std::collections::HashMap<String, custodia_detect::find::FieldContext>);
+pub(crate) struct Fields(NameMap<custodia_detect::find::FieldContext>);
 
 impl Fields {
     pub fn get(&mut self, field: &str) -> custodia_detect::find::FieldContext {
@@ -783,23 +786,6 @@ pub(crate) fn safe_name(s: &str) -> bool {
     !find::find_in(&as_name, &folded)
         .iter()
         .any(|f| f.confidence >= 0.85)
-}
-
-/// [`safe_name`], remembered per distinct name (keys repeat on every line).
-#[derive(Default)]
-pub(crate) struct SafeNames(std::collections::HashMap<String, bool>);
-
-impl SafeNames {
-    pub fn check(&mut self, s: &str) -> bool {
-        if let Some(ok) = self.0.get(s) {
-            return *ok;
-        }
-        let ok = safe_name(s);
-        if self.0.len() < 10_000 {
-            self.0.insert(s.to_string(), ok);
-        }
-        ok
-    }
 }
 
 /// A channel for scan events.

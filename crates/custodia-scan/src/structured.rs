@@ -7,6 +7,7 @@ use crate::{Event, Fields, Options, Out, Sender};
 use custodia_detect::find::FieldContext;
 use std::fs::File;
 use std::io::{self, BufRead};
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// CSV columns classified per file.
@@ -65,6 +66,7 @@ fn emit(
     name: &mut dyn FnMut() -> Arc<str>,
     ctx: &FieldContext,
     value: &Value<'_>,
+    known_text: Option<&str>,
     raw_start: usize,
     block: &[u8],
     base: u64,
@@ -76,7 +78,7 @@ fn emit(
     let mut types = vec![];
     let mut field: Option<Arc<str>> = None;
     crate::with_found(|found| {
-        valid_pieces(&value.decoded, |text, off| {
+        let mut each = |text: &str, off: usize| {
             custodia_detect::find::find_in_into(ctx, text, found);
             for d in found.iter() {
                 if d.confidence < opts.min_confidence {
@@ -90,7 +92,11 @@ fn emit(
                 let span = (base + at as u64, base + end as u64);
                 out.add(shown, (line, column), span, d, text, Some(field));
             }
-        })
+        };
+        match known_text {
+            Some(text) => each(text, 0),
+            None => valid_pieces(&value.decoded, each),
+        }
     });
     types
 }
@@ -223,11 +229,11 @@ fn emit_field(
     out: &mut Out<'_>,
 ) -> Vec<custodia_core::PiiType> {
     let mut types = emit(
-        name, ctx, value, f.start, rec, base, cursor, shown, opts, out,
+        name, ctx, value, None, f.start, rec, base, cursor, shown, opts, out,
     );
     if let Some((tail, at)) = tail_value(rec, f, gb18030) {
         types.extend(emit(
-            name, ctx, &tail, at, rec, base, cursor, shown, opts, out,
+            name, ctx, &tail, None, at, rec, base, cursor, shown, opts, out,
         ));
     }
     types
@@ -385,11 +391,62 @@ pub(crate) fn scan_csv(
 #[derive(Default)]
 struct JsonState {
     /// Open containers: object (with its current key) or array.
-    stack: Vec<(bool, Option<String>)>,
+    stack: Vec<(bool, Option<Rc<Key>>)>,
     /// Containers opened beyond [`MAX_DEPTH`] (counted, not kept).
     deeper: usize,
     expect_key: bool,
-    names: crate::SafeNames,
+    keys: Keys,
+}
+
+/// An object key as the scan uses it: the name it may be shown as and the detectors'
+/// context for the values under it.
+struct Key {
+    /// The key, or `*` when it is data (see [`crate::safe_name`]).
+    shown: String,
+    ctx: custodia_detect::find::FieldContext,
+}
+
+impl Key {
+    fn new(shown: String) -> Rc<Key> {
+        let ctx = custodia_detect::find::FieldContext::new(&shown);
+        Rc::new(Key { shown, ctx })
+    }
+}
+
+/// Keys worked out once per distinct key (keys repeat on every line), looked up by their
+/// decoded bytes; plus the key that values outside any object stand under.
+struct Keys {
+    known: std::collections::HashMap<Box<[u8]>, Rc<Key>, foldhash::fast::RandomState>,
+    value: Rc<Key>,
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Keys {
+            known: Default::default(),
+            value: Key::new("value".into()),
+        }
+    }
+}
+
+impl Keys {
+    fn get(&mut self, raw: &[u8]) -> Rc<Key> {
+        if let Some(k) = self.known.get(raw) {
+            return k.clone();
+        }
+        let name = String::from_utf8_lossy(raw).into_owned();
+        // Objects keyed by a phone number or a customer's name: the key is data, not a
+        // name, and must not be printed as one.
+        let key = Key::new(if crate::safe_name(&name) {
+            name
+        } else {
+            "*".into()
+        });
+        if self.known.len() < 10_000 {
+            self.known.insert(raw.into(), key.clone());
+        }
+        key
+    }
 }
 
 /// Nesting kept for key paths; deeper values are reported under the path at this depth.
@@ -417,12 +474,12 @@ impl JsonState {
 
 impl JsonState {
     /// The innermost key: what the detectors take as context.
-    fn leaf(&self) -> &str {
+    fn leaf(&self) -> &Key {
         self.stack
             .iter()
             .rev()
             .find_map(|(_, k)| k.as_deref())
-            .unwrap_or("value")
+            .unwrap_or(&self.keys.value)
     }
 
     fn path(&self) -> String {
@@ -432,7 +489,7 @@ impl JsonState {
                 if !p.is_empty() {
                     p.push('.');
                 }
-                p.push_str(k);
+                p.push_str(&k.shown);
             }
         }
         if p.is_empty() {
@@ -525,7 +582,6 @@ pub(crate) fn scan_json(
     let mut base: u64 = 0;
     let mut line: u64 = 1;
     let mut out = Out::sending(tx, opts);
-    let mut contexts = Fields::default();
     loop {
         line_buf.clear();
         if read_line_limited(r, &mut line_buf, MAX_RECORD)? == 0 {
@@ -538,12 +594,18 @@ pub(crate) fn scan_json(
             st.expect_key = false;
         }
         let mut cursor = LineCursor::new(line);
+        // Checked once per line: a value without escapes is then a slice of it.
+        let line_text = simdutf8::basic::from_utf8(&line_buf).ok();
         json_line(&line_buf, &mut st, |st, v, raw_start| {
-            let ctx = contexts.get(st.leaf());
+            let known_text = match (&v.decoded, line_text) {
+                (std::borrow::Cow::Borrowed(b), Some(l)) => l.get(raw_start..raw_start + b.len()),
+                _ => None,
+            };
             emit(
                 &mut || Arc::from(st.path()),
-                &ctx,
+                &st.leaf().ctx,
                 &v,
+                known_text,
                 raw_start,
                 &line_buf,
                 base,
@@ -553,7 +615,9 @@ pub(crate) fn scan_json(
                 &mut out,
             );
         });
-        line += memchr::memchr_iter(b'\n', &line_buf).count() as u64;
+        // A line read holds one newline, at its end (or none: the file's last line, or
+        // the first part of one longer than MAX_RECORD).
+        line += u64::from(line_buf.last() == Some(&b'\n'));
         base += line_buf.len() as u64;
     }
 }
@@ -586,19 +650,22 @@ fn json_line(b: &[u8], st: &mut JsonState, mut value: impl FnMut(&JsonState, Val
             }
             b'"' => {
                 let start = i + 1;
+                // The closing quote: the next `"` not escaped by a `\\`.
                 let mut j = start;
-                while j < b.len() && b[j] != b'"' {
-                    j += if b[j] == b'\\' { 2 } else { 1 };
+                while j < b.len() {
+                    match memchr::memchr2(b'"', b'\\', &b[j..]) {
+                        Some(k) if b[j + k] == b'\\' => j += k + 2,
+                        Some(k) => {
+                            j += k;
+                            break;
+                        }
+                        None => j = b.len(),
+                    }
                 }
                 let end = j.min(b.len());
                 let v = json_string(&b[start..end]);
                 if st.expect_key {
-                    let mut key = String::from_utf8_lossy(&v.decoded).into_owned();
-                    // Objects keyed by a phone number or a customer's name: the key is
-                    // data, not a name, and must not be printed as one.
-                    if !st.names.check(&key) {
-                        key = "*".into();
-                    }
+                    let key = st.keys.get(&v.decoded);
                     if let Some(top) = st.stack.last_mut() {
                         top.1 = Some(key);
                     }

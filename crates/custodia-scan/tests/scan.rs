@@ -466,11 +466,11 @@ fn outputs_never_contain_a_raw_value() {
 
 // ------------------------------------------------------------------ databases
 
-async fn db_scan(url: &str, table: &str) -> (Vec<Finding>, Vec<ColumnReport>) {
+async fn db_scan(url: &str, table: &str, sample: u64) -> (Vec<Finding>, Vec<ColumnReport>) {
     let (tx, rx) = custodia_scan::channel();
     let opts = Options {
         tables: vec![table.to_string()],
-        sample: 50,
+        sample,
         ..Options::default()
     };
     let collector = std::thread::spawn(move || {
@@ -530,7 +530,7 @@ fn check_columns(cols: &[ColumnReport], findings: &[Finding], table: &str) {
     assert_eq!(col("id_no").ty, Some(PiiType::CnResidentId));
     assert_eq!(col("id_no").share, 1.0);
     assert_eq!(col("mobile").ty, Some(PiiType::CnMobile));
-    assert_eq!(col("mobile").sampled, 50);
+    assert_eq!(col("mobile").sampled, 60);
     assert_eq!(col("login_password").level, custodia_core::Level::C3);
     assert_eq!(col("note").ty, Some(PiiType::CnMobile));
     assert!((col("note").share - 0.1).abs() < 0.01);
@@ -550,6 +550,26 @@ fn check_columns(cols: &[ColumnReport], findings: &[Finding], table: &str) {
 }
 
 const COLS: &str = "customer_name, id_no, mobile, login_password, note, amount";
+
+/// Creates `table` with 2,000 notes, a mobile in those of the second half only: a sample
+/// of the first rows would find none.
+fn half_and_half(table: &str) -> [String; 2] {
+    let mut values = vec!["('无')".to_string(); 1000];
+    values.extend((0..1000).map(|_| format!("('回电 {MOBILE}')")));
+    [
+        format!("CREATE TABLE {table} (note VARCHAR(64))"),
+        format!("INSERT INTO {table} (note) VALUES {}", values.join(", ")),
+    ]
+}
+
+/// 100 rows of [`half_and_half`]'s 2,000, drawn at random: about half with a mobile
+/// (0.3–0.7 is four standard deviations either side).
+async fn check_random_sample(url: &str, table: &str) {
+    let (_, cols) = db_scan(url, table, 100).await;
+    let note = cols.iter().find(|c| c.column == "note").unwrap();
+    assert_eq!(note.sampled, 100);
+    assert!((0.3..=0.7).contains(&note.share), "{note:?}");
+}
 
 #[tokio::test]
 async fn sqlite_tables_are_sampled_and_classified() {
@@ -572,14 +592,15 @@ async fn sqlite_tables_are_sampled_and_classified() {
         .await
         .unwrap();
     }
+    for sql in half_and_half("notes") {
+        sqlx::query(&sql).execute(&pool).await.unwrap();
+    }
     pool.close().await;
-    let (f, c) = db_scan(
-        &format!("sqlite://{}", dir.path().join("crm.db").display()),
-        "crm_customers",
-    )
-    .await;
+    let url = format!("sqlite://{}", dir.path().join("crm.db").display());
+    let (f, c) = db_scan(&url, "crm_customers", 100).await;
     let c: Vec<_> = c.into_iter().filter(|c| c.column != "id").collect();
     check_columns(&c, &f, "crm_customers");
+    check_random_sample(&url, "notes").await;
 }
 
 #[tokio::test]
@@ -611,7 +632,16 @@ async fn postgres_tables_are_sampled_and_classified() {
         .unwrap();
     }
     let table = format!("{schema}.customers");
-    let (f, c) = db_scan(&url, &table).await;
+    let (f, c) = db_scan(&url, &table, 100).await;
+    // Analyzed: the sample is sized from the planner's row estimate, not a count.
+    for sql in half_and_half(&format!("{schema}.notes")) {
+        sqlx::query(&sql).execute(&pool).await.unwrap();
+    }
+    sqlx::query(&format!("ANALYZE {schema}.notes"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    check_random_sample(&url, &format!("{schema}.notes")).await;
     sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
         .execute(&pool)
         .await
@@ -649,11 +679,18 @@ async fn mariadb_tables_are_sampled_and_classified() {
         .await
         .unwrap();
     }
-    let (f, c) = db_scan(&url, &table).await;
-    sqlx::query(&format!("DROP TABLE {table}"))
-        .execute(&pool)
-        .await
-        .unwrap();
+    let (f, c) = db_scan(&url, &table, 100).await;
+    let notes = format!("{table}_notes");
+    for sql in half_and_half(&notes) {
+        sqlx::query(&sql).execute(&pool).await.unwrap();
+    }
+    check_random_sample(&url, &notes).await;
+    for t in [&table, &notes] {
+        sqlx::query(&format!("DROP TABLE {t}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
     check_columns(&c, &f, &table);
     if let Ok(m) = std::env::var("CUSTODIA_TEST_PG_MARKER") {
         let _ = std::fs::OpenOptions::new()
