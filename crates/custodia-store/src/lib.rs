@@ -334,5 +334,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 /// SQLite keeps the audit log in a file of its own (see `SqliteStore`); its migrations.
-pub(crate) const AUDIT_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/0003_audit.sql"))];
+pub(crate) const AUDIT_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0003_audit.sql")),
+    (2, include_str!("../migrations/audit_0002_rowid.sql")),
+];

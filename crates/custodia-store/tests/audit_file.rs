@@ -145,3 +145,64 @@ async fn appended_events_reach_the_audit_file_by_checkpoint() {
     }
     assert_eq!(store.audit_events(0, 1000).await.unwrap().len(), 300);
 }
+
+#[tokio::test]
+async fn audit_files_of_the_first_layout_get_seq_as_their_rowid() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("custodia-audit.db");
+    let url = format!("sqlite://{}", dir.path().join("custodia.db").display());
+    // An audit file as the first version wrote it: `seq BIGINT PRIMARY KEY`, which SQLite
+    // backs with an index of its own, and migration 1 recorded.
+    let old = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", audit.display()))
+        .await
+        .unwrap();
+    for sql in [
+        "CREATE TABLE custodia_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        "INSERT INTO custodia_migrations VALUES (1, 0)",
+        "CREATE TABLE audit_events (seq BIGINT PRIMARY KEY, event BLOB NOT NULL)",
+        "CREATE TABLE audit_heads (tree_size BIGINT PRIMARY KEY, root_hash TEXT NOT NULL, \
+         timestamp_ms BIGINT NOT NULL, signature TEXT NOT NULL)",
+    ] {
+        sqlx::query(sql).execute(&old).await.unwrap();
+    }
+    // Inserted out of order: the rowid table must still hand them back by `seq`.
+    for seq in [2i64, 0, 1] {
+        sqlx::query("INSERT INTO audit_events (seq, event) VALUES ($1, $2)")
+            .bind(seq)
+            .bind(format!("{{\"e\":{seq}}}").into_bytes())
+            .execute(&old)
+            .await
+            .unwrap();
+    }
+    let indexes = |pool: sqlx::SqlitePool| async move {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM pragma_index_list('audit_events')")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(indexes(old.clone()).await, 1);
+    old.close().await;
+
+    let store = custodia_store::open(&url).await.unwrap();
+    assert_eq!(
+        store.append_audit(&[b"{\"e\":3}".to_vec()]).await.unwrap(),
+        3
+    );
+    let events = store.audit_events(0, 100).await.unwrap();
+    assert_eq!(events.len(), 4);
+    assert!(events
+        .iter()
+        .enumerate()
+        .all(|(i, (seq, e))| *seq == i as i64 && *e == format!("{{\"e\":{i}}}").into_bytes()));
+    drop(store);
+    let migrated = sqlx::SqlitePool::connect(&format!("sqlite://{}", audit.display()))
+        .await
+        .unwrap();
+    assert_eq!(indexes(migrated.clone()).await, 0, "seq is the rowid now");
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM custodia_migrations ORDER BY version")
+            .fetch_all(&migrated)
+            .await
+            .unwrap();
+    assert_eq!(versions, [1, 2]);
+}
