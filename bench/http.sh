@@ -71,7 +71,7 @@ run() { DELAY_MS="${2:-0}" wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s bench/g
 run "$CONST_URL" >/dev/null 2>&1 || true   # warm-up
 CONST_OUT=$(run "$CONST_URL")
 if [ -n "${PERF:-}" ]; then   # PERF=FILE: profile the server during the saturated read run
-  perf record -F 999 ${PERF_ARGS:-} -p "$PID" -o "$PERF" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
+  perf record ${PERF_ARGS:--F 999} -p "$PID" -o "$PERF" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
   PERF_PID=$!
 fi
 READ_OUT=$(run "$READ_URL")
