@@ -22,6 +22,11 @@ pub enum FileKind {
 /// Text blocks are scanned this many bytes at a time (cut at a line end).
 const BLOCK: usize = 1 << 20;
 
+/// Bytes of the previous block that a block is scanned with (context words on the line
+/// before a value count, and the block cut falls between such lines too): more than the
+/// detectors look back (32 bytes for context words).
+const LOOK_BEHIND: usize = 64;
+
 /// The kind of a file from its name; `.gz` is looked through. `None`: not a listed format
 /// (it may still be scanned as text if it looks like text).
 pub fn kind_of(name: &str) -> (Option<FileKind>, bool) {
@@ -299,6 +304,15 @@ impl LineCursor {
         }
     }
 
+    /// Counting from `pos`, the start of line `line`.
+    pub fn starting_at(line: u64, pos: usize) -> Self {
+        LineCursor {
+            pos,
+            line_start: pos,
+            ..LineCursor::new(line)
+        }
+    }
+
     pub fn for_gb18030(line: u64, gb18030: bool) -> Self {
         LineCursor {
             gb18030,
@@ -363,42 +377,58 @@ fn scan_text(
     let parallel = rayon::current_num_threads().max(1) * 2;
     let mut batch = crate::Out::sending(tx, opts);
     let mut spare: Vec<Vec<u8>> = Vec::new();
-    while !eof || !buf.is_empty() {
-        // Up to `parallel` blocks, each cut at a line end, with where each starts.
-        let mut blocks: Vec<(Vec<u8>, u64, u64)> = Vec::with_capacity(parallel);
-        while blocks.len() < parallel && (!eof || !buf.is_empty()) {
-            while !eof && buf.len() < BLOCK {
+    // `buf` starts with the end of the block before (`behind` bytes), then new text.
+    let mut behind = 0;
+    while !eof || buf.len() > behind {
+        // Up to `parallel` blocks, each cut at a line end, with how much of the previous
+        // block it starts with and where its own text starts in the file.
+        let mut blocks: Vec<(Vec<u8>, usize, u64, u64)> = Vec::with_capacity(parallel);
+        while blocks.len() < parallel && (!eof || buf.len() > behind) {
+            while !eof && buf.len() < behind + BLOCK {
                 let chunk = r.fill_buf()?;
                 if chunk.is_empty() {
                     eof = true;
                     break;
                 }
-                let n = chunk.len().min(BLOCK + (1 << 16) - buf.len());
+                let n = chunk.len().min(behind + BLOCK + (1 << 16) - buf.len());
                 buf.extend_from_slice(&chunk[..n]);
                 r.consume(n);
             }
-            let end = if eof { buf.len() } else { cut_point(&buf) };
-            // The block keeps the buffer's allocation; only the rest (part of a line) moves.
+            let end = if eof {
+                buf.len()
+            } else {
+                behind + cut_point(&buf[behind..])
+            };
+            // The block keeps the buffer's allocation; only its last bytes and the rest
+            // (part of a line) move.
+            let mut next_behind = end.saturating_sub(LOOK_BEHIND);
+            while next_behind < end && (buf[next_behind] & 0xC0) == 0x80 {
+                next_behind += 1;
+            }
             let mut rest = spare
                 .pop()
-                .unwrap_or_else(|| Vec::with_capacity(BLOCK + (1 << 16)));
-            rest.extend_from_slice(&buf[end..]);
+                .unwrap_or_else(|| Vec::with_capacity(LOOK_BEHIND + BLOCK + (1 << 16)));
+            rest.extend_from_slice(&buf[next_behind..]);
             buf.truncate(end);
             let block = std::mem::replace(&mut buf, rest);
-            let lines = memchr::memchr_iter(b'\n', &block).count() as u64;
-            blocks.push((block, base, line));
-            base += end as u64;
+            let lines = memchr::memchr_iter(b'\n', &block[behind..]).count() as u64;
+            blocks.push((block, behind, base, line));
+            base += (end - behind) as u64;
             line += lines;
+            behind = end - next_behind;
         }
         let found: Vec<crate::Out> = blocks
             .par_iter()
-            .map(|(block, base, line)| {
+            .map(|(block, behind, base, line)| {
+                let own = &block[*behind..];
                 if gb18030 {
-                    gb18030_block(block, *base, *line, shown, opts)
+                    gb18030_block(own, *base, *line, shown, opts)
                 } else if simdutf8::basic::from_utf8(block).is_ok() {
-                    text_block(block, *base, *line, shown, opts)
+                    text_block(block, *behind, *base, *line, shown, opts)
+                } else if simdutf8::basic::from_utf8(own).is_ok() {
+                    text_block(own, 0, *base, *line, shown, opts)
                 } else {
-                    mixed_block(block, *base, *line, shown, opts)
+                    mixed_block(own, *base, *line, shown, opts)
                 }
             })
             .collect();
@@ -406,7 +436,7 @@ fn scan_text(
             batch.append(out);
         }
         // Scanned blocks' buffers take the next blocks (fresh ones would cost page faults).
-        for (mut block, _, _) in blocks {
+        for (mut block, _, _, _) in blocks {
             block.clear();
             spare.push(block);
         }
@@ -448,7 +478,7 @@ fn mixed_block(
         let found = if !utf8 && turned_gb18030(piece) {
             gb18030_block(piece, base + from as u64, first_line, shown, opts)
         } else {
-            text_block(piece, base + from as u64, first_line, shown, opts)
+            text_block(piece, 0, base + from as u64, first_line, shown, opts)
         };
         out.append(found);
     };
@@ -472,25 +502,31 @@ fn mixed_block(
 }
 
 /// The findings of one block of text starting at byte `base`, line `line` of the file.
+/// UTF-8 text whose own part starts after `behind` bytes of the block before it (scanned
+/// for context only: findings that start there were the previous block's).
 fn text_block(
     block: &[u8],
+    behind: usize,
     base: u64,
     line: u64,
     shown: &Arc<str>,
     opts: &Options,
 ) -> crate::Out<'static> {
-    let mut cursor = LineCursor::new(line);
+    let mut cursor = LineCursor::starting_at(line, behind);
     let mut out = crate::Out::new(opts);
     crate::with_found(|found| {
         valid_pieces(block, |text, off| {
             custodia_detect::find::find_into(text, found);
             for d in found.iter() {
-                if d.confidence < opts.min_confidence {
+                let at = off + d.start;
+                if d.confidence < opts.min_confidence || at < behind {
                     continue;
                 }
-                let at = off + d.start;
                 let (line, column) = cursor.locate(block, at);
-                let span = (base + at as u64, base + (off + d.end) as u64);
+                let span = (
+                    base + (at - behind) as u64,
+                    base + (off + d.end - behind) as u64,
+                );
                 out.add(shown, (line, column), span, d, text, None);
             }
         })

@@ -872,3 +872,41 @@ fn gbk_text_and_csv_are_decoded_with_offsets_in_the_file() {
     assert_eq!((m.line, m.column), (2, 4));
     same(&in_file(&raw_c, &m), MOBILE, "GBK CSV mobile");
 }
+
+#[test]
+fn context_on_the_line_before_a_block_cut_still_counts() {
+    // A landline is reported only with a context word before it; here the word ends the
+    // line before the one the number starts, and the file is cut into blocks exactly
+    // between the two (the rest of that line runs on without a newline past where the
+    // block's buffer ends). The finding must be the same as in a small file.
+    let dir = tempfile::tempdir().unwrap();
+    let small = "联系电话：\n010-62345678，请回电\n";
+    let s = scan(
+        &[write(dir.path(), "small.log", small.as_bytes())],
+        &Options::default(),
+    );
+    assert_eq!(s.findings.len(), 1, "the context word is needed and enough");
+    assert_eq!(s.findings[0].ty.id(), "cn_landline");
+
+    let filler = "普通的一行文字，没有任何个人信息。 ordinary words\n";
+    let mut text = String::new();
+    while text.len() + filler.len() < (1 << 20) - 100 {
+        text.push_str(filler);
+    }
+    text.push_str("联系电话：\n");
+    let at = text.len();
+    let line = text.matches('\n').count() as u64 + 1;
+    text.push_str("010-62345678，请回电");
+    while text.len() < at + (300 << 10) {
+        text.push_str("没有换行的一段很长的文字，");
+    }
+    text.push('\n');
+    let big = write(dir.path(), "big.log", text.as_bytes());
+    let s = scan(&[big], &Options::default());
+    let got: Vec<(u64, u64, &str)> = s
+        .findings
+        .iter()
+        .map(|f| (f.line, f.start, f.ty.id()))
+        .collect();
+    assert_eq!(got, [(line, at as u64, "cn_landline")]);
+}
