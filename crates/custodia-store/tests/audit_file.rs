@@ -11,6 +11,26 @@ async fn events_in(db: &sqlx::SqlitePool) -> i64 {
         .unwrap()
 }
 
+/// Writes event `{"e":seq}` at each `seq`, as an earlier version left them.
+async fn put_events(db: &sqlx::SqlitePool, seqs: impl IntoIterator<Item = i64>) {
+    for seq in seqs {
+        sqlx::query("INSERT INTO audit_events (seq, event) VALUES ($1, $2)")
+            .bind(seq)
+            .bind(format!("{{\"e\":{seq}}}").into_bytes())
+            .execute(db)
+            .await
+            .unwrap();
+    }
+}
+
+/// Whether the events are `{"e":0}`, `{"e":1}`, … at sequence numbers 0, 1, ….
+fn numbered_in_order(events: &[(i64, Vec<u8>)]) -> bool {
+    events
+        .iter()
+        .enumerate()
+        .all(|(i, (seq, e))| *seq == i as i64 && *e == format!("{{\"e\":{i}}}").into_bytes())
+}
+
 #[tokio::test]
 async fn audit_log_lives_in_its_own_file_and_old_logs_move_there() {
     let dir = tempfile::tempdir().unwrap();
@@ -37,14 +57,7 @@ async fn audit_log_lives_in_its_own_file_and_old_logs_move_there() {
             let _ = std::fs::remove_file(p);
         }
     }
-    for seq in 0..7i64 {
-        sqlx::query("INSERT INTO audit_events (seq, event) VALUES ($1, $2)")
-            .bind(seq)
-            .bind(format!("{{\"e\":{seq}}}").into_bytes())
-            .execute(&main)
-            .await
-            .unwrap();
-    }
+    put_events(&main, 0..7).await;
     sqlx::query("INSERT INTO audit_heads VALUES (7, 'ab', 1, 'cd')")
         .execute(&main)
         .await
@@ -53,10 +66,7 @@ async fn audit_log_lives_in_its_own_file_and_old_logs_move_there() {
     let store = custodia_store::open(&url).await.unwrap();
     let events = store.audit_events(0, 100).await.unwrap();
     assert_eq!(events.len(), 7);
-    assert!(events
-        .iter()
-        .enumerate()
-        .all(|(i, (seq, e))| *seq == i as i64 && *e == format!("{{\"e\":{i}}}").into_bytes()));
+    assert!(numbered_in_order(&events));
     assert_eq!(
         store.audit_heads().await.unwrap(),
         vec![AuditHeadRow {
@@ -166,14 +176,7 @@ async fn audit_files_of_the_first_layout_get_seq_as_their_rowid() {
         sqlx::query(sql).execute(&old).await.unwrap();
     }
     // Inserted out of order: the rowid table must still hand them back by `seq`.
-    for seq in [2i64, 0, 1] {
-        sqlx::query("INSERT INTO audit_events (seq, event) VALUES ($1, $2)")
-            .bind(seq)
-            .bind(format!("{{\"e\":{seq}}}").into_bytes())
-            .execute(&old)
-            .await
-            .unwrap();
-    }
+    put_events(&old, [2, 0, 1]).await;
     let indexes = |pool: sqlx::SqlitePool| async move {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM pragma_index_list('audit_events')")
             .fetch_one(&pool)
@@ -190,10 +193,7 @@ async fn audit_files_of_the_first_layout_get_seq_as_their_rowid() {
     );
     let events = store.audit_events(0, 100).await.unwrap();
     assert_eq!(events.len(), 4);
-    assert!(events
-        .iter()
-        .enumerate()
-        .all(|(i, (seq, e))| *seq == i as i64 && *e == format!("{{\"e\":{i}}}").into_bytes()));
+    assert!(numbered_in_order(&events));
     drop(store);
     let migrated = sqlx::SqlitePool::connect(&format!("sqlite://{}", audit.display()))
         .await
