@@ -427,16 +427,9 @@ impl Vault {
         collection: &str,
         pending: &[NewRecord],
     ) -> Result<HashMap<usize, String>> {
-        let mut dups = HashMap::new();
-        let mut seen = std::collections::HashSet::new();
         let mut by_field: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (pos, rec) in pending.iter().enumerate() {
-            for e in rec.index.iter().filter(|e| e.unique) {
-                if !seen.insert((e.field.as_str(), e.hash.as_str())) {
-                    dups.entry(pos).or_insert_with(|| e.field.clone());
-                }
-                by_field.entry(&e.field).or_default().push(&e.hash);
-            }
+        for e in pending.iter().flat_map(|r| &r.index).filter(|e| e.unique) {
+            by_field.entry(&e.field).or_default().push(&e.hash);
         }
         let mut present: HashMap<&str, std::collections::HashSet<String>> = HashMap::new();
         for (field, hashes) in by_field {
@@ -446,14 +439,24 @@ impl Vault {
                 .await?;
             present.insert(field, found.into_iter().collect());
         }
+        // In order: a record collides with a stored value, or with a record kept before it.
+        // Only kept records' values count: one dropped for one field must not take another
+        // record down with it for a value nothing else holds.
+        let mut dups = HashMap::new();
+        let mut kept = std::collections::HashSet::new();
         for (pos, rec) in pending.iter().enumerate() {
-            if let Some(e) = rec.index.iter().find(|e| {
-                e.unique
-                    && present
-                        .get(e.field.as_str())
-                        .is_some_and(|p| p.contains(&e.hash))
-            }) {
-                dups.entry(pos).or_insert_with(|| e.field.clone());
+            let mut unique = rec.index.iter().filter(|e| e.unique);
+            let collides = unique.clone().find(|e| {
+                present
+                    .get(e.field.as_str())
+                    .is_some_and(|p| p.contains(&e.hash))
+                    || kept.contains(&(e.field.as_str(), e.hash.as_str()))
+            });
+            match collides {
+                Some(e) => {
+                    dups.insert(pos, e.field.clone());
+                }
+                None => kept.extend(unique.by_ref().map(|e| (e.field.as_str(), e.hash.as_str()))),
             }
         }
         Ok(dups)

@@ -387,6 +387,7 @@ async fn unique_fields_refuse_duplicates(ctx: &Ctx) {
     let mut invalid = customer(&mut s);
     invalid.fields.insert("mobile".into(), json!("12345"));
     let d = customer(&mut s);
+    let y = d.fields["id_no"].clone();
     let mut d_again = customer(&mut s);
     d_again
         .fields
@@ -416,6 +417,55 @@ async fn unique_fields_refuse_duplicates(ctx: &Ctx) {
         let id = &r.as_ref().unwrap().id;
         ctx.vault.get("customers", id).await.unwrap();
     }
+
+    // Two unique fields: a record dropped for one of them (its id is stored) does not
+    // take down a later record that shares only its other value, which nothing kept holds.
+    let schema = CollectionSchema::from_toml(
+        r#"
+name = "accounts"
+[[fields]]
+name = "id_no"
+type = "cn_resident_id"
+level = "C2"
+searchable = true
+unique = true
+[[fields]]
+name = "email"
+type = "email"
+level = "C2"
+searchable = true
+unique = true
+"#,
+    )
+    .unwrap();
+    ctx.vault.put_collection(schema).await.unwrap();
+    let account = |id: &Value, email: &str| RecordInput {
+        fields: [
+            ("id_no".to_string(), id.clone()),
+            ("email".to_string(), json!(email)),
+        ]
+        .into_iter()
+        .collect(),
+        attributes: Default::default(),
+    };
+    let (x, y) = (&a.fields["id_no"], &y);
+    ctx.vault
+        .create("accounts", account(x, "first@example.com"))
+        .await
+        .unwrap();
+    let results = ctx
+        .vault
+        .create_many(
+            "accounts",
+            &[
+                account(x, "shared@example.com"),
+                account(y, "shared@example.com"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(results[0].as_ref().unwrap_err().field(), Some("id_no"));
+    assert!(results[1].is_ok(), "{:?}", results[1].as_ref().err());
 }
 
 async fn moved_ciphertext_is_detected(ctx: &Ctx) {
