@@ -34,8 +34,9 @@ struct Table {
     d: Dialect,
     /// The schema-qualified, quoted table name.
     from: String,
-    /// The planner's row estimate, where the database keeps one.
-    estimate_sql: Option<String>,
+    /// The planner's row estimate, where the database keeps one: a query and the catalog
+    /// names bound to it.
+    estimate: Option<(&'static str, Vec<String>)>,
     /// The columns as text, cut at [`MAX_VALUE`] characters.
     list: String,
 }
@@ -50,15 +51,9 @@ fn quote(d: Dialect, ident: &str) -> String {
 /// Characters of a value examined.
 const MAX_VALUE: u32 = 65_536;
 
-/// A string literal (catalog names only; values are never put into SQL).
-fn literal(d: Dialect, s: &str) -> String {
-    let s = s.replace('\'', "''");
-    match d {
-        // MySQL reads backslashes in literals as escapes.
-        Dialect::MySql => format!("'{}'", s.replace('\\', "\\\\")),
-        _ => format!("'{s}'"),
-    }
-}
+/// How many times the sample size the random filter aims to keep: room for a row
+/// estimate that is several times too high (a table emptied since it was last analyzed).
+const OVERSAMPLE: u64 = 10;
 
 impl Table {
     fn new(
@@ -72,18 +67,17 @@ impl Table {
             Some(s) => format!("{}.{}", quote(d, s), quote(d, table)),
             None => quote(d, table),
         };
-        let estimate_sql = match d {
+        let estimate = match d {
             // -1 until the table is first analyzed (autovacuum or ANALYZE).
-            Dialect::Postgres => Some(format!(
+            Dialect::Postgres => Some((
                 "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n \
-                 ON n.oid = c.relnamespace WHERE n.nspname = {} AND c.relname = {}",
-                literal(d, schema.unwrap_or("public")),
-                literal(d, table)
+                 ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                vec![schema.unwrap_or("public").to_string(), table.to_string()],
             )),
-            Dialect::MySql => Some(format!(
+            Dialect::MySql => Some((
                 "SELECT CAST(TABLE_ROWS AS SIGNED) FROM information_schema.TABLES \
-                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {}",
-                literal(d, table)
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+                vec![table.to_string()],
             )),
             Dialect::Sqlite => None,
         };
@@ -93,7 +87,7 @@ impl Table {
             columns: cols,
             d,
             from,
-            estimate_sql,
+            estimate,
         }
     }
 
@@ -103,11 +97,11 @@ impl Table {
 
     /// The sample's query for a table of `rows` rows: all of them when there are at most
     /// `n`; otherwise `n` drawn at random — every row is kept with a probability that
-    /// leaves about 3n candidates (so that a stale row estimate still leaves n), and n of
-    /// those are taken in random order.
+    /// leaves about [`OVERSAMPLE`]·n candidates (so that a stale row estimate still leaves
+    /// n), and n of those are taken in random order.
     fn sample_sql(&self, rows: i64, n: u64) -> String {
         let select = format!("SELECT {} FROM {}", self.list, self.from);
-        if rows <= n as i64 {
+        if rows <= i64::try_from(n).unwrap_or(i64::MAX) {
             return format!("{select} LIMIT {n}");
         }
         let random = match self.d {
@@ -116,11 +110,12 @@ impl Table {
             // random() is a 64-bit integer there: 53 of its bits as a fraction in [0, 1).
             Dialect::Sqlite => "((random() >> 11) & 9007199254740991) / 9007199254740992.0",
         };
-        let keep = (3.0 * n as f64) / rows as f64;
+        let keep = (OVERSAMPLE as f64 * n as f64) / rows as f64;
         if keep >= 1.0 {
             format!("{select} ORDER BY {random} LIMIT {n}")
         } else {
-            format!("{select} WHERE {random} < {keep:.9} ORDER BY {random} LIMIT {n}")
+            // In exponent form: a fixed number of decimals would round a tiny share to 0.
+            format!("{select} WHERE {random} < {keep:e} ORDER BY {random} LIMIT {n}")
         }
     }
 }
@@ -301,6 +296,7 @@ where
     for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
     for<'r> Option<String>: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
     for<'r> Option<i64>: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
     check_chosen(&tables, opts)?;
@@ -396,12 +392,18 @@ where
     for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
     for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
     for<'r> Option<i64>: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
-    if let Some(sql) = &t.estimate_sql {
-        let est: Option<Option<i64>> = sqlx::query_scalar(sql).fetch_optional(pool).await?;
-        if let Some(Some(e)) = est {
-            if e > 3 * n as i64 {
+    if let Some((sql, names)) = &t.estimate {
+        let mut q = sqlx::query_scalar::<DB, Option<i64>>(sql);
+        for name in names {
+            q = q.bind(name.clone());
+        }
+        // No estimate (or none readable): counted instead.
+        if let Ok(Some(Some(e))) = q.fetch_optional(pool).await {
+            let enough = i64::try_from(n.saturating_mul(OVERSAMPLE)).unwrap_or(i64::MAX);
+            if e > enough {
                 return Ok(e);
             }
         }
@@ -442,13 +444,14 @@ mod tests {
 
     #[test]
     fn identifiers_are_quoted() {
-        let t = Table::new(Dialect::MySql, None, "a`b\\'", "a".into(), vec!["c".into()]);
+        let t = Table::new(Dialect::MySql, None, "a`b", "a".into(), vec!["c".into()]);
         assert_eq!(
             t.sample_sql(5, 5),
-            "SELECT SUBSTRING(CAST(`c` AS CHAR), 1, 65536) FROM `a``b\\'` LIMIT 5"
+            "SELECT SUBSTRING(CAST(`c` AS CHAR), 1, 65536) FROM `a``b` LIMIT 5"
         );
-        let est = t.estimate_sql.unwrap();
-        assert!(est.ends_with(r"TABLE_NAME = 'a`b\\'''"), "{est}");
+        // Catalog names are bound, never spliced into the estimate's SQL.
+        let (sql, names) = t.estimate.unwrap();
+        assert!(sql.ends_with("TABLE_NAME = ?") && names == ["a`b"], "{sql}");
         let t = Table::new(
             Dialect::Postgres,
             Some("s"),
@@ -460,8 +463,11 @@ mod tests {
             t.sample_sql(1, 1),
             "SELECT left(\"x\"\"y\"::text, 65536) FROM \"s\".\"t'\" LIMIT 1"
         );
-        let est = t.estimate_sql.unwrap();
-        assert!(est.ends_with("c.relname = 't'''"), "{est}");
+        let (sql, names) = t.estimate.unwrap();
+        assert!(
+            sql.ends_with("c.relname = $2") && names == ["s", "t'"],
+            "{sql}"
+        );
     }
 
     #[test]
@@ -469,17 +475,23 @@ mod tests {
         let t = Table::new(Dialect::Sqlite, None, "t", "t".into(), vec!["c".into()]);
         let random = "((random() >> 11) & 9007199254740991) / 9007199254740992.0";
         assert!(t.sample_sql(100, 100).ends_with("FROM \"t\" LIMIT 100"));
-        // Up to 3n rows: all are candidates, in random order.
-        let sql = t.sample_sql(250, 100);
+        // Up to 10n rows: all are candidates, in random order.
+        let sql = t.sample_sql(900, 100);
         assert!(
             sql.ends_with(&format!("FROM \"t\" ORDER BY {random} LIMIT 100")),
             "{sql}"
         );
-        // More: each row kept with probability 3n / rows first.
-        let sql = t.sample_sql(3_000_000, 1000);
-        let filtered =
-            format!("FROM \"t\" WHERE {random} < 0.001000000 ORDER BY {random} LIMIT 1000");
+        // More: each row kept with probability 10n / rows first, written so that a tiny
+        // share does not round to nothing.
+        let sql = t.sample_sql(4_000_000, 1000);
+        let filtered = format!("FROM \"t\" WHERE {random} < 2.5e-3 ORDER BY {random} LIMIT 1000");
         assert!(sql.ends_with(&filtered), "{sql}");
+        let sql = t.sample_sql(i64::MAX, 1);
+        assert!(sql.contains(" < 1.0842021724855044e-18 "), "{sql}");
+        // A sample size beyond any table is all of it.
+        assert!(t
+            .sample_sql(i64::MAX, u64::MAX)
+            .ends_with(&format!("LIMIT {}", u64::MAX)));
     }
 
     #[test]
