@@ -189,6 +189,8 @@ const WAL_LIMIT_FRAMES: i64 = 65536;
 pub(crate) struct AuditAppender {
     conn: Connection,
     _checkpointer: std::sync::mpsc::Sender<()>,
+    /// `RESTART` checkpoints done.
+    restarts: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn open_audit_writer(path: &Path) -> Result<Connection> {
@@ -212,31 +214,45 @@ fn open_audit_writer(path: &Path) -> Result<Connection> {
 
 impl AuditAppender {
     pub(crate) fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, WAL_LIMIT_FRAMES)
+    }
+
+    /// With a WAL limit of `wal_limit` frames instead of [`WAL_LIMIT_FRAMES`] (tests).
+    pub(crate) fn open_with(path: &Path, wal_limit: i64) -> Result<Self> {
         let conn = open_audit_writer(path)?;
         let checkpoints = open_audit_writer(path)?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let restarts = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = restarts.clone();
         std::thread::Builder::new()
             .name("custodia-audit-checkpoint".into())
             .spawn(move || {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(Duration::from_secs(1))
                 {
+                    // (busy, frames in the WAL, frames copied)
                     let checkpoint = |mode: &str| {
                         checkpoints.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-                            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
                         })
                     };
                     let done = match checkpoint("PASSIVE") {
-                        Ok((log, copied)) if log > WAL_LIMIT_FRAMES && copied < log => {
+                        Ok((_, log, copied)) if log > wal_limit && copied < log => {
                             let t = std::time::Instant::now();
-                            let r = checkpoint("RESTART").map(|_| ());
+                            let r = checkpoint("RESTART");
+                            // Busy: a reader kept the WAL past the busy timeout; next second.
+                            let restarted = matches!(r, Ok((0, _, _)));
+                            if restarted {
+                                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
                             tracing::info!(
                                 target: "custodia::audit",
                                 frames = log,
+                                restarted,
                                 ms = t.elapsed().as_secs_f64() * 1000.0,
-                                "audit WAL restarted"
+                                "audit WAL restart"
                             );
-                            r
+                            r.map(|_| ())
                         }
                         other => other.map(|_| ()),
                     };
@@ -249,11 +265,16 @@ impl AuditAppender {
         Ok(AuditAppender {
             conn,
             _checkpointer: stop,
+            restarts,
         })
     }
 }
 
 impl crate::AuditAppend for AuditAppender {
+    fn wal_restarts(&self) -> u64 {
+        self.restarts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn append(&mut self, events: &[Vec<u8>]) -> Result<i64> {
         let tx =
             rusqlite::Transaction::new(&mut self.conn, rusqlite::TransactionBehavior::Immediate)

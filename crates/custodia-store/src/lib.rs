@@ -312,6 +312,10 @@ pub trait Store: Send + Sync + 'static {
 /// See [`Store::audit_appender`].
 pub trait AuditAppend: Send {
     fn append(&mut self, events: &[Vec<u8>]) -> Result<i64>;
+    /// How often the WAL was restarted because it outgrew its limit (SQLite).
+    fn wal_restarts(&self) -> u64 {
+        0
+    }
 }
 
 /// Opens the store named by a URL (`sqlite://path`, `sqlite::memory:`, `postgres://…`) and

@@ -218,6 +218,21 @@ impl SqliteStore {
         }
     }
 
+    /// [`Store::audit_appender`] with the audit WAL restarted past `frames` pages instead of
+    /// 65,536 (tests: the restart is otherwise reached only after ~450,000 events).
+    #[doc(hidden)]
+    pub fn audit_appender_with_wal_limit(
+        &self,
+        frames: i64,
+    ) -> Result<Option<Box<dyn AuditAppend>>> {
+        match &self.audit_path {
+            Some(path) => Ok(Some(Box::new(crate::direct::AuditAppender::open_with(
+                path, frames,
+            )?))),
+            None => Ok(None),
+        }
+    }
+
     fn audit_reader(&self) -> &sqlx::SqlitePool {
         &self.audit_read
     }

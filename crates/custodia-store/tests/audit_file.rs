@@ -1,7 +1,7 @@
 //! SQLite keeps the audit log in its own file; a log left in the main file by an earlier
 //! version is moved over once, in order, heads included.
 
-use custodia_store::AuditHeadRow;
+use custodia_store::{AuditHeadRow, Store};
 
 /// Audit events left in a database file's own `audit_events` table.
 async fn events_in(db: &sqlx::SqlitePool) -> i64 {
@@ -205,4 +205,59 @@ async fn audit_files_of_the_first_layout_get_seq_as_their_rowid() {
             .await
             .unwrap();
     assert_eq!(versions, [1, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outgrown_audit_wal_is_restarted_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("custodia.db").display());
+    let store = custodia_store::SqliteStore::open(&url).await.unwrap();
+    // 64 pages instead of 65,536: the checkpoint thread (every second) must restart it.
+    let mut appender = store.audit_appender_with_wal_limit(64).unwrap().unwrap();
+    let event = |seq: i64| format!("{{\"e\":{seq},\"pad\":\"{}\"}}", "x".repeat(500)).into_bytes();
+    let mut next = 0i64;
+    let mut append = |appender: &mut Box<dyn custodia_store::AuditAppend>| {
+        let batch: Vec<Vec<u8>> = (next..next + 50).map(event).collect();
+        assert_eq!(appender.append(&batch).unwrap(), next);
+        next += 50;
+    };
+    append(&mut appender);
+    // A reader holding an old snapshot for 1.5 s (an export, a proof): passive checkpoints
+    // cannot copy past it, so the WAL grows past the limit and is restarted once the
+    // reader is done — the restart waits for it, and holds the appender meanwhile.
+    let audit = format!(
+        "sqlite://{}",
+        dir.path().join("custodia-audit.db").display()
+    );
+    let reader = sqlx::SqlitePool::connect(&audit).await.unwrap();
+    let mut snapshot = reader.begin().await.unwrap();
+    let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+        .fetch_one(&mut *snapshot)
+        .await
+        .unwrap();
+    assert_eq!(seen, 50);
+    let held = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        snapshot.commit().await.unwrap();
+    });
+    let started = std::time::Instant::now();
+    while appender.wal_restarts() == 0 && started.elapsed() < std::time::Duration::from_secs(10) {
+        append(&mut appender);
+    }
+    assert!(
+        appender.wal_restarts() >= 1,
+        "no restart after {next} events"
+    );
+    held.await.unwrap();
+    // Appends after the restart write from the start of the WAL and still land in order.
+    for _ in 0..20 {
+        append(&mut appender);
+    }
+    drop(appender);
+    let events = store.audit_events(0, 1_000_000).await.unwrap();
+    assert_eq!(events.len() as i64, next);
+    assert!(events
+        .iter()
+        .enumerate()
+        .all(|(i, (seq, e))| *seq == i as i64 && *e == event(i as i64)));
 }
