@@ -394,6 +394,9 @@ fn scan_text(
                 buf.extend_from_slice(&chunk[..n]);
                 r.consume(n);
             }
+            if buf.len() == behind {
+                break; // the file ended exactly at the last cut
+            }
             let end = if eof {
                 buf.len()
             } else {
