@@ -370,7 +370,10 @@ fn scan_text(
     tx: &Sender,
     gb18030: bool,
 ) -> io::Result<()> {
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (1 << 16));
+    // Every block buffer holds the look-behind, a block and the read that passes it: no
+    // buffer ever grows (a grown one is fresh memory, page faults and all).
+    const CAPACITY: usize = LOOK_BEHIND + BLOCK + (1 << 16);
+    let mut buf: Vec<u8> = Vec::with_capacity(CAPACITY);
     let mut base: u64 = 0;
     let mut line: u64 = 1;
     let mut eof = false;
@@ -390,7 +393,7 @@ fn scan_text(
                     eof = true;
                     break;
                 }
-                let n = chunk.len().min(behind + BLOCK + (1 << 16) - buf.len());
+                let n = chunk.len().min(CAPACITY - buf.len());
                 buf.extend_from_slice(&chunk[..n]);
                 r.consume(n);
             }
@@ -408,9 +411,7 @@ fn scan_text(
             while next_behind < end && (buf[next_behind] & 0xC0) == 0x80 {
                 next_behind += 1;
             }
-            let mut rest = spare
-                .pop()
-                .unwrap_or_else(|| Vec::with_capacity(LOOK_BEHIND + BLOCK + (1 << 16)));
+            let mut rest = spare.pop().unwrap_or_else(|| Vec::with_capacity(CAPACITY));
             rest.extend_from_slice(&buf[next_behind..]);
             buf.truncate(end);
             let block = std::mem::replace(&mut buf, rest);
