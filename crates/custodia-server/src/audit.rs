@@ -34,6 +34,20 @@ pub struct AuditLog {
     /// Tree hashes of the complete chunks of [`PROOF_CHUNK`] events, grown as proofs ask
     /// for larger trees: a proof then reads at most three chunks of events, not the log.
     chunk_roots: Mutex<Vec<Hash>>,
+    stats: Arc<AuditStats>,
+}
+
+/// Counters of the appender, for `/metrics`.
+#[derive(Default)]
+struct AuditStats {
+    /// Events durably appended by this node.
+    appended: std::sync::atomic::AtomicU64,
+    /// Group commits (one durable write each).
+    groups: std::sync::atomic::AtomicU64,
+    /// Events whose append failed (their requests got 503 and no data).
+    failed: std::sync::atomic::AtomicU64,
+    /// Restarts of the SQLite audit WAL (see custodia-store's `AuditAppender`).
+    wal_restarts: std::sync::atomic::AtomicU64,
 }
 
 /// Events per chunk for proofs (a power of two).
@@ -112,6 +126,7 @@ impl AuditLog {
             frontier: Mutex::new(Frontier::default()),
             last_signed: std::sync::atomic::AtomicU64::new(0),
             chunk_roots: Mutex::new(Vec::new()),
+            stats: Arc::new(AuditStats::default()),
         });
         let last = store
             .audit_heads()
@@ -128,6 +143,7 @@ impl AuditLog {
             Some(mut appender) => {
                 let mut rx = rx;
                 let weak = Arc::downgrade(&log);
+                let stats = log.stats.clone();
                 std::thread::Builder::new()
                     .name("custodia-audit".into())
                     .spawn(move || {
@@ -135,7 +151,11 @@ impl AuditLog {
                             let (events, waiting) = take_batch(first, &mut rx);
                             let appended = appender.append(&events);
                             let first_seq = appended.as_ref().ok().copied();
-                            answer(waiting, appended);
+                            answer(waiting, appended, &stats);
+                            stats.wal_restarts.store(
+                                appender.wal_restarts(),
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
                             // The tree grows from what was just written instead of the
                             // signer reading it back — unless another node's events came
                             // first (or the signer is busy), which the signer's catch-up
@@ -156,7 +176,7 @@ impl AuditLog {
                     .map_err(|e| e.to_string())?;
             }
             None => {
-                tokio::spawn(append_loop(store, rx));
+                tokio::spawn(append_loop(store, rx, log.stats.clone()));
             }
         }
         let weak = Arc::downgrade(&log);
@@ -171,6 +191,50 @@ impl AuditLog {
             }
         });
         Ok(log)
+    }
+
+    /// The appender's counters and the signed tree's size, in Prometheus text format.
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = &self.stats;
+        for (name, kind, help, value) in [
+            (
+                "custodia_audit_events_appended_total",
+                "counter",
+                "Audit events durably appended by this node.",
+                s.appended.load(Relaxed),
+            ),
+            (
+                "custodia_audit_group_commits_total",
+                "counter",
+                "Durable writes of the audit log (one per group of events).",
+                s.groups.load(Relaxed),
+            ),
+            (
+                "custodia_audit_append_failures_total",
+                "counter",
+                "Audit events that could not be stored (their requests were refused with 503).",
+                s.failed.load(Relaxed),
+            ),
+            (
+                "custodia_audit_wal_restarts_total",
+                "counter",
+                "Restarts of the SQLite audit log's write-ahead log past its size limit.",
+                s.wal_restarts.load(Relaxed),
+            ),
+            (
+                "custodia_audit_signed_tree_size",
+                "gauge",
+                "Size of the latest signed tree head.",
+                self.last_signed.load(Relaxed),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
     }
 
     /// Appends one event durably; the caller must not answer before this returns `Ok`.
@@ -244,10 +308,14 @@ impl AuditLog {
 
 /// Group commit: takes whatever is queued (up to a batch), appends it in one transaction,
 /// then answers every waiting request.
-async fn append_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>) {
+async fn append_loop(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Pending>,
+    stats: Arc<AuditStats>,
+) {
     while let Some(first) = rx.recv().await {
         let (events, waiting) = take_batch(first, &mut rx);
-        answer(waiting, store.append_audit(&events).await);
+        answer(waiting, store.append_audit(&events).await, &stats);
     }
 }
 
@@ -269,14 +337,19 @@ fn take_batch(first: Pending, rx: &mut mpsc::Receiver<Pending>) -> (Vec<Vec<u8>>
 }
 
 /// Tells every request of a batch its sequence number, or that the append failed.
-fn answer(waiting: Waiting, appended: custodia_store::Result<i64>) {
+fn answer(waiting: Waiting, appended: custodia_store::Result<i64>, stats: &AuditStats) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let n = waiting.len() as u64;
     match appended {
         Ok(first_seq) => {
+            stats.groups.fetch_add(1, Relaxed);
+            stats.appended.fetch_add(n, Relaxed);
             for (i, done) in waiting.into_iter().enumerate() {
                 let _ = done.send(Ok(first_seq + i as i64));
             }
         }
         Err(e) => {
+            stats.failed.fetch_add(n, Relaxed);
             tracing::error!(target: "custodia::audit", error = %e, "audit append failed");
             for done in waiting {
                 let _ = done.send(Err(()));

@@ -248,7 +248,11 @@ pub async fn metrics(State(s): State<AppState>, a: Admin) -> Result<Response, Ap
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
-        s.metrics.render(&counts, s.guard.engine.reloads()),
+        {
+            let mut text = s.metrics.render(&counts, s.guard.engine.reloads());
+            s.audit.render_metrics(&mut text);
+            text
+        },
     )
         .into_response())
 }

@@ -712,6 +712,23 @@ async fn openapi_metrics_request_ids(s: &Server) {
     let text = text.as_str().unwrap();
     assert!(text.contains("custodia_http_requests_total{method=\"POST\",route=\"/v1/collections/{name}/records\",status=\"201\"}"));
     assert!(text.contains("status=\"400\""));
+    // Every audited request so far went through the appender; none failed.
+    let metric = |name: &str| -> u64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing"));
+        line[name.len() + 1..].parse().unwrap()
+    };
+    assert!(metric("custodia_audit_events_appended_total") > 0);
+    assert!(metric("custodia_audit_group_commits_total") > 0);
+    assert!(
+        metric("custodia_audit_group_commits_total")
+            <= metric("custodia_audit_events_appended_total")
+    );
+    assert_eq!(metric("custodia_audit_append_failures_total"), 0);
+    metric("custodia_audit_wal_restarts_total");
+    metric("custodia_audit_signed_tree_size");
     let resp = s.req(Method::GET, "/healthz").send().await.unwrap();
     assert!(resp
         .headers()
