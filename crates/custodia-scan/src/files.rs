@@ -505,9 +505,9 @@ fn mixed_block(
     out
 }
 
-/// The findings of one block of text starting at byte `base`, line `line` of the file.
-/// UTF-8 text whose own part starts after `behind` bytes of the block before it (scanned
-/// for context only: findings that start there were the previous block's).
+/// The findings of one block of UTF-8 text whose own part starts at byte `base`, line
+/// `line` of the file, after `behind` bytes of the block before it (scanned for context
+/// only: findings that start there were the previous block's).
 fn text_block(
     block: &[u8],
     behind: usize,

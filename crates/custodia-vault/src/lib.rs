@@ -445,7 +445,7 @@ impl Vault {
         let mut dups = HashMap::new();
         let mut kept = std::collections::HashSet::new();
         for (pos, rec) in pending.iter().enumerate() {
-            let mut unique = rec.index.iter().filter(|e| e.unique);
+            let unique = rec.index.iter().filter(|e| e.unique);
             let collides = unique.clone().find(|e| {
                 present
                     .get(e.field.as_str())
@@ -456,7 +456,7 @@ impl Vault {
                 Some(e) => {
                     dups.insert(pos, e.field.clone());
                 }
-                None => kept.extend(unique.by_ref().map(|e| (e.field.as_str(), e.hash.as_str()))),
+                None => kept.extend(unique.map(|e| (e.field.as_str(), e.hash.as_str()))),
             }
         }
         Ok(dups)
