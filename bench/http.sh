@@ -12,7 +12,7 @@ DURATION="${DURATION:-10s}"
 CONNS="${CONNS:-32}"
 PORT="${PORT:-18181}"
 export TOKEN="bench-token-0123456789"
-export CUSTODIA_ADMIN_TOKEN="$TOKEN" CUSTODIA_PASSPHRASE="bench passphrase 2026" CUSTODIA_LOG=warn
+export CUSTODIA_ADMIN_TOKEN="$TOKEN" CUSTODIA_PASSPHRASE="bench passphrase 2026" CUSTODIA_LOG="warn,custodia::audit=info"
 command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)" >&2; exit 1; }
 cargo build --release -q
 BIN="$PWD/target/release/custodia"
@@ -68,13 +68,25 @@ rate() { awk '/Requests\/sec/ {print $2}'; }
 p99() { awk '/ 99%/ {print $2}'; }
 run() { DELAY_MS="${2:-0}" wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s bench/get.lua "$1"; }
 
+# The server's CPU time (user + system, clock ticks) and µs of it per request of a wrk run:
+# the machine is shared, so throughput also measures the neighbours; CPU per request much less.
+ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+requests() { awk '/requests in/ {print $1}'; }
+cpu_per_req() { # TICKS_BEFORE TICKS_AFTER WRK_OUTPUT
+  awk -v t="$(( $2 - $1 ))" -v hz="$(getconf CLK_TCK)" -v n="$(echo "$3" | requests)" \
+    'BEGIN {printf "%.1f", t / hz * 1e6 / n}'
+}
+
 run "$CONST_URL" >/dev/null 2>&1 || true   # warm-up
+T0=$(ticks)
 CONST_OUT=$(run "$CONST_URL")
+T1=$(ticks)
 if [ -n "${PERF:-}" ]; then   # PERF=FILE: profile the server during the saturated read run
   perf record ${PERF_ARGS:--F 999} -p "$PID" -o "$PERF" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
   PERF_PID=$!
 fi
 READ_OUT=$(run "$READ_URL")
+T2=$(ticks)
 [ -n "${PERF:-}" ] && wait "$PERF_PID"
 CONST_RATE=$(echo "$CONST_OUT" | rate)
 READ_RATE=$(echo "$READ_OUT" | rate)
@@ -89,5 +101,9 @@ echo "body size            : record $SIZE bytes, constant $CSIZE bytes"
 echo "bare handler         : $CONST_RATE req/s (p99 $(echo "$CONST_OUT" | p99))"
 echo "record read (12 flds): $READ_RATE req/s (p99 $(echo "$READ_OUT" | p99))"
 awk -v a="$READ_RATE" -v b="$CONST_RATE" 'BEGIN {printf "ratio                : %.2f\n", a / b}'
+echo "server CPU per request: bare $(cpu_per_req "$T0" "$T1" "$CONST_OUT") µs, record read $(cpu_per_req "$T1" "$T2" "$READ_OUT") µs"
 echo "paced run            : target ~$HALF req/s (delay ${DELAY} ms/conn), achieved $(echo "$HALF_OUT" | rate) req/s, p99 $(echo "$HALF_OUT" | p99)"
+# Audit WAL restarts (storage.md): how many, and the longest hold of the appends (ms).
+RESTART_MS=$(sed 's/\x1b\[[0-9;]*m//g' "$DIR/server.out" | grep "audit WAL restart" | sed -E 's/.* ms=([0-9.]+).*/\1/' | sort -n)
+echo "audit WAL restarts   : $(echo "$RESTART_MS" | grep -c . || true), longest $(echo "$RESTART_MS" | tail -1 | awk '{printf "%.1f", $1}') ms"
 echo "server RSS           : idle ${IDLE_RSS} MB, peak under load ${HIGH_RSS} MB"
