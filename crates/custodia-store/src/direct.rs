@@ -172,37 +172,37 @@ fn direct_error(e: rusqlite::Error) -> StoreError {
 /// log under the write lock and inserts after it, so another process appending to the same
 /// file is serialized, not collided with.
 ///
-/// Checkpoints stay off the commit path: a checkpoint inside a commit copies the WAL into
-/// the database file and syncs it (up to a second for a large WAL here) while every request
-/// waits for that commit. A thread of its own checkpoints instead, passively (beside the
-/// appends, never blocking them), every second; it ends when the appender is dropped.
+/// It never checkpoints: a checkpoint inside a commit copies the WAL into the database file
+/// and syncs it (up to a second for a large WAL here) while every request waits for that
+/// commit. A thread of its own checkpoints instead, passively (beside the appends, never
+/// blocking them), every second; it ends when the appender is dropped. A passive
+/// checkpoint copies only the frames that exist when it starts, and SQLite restarts the
+/// WAL only when a write finds all of it copied, so under appends without a pause the WAL
+/// would grow for as long as they last. Past [`WAL_LIMIT_FRAMES`], when a reader's snapshot
+/// kept the passive checkpoint from copying everything, or past [`WAL_CAP`] times that in
+/// any case, the thread runs a `RESTART` checkpoint, which waits for the appender between
+/// two commits, copies the rest and makes the next commit write from the start of the WAL
+/// again. The limit is 256 MB of 4 KiB pages (~450,000 events of ~560 bytes). A `RESTART`
+/// checkpoint holds the appender for the frames the last passive one had not copied and a sync of the file; at
+/// 64 MB that came every ~6 s under saturated load and showed in the p99 of the HTTP read.
 ///
-/// A passive checkpoint copies only the frames that exist when it starts, and SQLite starts
-/// the WAL over only when a write transaction begins with all of it copied — which under
-/// appends without a pause never happens by itself (the WAL grew to 2 GB in `bench audit`).
-/// So past [`WAL_LIMIT_FRAMES`] (256 MB of 4 KiB pages, ~450,000 events) the thread repeats
-/// passive checkpoints until what each one finds new is a small tail, then asks the
-/// appender to copy that tail itself between two commits (no other writer then, so it
-/// copies everything): its next commit starts the WAL over. That holds the appends for the
-/// tail and a sync of the database file (0.3–120 ms on the benchmark VM, depending on its
-/// virtual disk's flush). Until 2026-11-30 a `RESTART` checkpoint did it, but only when a
-/// reader had kept a passive one from copying everything, so under saturated appends with
-/// no reader the WAL grew without bound (2 GB in `bench audit`); and it waited for readers
-/// while holding the appends. A reader holding an old snapshot now only keeps the WAL from
-/// starting over until it is done; the next second tries again.
+/// Why not start the WAL over at every limit (tried 2026-11-30): without the cap, appends
+/// with no pause and no reader (`bench audit`) grew the WAL to 2 GB; but starting it over
+/// whenever it passed the limit — by `RESTART`, or by the appender copying the small tail
+/// left by repeated passive checkpoints — tripled the saturated HTTP read's p99 (4–5 ms to
+/// 16–28 ms over three runs each, though the holds themselves took 0.5–45 ms): commits that
+/// rewrite the WAL's old pages seem slower here than commits that extend the file.
 const WAL_LIMIT_FRAMES: i64 = 65536;
 
-/// New frames below which a passive checkpoint's catch-up stops and the appender copies
-/// the rest (256 KiB of 4 KiB pages).
-const WAL_TAIL_FRAMES: i64 = 64;
+/// Past this many times [`WAL_LIMIT_FRAMES`] (1 GB) the WAL is restarted even with no reader
+/// holding it back.
+const WAL_CAP: i64 = 4;
 
 pub(crate) struct AuditAppender {
     conn: Connection,
     _checkpointer: std::sync::mpsc::Sender<()>,
-    /// Set by the checkpoint thread when the WAL should start over.
-    wrap: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// Times the WAL was copied whole so that the next commit starts it over.
-    restarts: u64,
+    /// `RESTART` checkpoints done.
+    restarts: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn open_audit_writer(path: &Path) -> Result<Connection> {
@@ -224,13 +224,6 @@ fn open_audit_writer(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// `PRAGMA wal_checkpoint(PASSIVE)`: (busy, frames in the WAL, frames copied).
-fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64, i64)> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-    })
-}
-
 impl AuditAppender {
     pub(crate) fn open(path: &Path) -> Result<Self> {
         Self::open_with(path, WAL_LIMIT_FRAMES)
@@ -241,33 +234,43 @@ impl AuditAppender {
         let conn = open_audit_writer(path)?;
         let checkpoints = open_audit_writer(path)?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let wrap = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let asked = wrap.clone();
+        let restarts = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = restarts.clone();
         std::thread::Builder::new()
             .name("custodia-audit-checkpoint".into())
             .spawn(move || {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(Duration::from_secs(1))
                 {
-                    let mut pass = passive_checkpoint(&checkpoints);
-                    if matches!(pass, Ok((_, log, _)) if log > wal_limit) {
-                        // Catch up on what the appends added during the last pass while that
-                        // shrinks (each pass takes a fraction of the time of the one before),
-                        // so that the appender is left a small tail to copy.
-                        let mut added = i64::MAX;
-                        for _ in 0..16 {
-                            let before = pass.as_ref().map_or(0, |p| p.1);
-                            pass = passive_checkpoint(&checkpoints);
-                            let Ok((_, log, _)) = pass else { break };
-                            let now = log - before;
-                            if now < WAL_TAIL_FRAMES || now > added / 2 {
-                                break;
+                    // (busy, frames in the WAL, frames copied)
+                    let checkpoint = |mode: &str| {
+                        checkpoints.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                        })
+                    };
+                    let done = match checkpoint("PASSIVE") {
+                        Ok((_, log, copied))
+                            if (log > wal_limit && copied < log) || log > WAL_CAP * wal_limit =>
+                        {
+                            let t = std::time::Instant::now();
+                            let r = checkpoint("RESTART");
+                            // Busy: a reader kept the WAL past the busy timeout; next second.
+                            let restarted = matches!(r, Ok((0, _, _)));
+                            if restarted {
+                                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             }
-                            added = now;
+                            tracing::info!(
+                                target: "custodia::audit",
+                                frames = log,
+                                restarted,
+                                ms = t.elapsed().as_secs_f64() * 1000.0,
+                                "audit WAL restart"
+                            );
+                            r.map(|_| ())
                         }
-                        asked.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    if let Err(e) = pass {
+                        other => other.map(|_| ()),
+                    };
+                    if let Err(e) = done {
                         tracing::warn!(target: "custodia::audit", error = %e, "audit checkpoint failed");
                     }
                 }
@@ -276,44 +279,14 @@ impl AuditAppender {
         Ok(AuditAppender {
             conn,
             _checkpointer: stop,
-            wrap,
-            restarts: 0,
+            restarts,
         })
-    }
-
-    /// Copies the rest of the WAL between two commits when the checkpoint thread asked.
-    fn wrap_if_asked(&mut self) {
-        if !self.wrap.swap(false, std::sync::atomic::Ordering::Relaxed) {
-            return;
-        }
-        let t = std::time::Instant::now();
-        match passive_checkpoint(&self.conn) {
-            Ok((0, log, copied)) => {
-                // Everything copied: the next commit writes from the start of the WAL
-                // (unless a reader still holds an older snapshot; then next time).
-                let restarted = copied == log;
-                if restarted {
-                    self.restarts += 1;
-                }
-                tracing::info!(
-                    target: "custodia::audit",
-                    frames = log,
-                    restarted,
-                    ms = t.elapsed().as_secs_f64() * 1000.0,
-                    "audit WAL restart"
-                );
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(target: "custodia::audit", error = %e, "audit checkpoint failed")
-            }
-        }
     }
 }
 
 impl crate::AuditAppend for AuditAppender {
     fn wal_restarts(&self) -> u64 {
-        self.restarts
+        self.restarts.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn append(&mut self, events: &[Vec<u8>]) -> Result<i64> {
@@ -335,7 +308,6 @@ impl crate::AuditAppend for AuditAppender {
             }
         }
         tx.commit().map_err(direct_error)?;
-        self.wrap_if_asked();
         Ok(first)
     }
 }
