@@ -3,7 +3,7 @@
 # axum handler on the same server returning a constant JSON body of the same size, both
 # driven by wrk on loopback in the same run. Then p99 at half the saturated rate, and RSS.
 #
-# Usage: [PERF=perf.data] bench/http.sh [sqlite|postgres]   (postgres uses CUSTODIA_BENCH_PG, default
+# Usage: [PERF=perf.data] [CUSTODIA_BIN=other/custodia] bench/http.sh [sqlite|postgres]   (postgres uses CUSTODIA_BENCH_PG, default
 #        postgres://postgres@127.0.0.1:5432, and creates/drops database custodia_bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
