@@ -20,10 +20,22 @@ const KEY_LABEL: &str = "audit/signing-key";
 /// Events appended in one transaction at most.
 const BATCH: usize = 1000;
 
-type Pending = (Vec<u8>, oneshot::Sender<Result<i64, ()>>);
+/// What the appender is handed: an event to append (and who waits for its sequence
+/// number), or a signed tree head to store.
+enum Job {
+    Event(Vec<u8>, oneshot::Sender<Result<i64, ()>>),
+    Head(AuditHeadRow, oneshot::Sender<custodia_store::Result<bool>>),
+}
+
+type HeadJob = (AuditHeadRow, oneshot::Sender<custodia_store::Result<bool>>);
 
 pub struct AuditLog {
-    tx: mpsc::Sender<Pending>,
+    tx: mpsc::Sender<Job>,
+    /// SQLite: tree heads are stored by the audit thread on the appender's connection, so
+    /// that the audit file has one writer. Through sqlx, a head waited behind the appender's
+    /// back-to-back transactions with SQLite's busy backoff — up to 5.6 s under load, past
+    /// the one second the issue allows between an event and its signed head.
+    heads_to_appender: std::sync::atomic::AtomicBool,
     store: Arc<dyn Store>,
     pub alg: HashAlg,
     pub public_key: PublicKey,
@@ -127,6 +139,7 @@ impl AuditLog {
             last_signed: std::sync::atomic::AtomicU64::new(0),
             chunk_roots: Mutex::new(Vec::new()),
             stats: Arc::new(AuditStats::default()),
+            heads_to_appender: std::sync::atomic::AtomicBool::new(false),
         });
         let last = store
             .audit_heads()
@@ -148,32 +161,29 @@ impl AuditLog {
                     .name("custodia-audit".into())
                     .spawn(move || {
                         while let Some(first) = rx.blocking_recv() {
-                            let (events, waiting) = take_batch(first, &mut rx);
-                            let appended = appender.append(&events);
-                            let first_seq = appended.as_ref().ok().copied();
-                            answer(waiting, appended, &stats);
-                            stats.wal_restarts.store(
-                                appender.wal_restarts(),
-                                std::sync::atomic::Ordering::Relaxed,
-                            );
-                            // The tree grows from what was just written instead of the
-                            // signer reading it back — unless another node's events came
-                            // first (or the signer is busy), which the signer's catch-up
-                            // then reads in order.
-                            // Never waits: the signer may hold the frontier while it reads.
-                            if let (Some(first_seq), Some(log)) = (first_seq, weak.upgrade()) {
-                                let Ok(mut f) = log.frontier.try_lock() else {
-                                    continue;
-                                };
-                                if f.size() == first_seq as u64 {
-                                    for e in &events {
-                                        f.push(log.alg, log.alg.leaf(e));
-                                    }
+                            let (events, waiting, head) = take_batch(first, &mut rx);
+                            if !events.is_empty() {
+                                let appended = appender.append(&events);
+                                let first_seq = appended.as_ref().ok().copied();
+                                answer(waiting, appended, &stats);
+                                stats.wal_restarts.store(
+                                    appender.wal_restarts(),
+                                    std::sync::atomic::Ordering::Relaxed,
+                                );
+                                if let (Some(first_seq), Some(log)) = (first_seq, weak.upgrade()) {
+                                    log.grow_from_written(first_seq, &events);
                                 }
+                            }
+                            // After the events queued before it: their requests are answered
+                            // first, and the head covers only what the tree already holds.
+                            if let Some((row, done)) = head {
+                                let _ = done.send(appender.insert_head(&row));
                             }
                         }
                     })
                     .map_err(|e| e.to_string())?;
+                log.heads_to_appender
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
             }
             None => {
                 tokio::spawn(append_loop(store, rx, log.stats.clone()));
@@ -237,6 +247,22 @@ impl AuditLog {
         }
     }
 
+    /// The tree grows from what was just written instead of the signer reading it back —
+    /// unless another node's events came first, which the signer's catch-up then reads in
+    /// order. Called by the audit thread after it answered the batch's requests. It waits for
+    /// the frontier: the signer holds it only to push leaves it already hashed or to read the
+    /// root, never across a database read. (With `try_lock`, one batch skipped while the
+    /// signer held it left the tree behind every later batch, and the next signing chased
+    /// the log's end through the database: 1.4 s under saturated appends.)
+    fn grow_from_written(&self, first_seq: i64, events: &[Vec<u8>]) {
+        let mut f = self.frontier.blocking_lock();
+        if f.size() == first_seq as u64 {
+            for e in events {
+                f.push(self.alg, self.alg.leaf(e));
+            }
+        }
+    }
+
     /// Appends one event durably; the caller must not answer before this returns `Ok`.
     pub async fn record(&self, e: &Event) -> Result<i64, ApiError> {
         let (done, wait) = oneshot::channel();
@@ -248,7 +274,7 @@ impl AuditLog {
             )
         };
         self.tx
-            .send((e.canonical(), done))
+            .send(Job::Event(e.canonical(), done))
             .await
             .map_err(|_| unavailable())?;
         wait.await
@@ -256,26 +282,46 @@ impl AuditLog {
             .map_err(|_| unavailable())
     }
 
-    /// Extends the tree with events appended since (by any node).
+    /// Extends the tree with events appended since (by any node). The frontier is not held
+    /// while the events are read and hashed: the audit thread grows it meanwhile from what
+    /// it writes (it only tries the lock, and a batch it skips has to be read back here).
     async fn catch_up(&self) -> custodia_store::Result<()> {
-        let mut f = self.frontier.lock().await;
         loop {
-            let batch = self.store.audit_events(f.size() as i64, 10_000).await?;
+            let from = self.frontier.lock().await.size();
+            let batch = self.store.audit_events(from as i64, 10_000).await?;
             if batch.is_empty() {
                 return Ok(());
             }
-            for (seq, bytes) in batch {
-                if seq as u64 != f.size() {
+            let leaves: Vec<(u64, Hash)> = batch
+                .iter()
+                .map(|(seq, bytes)| (*seq as u64, self.alg.leaf(bytes)))
+                .collect();
+            let mut f = self.frontier.lock().await;
+            for (seq, leaf) in leaves {
+                if seq < f.size() {
+                    continue; // grown meanwhile by the audit thread
+                }
+                if seq != f.size() {
                     // A gap: another node's transaction is not visible yet; next time.
                     return Ok(());
                 }
-                f.push(self.alg, self.alg.leaf(&bytes));
+                f.push(self.alg, leaf);
             }
         }
     }
 
     /// Signs the current tree head if it grew.
     pub async fn sign_head(&self) -> custodia_store::Result<Option<u64>> {
+        let t = std::time::Instant::now();
+        let r = self.sign_head_inner().await;
+        // A quarter of the second allowed between an event and its signed head.
+        if t.elapsed() > std::time::Duration::from_millis(250) {
+            tracing::info!(target: "custodia::audit", ms = t.elapsed().as_secs_f64() * 1000.0, "slow tree head signing");
+        }
+        r
+    }
+
+    async fn sign_head_inner(&self) -> custodia_store::Result<Option<u64>> {
         self.catch_up().await?;
         let (size, root): (u64, Hash) = {
             let f = self.frontier.lock().await;
@@ -292,14 +338,27 @@ impl AuditLog {
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         let sth = self.signer.sign(size, root, now_ms);
-        self.store
-            .insert_audit_head(&AuditHeadRow {
-                tree_size: size as i64,
-                root_hash: hex(&sth.root_hash),
-                timestamp_ms: sth.timestamp_ms,
-                signature: hex(&sth.signature),
-            })
-            .await?;
+        let row = AuditHeadRow {
+            tree_size: size as i64,
+            root_hash: hex(&sth.root_hash),
+            timestamp_ms: sth.timestamp_ms,
+            signature: hex(&sth.signature),
+        };
+        if self
+            .heads_to_appender
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let stopped =
+                || custodia_store::StoreError::Direct("the audit appender has stopped".into());
+            let (done, stored) = oneshot::channel();
+            self.tx
+                .send(Job::Head(row, done))
+                .await
+                .map_err(|_| stopped())?;
+            stored.await.map_err(|_| stopped())??;
+        } else {
+            self.store.insert_audit_head(&row).await?;
+        }
         self.last_signed
             .fetch_max(size, std::sync::atomic::Ordering::Relaxed);
         Ok(Some(size))
@@ -308,32 +367,41 @@ impl AuditLog {
 
 /// Group commit: takes whatever is queued (up to a batch), appends it in one transaction,
 /// then answers every waiting request.
-async fn append_loop(
-    store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<Pending>,
-    stats: Arc<AuditStats>,
-) {
+async fn append_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, stats: Arc<AuditStats>) {
     while let Some(first) = rx.recv().await {
-        let (events, waiting) = take_batch(first, &mut rx);
-        answer(waiting, store.append_audit(&events).await, &stats);
+        let (events, waiting, head) = take_batch(first, &mut rx);
+        if let Some((row, done)) = head {
+            let _ = done.send(store.insert_audit_head(&row).await);
+        }
+        if !events.is_empty() {
+            answer(waiting, store.append_audit(&events).await, &stats);
+        }
     }
 }
 
 type Waiting = Vec<oneshot::Sender<Result<i64, ()>>>;
 
-/// The first pending event and whatever else is queued, up to a batch.
-fn take_batch(first: Pending, rx: &mut mpsc::Receiver<Pending>) -> (Vec<Vec<u8>>, Waiting) {
-    let (mut events, mut waiting) = (vec![first.0], vec![first.1]);
-    while events.len() < BATCH {
-        match rx.try_recv() {
-            Ok((e, done)) => {
+/// The first job and whatever events are queued after it, up to a batch; a tree head met on
+/// the way ends the batch and is returned to be stored after it.
+fn take_batch(
+    first: Job,
+    rx: &mut mpsc::Receiver<Job>,
+) -> (Vec<Vec<u8>>, Waiting, Option<HeadJob>) {
+    let (mut events, mut waiting) = (vec![], vec![]);
+    let mut next = Some(first);
+    while let Some(job) = next.take() {
+        match job {
+            Job::Head(row, done) => return (events, waiting, Some((row, done))),
+            Job::Event(e, done) => {
                 events.push(e);
                 waiting.push(done);
             }
-            Err(_) => break,
+        }
+        if events.len() < BATCH {
+            next = rx.try_recv().ok();
         }
     }
-    (events, waiting)
+    (events, waiting, None)
 }
 
 /// Tells every request of a batch its sequence number, or that the append failed.

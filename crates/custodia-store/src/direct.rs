@@ -285,6 +285,20 @@ impl AuditAppender {
 }
 
 impl crate::AuditAppend for AuditAppender {
+    fn insert_head(&mut self, h: &crate::AuditHeadRow) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO audit_heads (tree_size, root_hash, timestamp_ms, signature) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tree_size) DO NOTHING",
+            )
+            .and_then(|mut st| {
+                st.execute((h.tree_size, &h.root_hash, h.timestamp_ms, &h.signature))
+            })
+            .map_err(direct_error)?;
+        Ok(n == 1)
+    }
+
     fn wal_restarts(&self) -> u64 {
         self.restarts.load(std::sync::atomic::Ordering::Relaxed)
     }

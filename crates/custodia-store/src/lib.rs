@@ -312,6 +312,9 @@ pub trait Store: Send + Sync + 'static {
 /// See [`Store::audit_appender`].
 pub trait AuditAppend: Send {
     fn append(&mut self, events: &[Vec<u8>]) -> Result<i64>;
+    /// Stores a signed tree head on the appender's own connection, so the log file has one
+    /// writer; `false` if a head of that size is already there.
+    fn insert_head(&mut self, head: &AuditHeadRow) -> Result<bool>;
     /// How often the WAL was restarted because it outgrew its limit (SQLite).
     fn wal_restarts(&self) -> u64 {
         0
