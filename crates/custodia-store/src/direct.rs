@@ -179,10 +179,11 @@ fn direct_error(e: rusqlite::Error) -> StoreError {
 /// checkpoint copies only the frames that exist when it starts, and SQLite restarts the
 /// WAL only when a write finds all of it copied, so under appends without a pause the WAL
 /// would grow for as long as they last. Past [`WAL_LIMIT_FRAMES`], when a reader's snapshot
-/// kept the passive checkpoint from copying everything, or past [`WAL_CAP`] times that in
-/// any case, the thread runs a `RESTART` checkpoint, which waits for the appender between
-/// two commits, copies the rest and makes the next commit write from the start of the WAL
-/// again. The limit is 256 MB of 4 KiB pages (~450,000 events of ~560 bytes). A `RESTART`
+/// kept the passive checkpoint from copying everything, the thread runs a `RESTART`
+/// checkpoint, which waits for the appender between two commits, copies the rest and makes
+/// the next commit write from the start of the WAL again. Past [`WAL_CAP`] times the limit
+/// in any case, the appender itself copies the rest between two commits, to the same effect
+/// (a `RESTART` from the thread lost the write lock to appends without a pause). The limit is 256 MB of 4 KiB pages (~450,000 events of ~560 bytes). A `RESTART`
 /// checkpoint holds the appender for the frames the last passive one had not copied and a sync of the file; at
 /// 64 MB that came every ~6 s under saturated load and showed in the p99 of the HTTP read.
 ///
@@ -201,8 +202,10 @@ const WAL_CAP: i64 = 4;
 pub(crate) struct AuditAppender {
     conn: Connection,
     _checkpointer: std::sync::mpsc::Sender<()>,
-    /// `RESTART` checkpoints done.
+    /// Times the WAL was copied whole so that the next commit writes from its start.
     restarts: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Set by the checkpoint thread when the WAL passed its cap.
+    wrap: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn open_audit_writer(path: &Path) -> Result<Connection> {
@@ -236,6 +239,8 @@ impl AuditAppender {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let restarts = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counted = restarts.clone();
+        let wrap = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let asked = wrap.clone();
         std::thread::Builder::new()
             .name("custodia-audit-checkpoint".into())
             .spawn(move || {
@@ -249,9 +254,15 @@ impl AuditAppender {
                         })
                     };
                     let done = match checkpoint("PASSIVE") {
-                        Ok((_, log, copied))
-                            if (log > wal_limit && copied < log) || log > WAL_CAP * wal_limit =>
-                        {
+                        // Past the cap with nothing holding it back but the appends: the
+                        // appender copies the rest itself between two commits (a `RESTART`
+                        // from here would compete for the write lock with appends that never
+                        // pause, and could lose for its whole busy timeout).
+                        Ok((_, log, _)) if log > WAL_CAP * wal_limit => {
+                            asked.store(true, std::sync::atomic::Ordering::Relaxed);
+                            Ok(())
+                        }
+                        Ok((_, log, copied)) if log > wal_limit && copied < log => {
                             let t = std::time::Instant::now();
                             let r = checkpoint("RESTART");
                             // Busy: a reader kept the WAL past the busy timeout; next second.
@@ -280,7 +291,47 @@ impl AuditAppender {
             conn,
             _checkpointer: stop,
             restarts,
+            wrap,
         })
+    }
+
+    /// When the checkpoint thread asked: copies what the WAL holds beyond the database file
+    /// on the appender's own connection (no other writer then, so everything), after which
+    /// the next commit writes from the start of the WAL again — unless a reader still holds
+    /// an older snapshot; then the thread asks again.
+    fn wrap_if_asked(&mut self) {
+        if !self.wrap.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let t = std::time::Instant::now();
+        let r = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            });
+        match r {
+            Ok((busy, log, copied)) => {
+                let restarted = busy == 0 && copied == log;
+                if restarted {
+                    self.restarts
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                tracing::info!(
+                    target: "custodia::audit",
+                    frames = log,
+                    restarted,
+                    ms = t.elapsed().as_secs_f64() * 1000.0,
+                    "audit WAL restart"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(target: "custodia::audit", error = %e, "audit checkpoint failed")
+            }
+        }
     }
 }
 
@@ -322,6 +373,7 @@ impl crate::AuditAppend for AuditAppender {
             }
         }
         tx.commit().map_err(direct_error)?;
+        self.wrap_if_asked();
         Ok(first)
     }
 }

@@ -274,13 +274,13 @@ async fn the_audit_wal_stays_bounded_under_appends_without_a_pause() {
     let started = std::time::Instant::now();
     // No reader at all: passive checkpoints copy everything they see, yet the appends never
     // pause, so SQLite alone would never start the WAL over and it would grow with the log.
-    while appender.wal_restarts() < 6 && started.elapsed() < std::time::Duration::from_secs(20) {
+    while appender.wal_restarts() < 4 && started.elapsed() < std::time::Duration::from_secs(30) {
         let batch: Vec<Vec<u8>> = (next..next + 50).map(event).collect();
         assert_eq!(appender.append(&batch).unwrap(), next);
         next += 50;
     }
     let restarts = appender.wal_restarts();
-    assert!(restarts >= 6, "{restarts} restarts after {next} events");
+    assert!(restarts >= 4, "{restarts} restarts after {next} events");
     let written = next as u64 * 520;
     let wal_size = std::fs::metadata(&wal).unwrap().len();
     // Bounded by what a second or two of appends writes (the checkpoint thread's period),
