@@ -227,6 +227,25 @@ fn open_audit_writer(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Counts a restart of the audit WAL if it `restarted`, and logs the attempt.
+fn count_restart(
+    counter: &std::sync::atomic::AtomicU64,
+    restarted: bool,
+    frames: i64,
+    since: std::time::Instant,
+) {
+    if restarted {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    tracing::info!(
+        target: "custodia::audit",
+        frames,
+        restarted,
+        ms = since.elapsed().as_secs_f64() * 1000.0,
+        "audit WAL restart"
+    );
+}
+
 impl AuditAppender {
     pub(crate) fn open(path: &Path) -> Result<Self> {
         Self::open_with(path, WAL_LIMIT_FRAMES)
@@ -266,17 +285,7 @@ impl AuditAppender {
                             let t = std::time::Instant::now();
                             let r = checkpoint("RESTART");
                             // Busy: a reader kept the WAL past the busy timeout; next second.
-                            let restarted = matches!(r, Ok((0, _, _)));
-                            if restarted {
-                                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            }
-                            tracing::info!(
-                                target: "custodia::audit",
-                                frames = log,
-                                restarted,
-                                ms = t.elapsed().as_secs_f64() * 1000.0,
-                                "audit WAL restart"
-                            );
+                            count_restart(&counted, matches!(r, Ok((0, _, _))), log, t);
                             r.map(|_| ())
                         }
                         other => other.map(|_| ()),
@@ -315,18 +324,7 @@ impl AuditAppender {
             });
         match r {
             Ok((busy, log, copied)) => {
-                let restarted = busy == 0 && copied == log;
-                if restarted {
-                    self.restarts
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                tracing::info!(
-                    target: "custodia::audit",
-                    frames = log,
-                    restarted,
-                    ms = t.elapsed().as_secs_f64() * 1000.0,
-                    "audit WAL restart"
-                );
+                count_restart(&self.restarts, busy == 0 && copied == log, log, t);
             }
             Err(e) => {
                 tracing::warn!(target: "custodia::audit", error = %e, "audit checkpoint failed")

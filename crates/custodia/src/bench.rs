@@ -564,23 +564,11 @@ fn gen_csv(rows: usize, out: &PathBuf, seed: u64) -> Result<(), String> {
 }
 
 fn bench_event(i: usize) -> custodia_audit::event::Event {
-    let fields = [
-        "full_name",
-        "id_no",
-        "mobile",
-        "email",
-        "bank_card",
-        "address",
-        "date_of_birth",
-        "segment",
-        "annual_income",
-        "risk_score",
-        "notes",
-        "phone_pin",
-    ]
-    .iter()
-    .map(|f| (f.to_string(), "masked".to_string()))
-    .collect();
+    let fields = custodia_detect::synth::CUSTOMER_FIELDS
+        .iter()
+        .chain(&["notes", "phone_pin"])
+        .map(|f| (f.to_string(), "masked".to_string()))
+        .collect();
     bench_event_with(
         i,
         vec![format!("01a20ee5-faf1-7909-9a91-{:012x}", i)],
