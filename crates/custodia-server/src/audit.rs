@@ -62,6 +62,9 @@ struct AuditStats {
     wal_restarts: std::sync::atomic::AtomicU64,
 }
 
+/// Events read per step of the signer's catch-up.
+const CATCH_UP: i64 = 10_000;
+
 /// Events per chunk for proofs (a power of two).
 const PROOF_CHUNK: usize = 1024;
 
@@ -166,6 +169,7 @@ impl AuditLog {
                                 let appended = appender.append(&events);
                                 let first_seq = appended.as_ref().ok().copied();
                                 answer(waiting, appended, &stats);
+                                appender.maintain();
                                 stats.wal_restarts.store(
                                     appender.wal_restarts(),
                                     std::sync::atomic::Ordering::Relaxed,
@@ -282,16 +286,18 @@ impl AuditLog {
             .map_err(|_| unavailable())
     }
 
-    /// Extends the tree with events appended since (by any node). The frontier is not held
-    /// while the events are read and hashed: the audit thread grows it meanwhile from what
-    /// it writes (it only tries the lock, and a batch it skips has to be read back here).
+    /// Extends the tree with events appended since (by any node), up to the end of the log as
+    /// first read (a batch shorter than asked ends it, so another node appending without a
+    /// pause cannot keep it chasing). The frontier is not held while the events are read and
+    /// hashed: the audit thread may grow it meanwhile from what it writes.
     async fn catch_up(&self) -> custodia_store::Result<()> {
         loop {
             let from = self.frontier.lock().await.size();
-            let batch = self.store.audit_events(from as i64, 10_000).await?;
+            let batch = self.store.audit_events(from as i64, CATCH_UP).await?;
             if batch.is_empty() {
                 return Ok(());
             }
+            let last = batch.len() < CATCH_UP as usize;
             let leaves: Vec<(u64, Hash)> = batch
                 .iter()
                 .map(|(seq, bytes)| (*seq as u64, self.alg.leaf(bytes)))
@@ -306,6 +312,9 @@ impl AuditLog {
                     return Ok(());
                 }
                 f.push(self.alg, leaf);
+            }
+            if last {
+                return Ok(());
             }
         }
     }
@@ -370,11 +379,11 @@ impl AuditLog {
 async fn append_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, stats: Arc<AuditStats>) {
     while let Some(first) = rx.recv().await {
         let (events, waiting, head) = take_batch(first, &mut rx);
-        if let Some((row, done)) = head {
-            let _ = done.send(store.insert_audit_head(&row).await);
-        }
         if !events.is_empty() {
             answer(waiting, store.append_audit(&events).await, &stats);
+        }
+        if let Some((row, done)) = head {
+            let _ = done.send(store.insert_audit_head(&row).await);
         }
     }
 }

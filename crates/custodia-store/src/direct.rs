@@ -273,20 +273,21 @@ impl AuditAppender {
                         })
                     };
                     let done = match checkpoint("PASSIVE") {
-                        // Past the cap with nothing holding it back but the appends: the
-                        // appender copies the rest itself between two commits (a `RESTART`
-                        // from here would compete for the write lock with appends that never
-                        // pause, and could lose for its whole busy timeout).
-                        Ok((_, log, _)) if log > WAL_CAP * wal_limit => {
-                            asked.store(true, std::sync::atomic::Ordering::Relaxed);
-                            Ok(())
-                        }
                         Ok((_, log, copied)) if log > wal_limit && copied < log => {
                             let t = std::time::Instant::now();
                             let r = checkpoint("RESTART");
                             // Busy: a reader kept the WAL past the busy timeout; next second.
                             count_restart(&counted, matches!(r, Ok((0, _, _))), log, t);
                             r.map(|_| ())
+                        }
+                        // Past the cap with everything copied that was there when the pass
+                        // began (no reader holds it back), but appends without a pause: the
+                        // appender copies the rest itself between two commits (a `RESTART`
+                        // from here competes for the write lock with those appends, and could
+                        // lose for its whole busy timeout).
+                        Ok((_, log, _)) if log > WAL_CAP * wal_limit => {
+                            asked.store(true, std::sync::atomic::Ordering::Relaxed);
+                            Ok(())
                         }
                         other => other.map(|_| ()),
                     };
@@ -305,9 +306,10 @@ impl AuditAppender {
     }
 
     /// When the checkpoint thread asked: copies what the WAL holds beyond the database file
-    /// on the appender's own connection (no other writer then, so everything), after which
-    /// the next commit writes from the start of the WAL again — unless a reader still holds
-    /// an older snapshot; then the thread asks again.
+    /// on the appender's own connection, between two of its commits (so everything, unless
+    /// another node's process writes the same file meanwhile), after which the next commit
+    /// writes from the start of the WAL again — unless a reader still holds an older
+    /// snapshot then; the count may include such a miss, and the thread asks again.
     fn wrap_if_asked(&mut self) {
         if !self.wrap.swap(false, std::sync::atomic::Ordering::Relaxed) {
             return;
@@ -352,6 +354,10 @@ impl crate::AuditAppend for AuditAppender {
         self.restarts.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    fn maintain(&mut self) {
+        self.wrap_if_asked();
+    }
+
     fn append(&mut self, events: &[Vec<u8>]) -> Result<i64> {
         let tx =
             rusqlite::Transaction::new(&mut self.conn, rusqlite::TransactionBehavior::Immediate)
@@ -371,7 +377,6 @@ impl crate::AuditAppend for AuditAppender {
             }
         }
         tx.commit().map_err(direct_error)?;
-        self.wrap_if_asked();
         Ok(first)
     }
 }

@@ -319,6 +319,9 @@ pub trait AuditAppend: Send {
     fn wal_restarts(&self) -> u64 {
         0
     }
+    /// Upkeep between two appends, run after the last batch's requests were answered (SQLite:
+    /// starting the WAL over when it passed its cap).
+    fn maintain(&mut self) {}
 }
 
 /// Opens the store named by a URL (`sqlite://path`, `sqlite::memory:`, `postgres://…`) and

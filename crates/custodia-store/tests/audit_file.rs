@@ -219,6 +219,7 @@ async fn an_outgrown_audit_wal_is_restarted_and_nothing_is_lost() {
     let mut append = |appender: &mut Box<dyn custodia_store::AuditAppend>| {
         let batch: Vec<Vec<u8>> = (next..next + 50).map(event).collect();
         assert_eq!(appender.append(&batch).unwrap(), next);
+        appender.maintain(); // as the audit thread does after answering a batch
         next += 50;
     };
     append(&mut appender);
@@ -277,6 +278,7 @@ async fn the_audit_wal_stays_bounded_under_appends_without_a_pause() {
     while appender.wal_restarts() < 4 && started.elapsed() < std::time::Duration::from_secs(30) {
         let batch: Vec<Vec<u8>> = (next..next + 50).map(event).collect();
         assert_eq!(appender.append(&batch).unwrap(), next);
+        appender.maintain();
         next += 50;
     }
     let restarts = appender.wal_restarts();
@@ -284,9 +286,10 @@ async fn the_audit_wal_stays_bounded_under_appends_without_a_pause() {
     let written = next as u64 * 520;
     let wal_size = std::fs::metadata(&wal).unwrap().len();
     // Bounded by what a second or two of appends writes (the checkpoint thread's period),
-    // not by the log: the WAL was reused, so its file is far smaller than the log's bytes.
+    // not by the log: the WAL was reused. (Each commit of 50 events writes ~1.6 times their
+    // bytes to the WAL, so a WAL never reused would be larger than `written`.)
     assert!(
-        wal_size < written / 2,
+        wal_size < written,
         "WAL of {wal_size} bytes after {written} bytes of events and {restarts} restarts"
     );
     drop(appender);
