@@ -207,14 +207,30 @@ async fn audit_files_of_the_first_layout_get_seq_as_their_rowid() {
     assert_eq!(versions, [1, 2]);
 }
 
+/// A store in `dir` whose audit appender has a WAL limit of 64 pages instead of 65,536,
+/// so that the checkpoint thread (every second) has to restart it within a test.
+async fn store_with_small_audit_wal(
+    dir: &std::path::Path,
+) -> (
+    custodia_store::SqliteStore,
+    Box<dyn custodia_store::AuditAppend>,
+) {
+    let url = format!("sqlite://{}", dir.join("custodia.db").display());
+    let store = custodia_store::SqliteStore::open(&url).await.unwrap();
+    let appender = store.audit_appender_with_wal_limit(64).unwrap().unwrap();
+    (store, appender)
+}
+
+/// An event of ~520 bytes.
+fn padded_event(seq: i64) -> Vec<u8> {
+    format!("{{\"e\":{seq},\"pad\":\"{}\"}}", "x".repeat(500)).into_bytes()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outgrown_audit_wal_is_restarted_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("custodia.db").display());
-    let store = custodia_store::SqliteStore::open(&url).await.unwrap();
-    // 64 pages instead of 65,536: the checkpoint thread (every second) must restart it.
-    let mut appender = store.audit_appender_with_wal_limit(64).unwrap().unwrap();
-    let event = |seq: i64| format!("{{\"e\":{seq},\"pad\":\"{}\"}}", "x".repeat(500)).into_bytes();
+    let (store, mut appender) = store_with_small_audit_wal(dir.path()).await;
+    let event = padded_event;
     let mut next = 0i64;
     let mut append = |appender: &mut Box<dyn custodia_store::AuditAppend>| {
         let batch: Vec<Vec<u8>> = (next..next + 50).map(event).collect();
@@ -266,10 +282,8 @@ async fn an_outgrown_audit_wal_is_restarted_and_nothing_is_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_wal_stays_bounded_under_appends_without_a_pause() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("custodia.db").display());
-    let store = custodia_store::SqliteStore::open(&url).await.unwrap();
-    let mut appender = store.audit_appender_with_wal_limit(64).unwrap().unwrap();
-    let event = |seq: i64| format!("{{\"e\":{seq},\"pad\":\"{}\"}}", "y".repeat(500)).into_bytes();
+    let (store, mut appender) = store_with_small_audit_wal(dir.path()).await;
+    let event = padded_event;
     let wal = dir.path().join("custodia-audit.db-wal");
     let mut next = 0i64;
     let started = std::time::Instant::now();
