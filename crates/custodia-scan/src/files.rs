@@ -427,10 +427,10 @@ fn scan_text(
                 let own = &block[*behind..];
                 if gb18030 {
                     gb18030_block(own, *base, *line, shown, opts)
-                } else if simdutf8::basic::from_utf8(block).is_ok() {
-                    text_block(block, *behind, *base, *line, shown, opts)
-                } else if simdutf8::basic::from_utf8(own).is_ok() {
-                    text_block(own, 0, *base, *line, shown, opts)
+                } else if let Ok(text) = simdutf8::basic::from_utf8(block) {
+                    text_block(block, Some(text), *behind, *base, *line, shown, opts)
+                } else if let Ok(text) = simdutf8::basic::from_utf8(own) {
+                    text_block(own, Some(text), 0, *base, *line, shown, opts)
                 } else {
                     mixed_block(own, *base, *line, shown, opts)
                 }
@@ -482,7 +482,7 @@ fn mixed_block(
         let found = if !utf8 && turned_gb18030(piece) {
             gb18030_block(piece, base + from as u64, first_line, shown, opts)
         } else {
-            text_block(piece, 0, base + from as u64, first_line, shown, opts)
+            text_block(piece, None, 0, base + from as u64, first_line, shown, opts)
         };
         out.append(found);
     };
@@ -507,9 +507,11 @@ fn mixed_block(
 
 /// The findings of one block of UTF-8 text whose own part starts at byte `base`, line
 /// `line` of the file, after `behind` bytes of the block before it (scanned for context
-/// only: findings that start there were the previous block's).
+/// only: findings that start there were the previous block's). `text` is the block as a
+/// string when the caller already checked that it is all UTF-8 (not checked twice).
 fn text_block(
     block: &[u8],
+    text: Option<&str>,
     behind: usize,
     base: u64,
     line: u64,
@@ -519,7 +521,7 @@ fn text_block(
     let mut cursor = LineCursor::starting_at(line, behind);
     let mut out = crate::Out::new(opts);
     crate::with_found(|found| {
-        valid_pieces(block, |text, off| {
+        let mut piece = |text: &str, off: usize| {
             custodia_detect::find::find_into(text, found);
             for d in found.iter() {
                 let at = off + d.start;
@@ -533,7 +535,12 @@ fn text_block(
                 );
                 out.add(shown, (line, column), span, d, text, None);
             }
-        })
+        };
+        match text {
+            Some(text) if !text.is_empty() => piece(text, 0),
+            Some(_) => {}
+            None => valid_pieces(block, piece),
+        }
     });
     out
 }

@@ -223,13 +223,21 @@ fn emit_field(
     value: &Value<'_>,
     f: &CsvField,
     gb18030: bool,
-    (rec, base, cursor): (&[u8], u64, &mut LineCursor),
+    (rec, rec_text, base, cursor): (&[u8], Option<&str>, u64, &mut LineCursor),
     shown: &Arc<str>,
     opts: &Options,
     out: &mut Out<'_>,
 ) -> Vec<custodia_core::PiiType> {
+    // A value that is its bytes in the record, in a record already checked as UTF-8: a
+    // slice of that string (no second check per cell).
+    let known = match (&value.map, &value.decoded) {
+        (None, std::borrow::Cow::Borrowed(_)) if !gb18030 => {
+            rec_text.and_then(|t| t.get(f.start..f.end))
+        }
+        _ => None,
+    };
     let mut types = emit(
-        name, ctx, value, None, f.start, rec, base, cursor, shown, opts, out,
+        name, ctx, value, known, f.start, rec, base, cursor, shown, opts, out,
     );
     if let Some((tail, at)) = tail_value(rec, f, gb18030) {
         types.extend(emit(
@@ -298,6 +306,11 @@ pub(crate) fn scan_csv(
             return Ok(());
         }
         let fields = split_record(&rec, delim);
+        let rec_text = if gb18030 {
+            None
+        } else {
+            simdutf8::basic::from_utf8(&rec).ok()
+        };
         match &header {
             None => {
                 let mut names: Vec<String> = fields
@@ -322,7 +335,7 @@ pub(crate) fn scan_csv(
                     let name = format!("column_{}", i + 1);
                     let ctx = fields_ctx.get(&name);
                     let mut name = || Arc::from(name.as_str());
-                    let at = (&rec[..], base, &mut cursor);
+                    let at = (&rec[..], rec_text, base, &mut cursor);
                     emit_field(&mut name, &ctx, &v, f, gb18030, at, shown, opts, &mut out);
                 }
                 // A "header" holding personal data is a first data row (a file without a
@@ -355,7 +368,7 @@ pub(crate) fn scan_csv(
                                 (Arc::from(extra), c)
                             }
                         };
-                    let at = (&rec[..], base, &mut cursor);
+                    let at = (&rec[..], rec_text, base, &mut cursor);
                     let types = emit_field(
                         &mut || name.clone(),
                         &ctx,

@@ -321,6 +321,9 @@ pub(crate) struct Scan<'a> {
     pub hint: Option<PiiType>,
     pub lex: &'static Lexicon,
     pub out: Vec<Finding>,
+    /// A word ending before this offset is not an email's local part: the look for an `@`
+    /// from an earlier word of the same run (`a.b-c.d …`) ended here without one.
+    no_at_before: usize,
 }
 
 impl Scan<'_> {
@@ -413,7 +416,10 @@ impl Scan<'_> {
             j += 1;
         }
         // Part of an email's local part: let the `@` handler take the whole address.
-        if j < n && matches!(s[j], b'@' | b'.' | b'_' | b'%' | b'+' | b'-') {
+        if j < n
+            && j >= self.no_at_before
+            && matches!(s[j], b'@' | b'.' | b'_' | b'%' | b'+' | b'-')
+        {
             let mut k = j;
             while k < n && k - j < 64 && (s[k].is_ascii_alphanumeric() || b"._%+-".contains(&s[k]))
             {
@@ -425,6 +431,10 @@ impl Scan<'_> {
                     self.push(a, b, PiiType::Email, 0.95);
                     return b;
                 }
+            } else if k - j < 64 {
+                // Stopped by a byte that is neither `@` nor part of a local part: so would
+                // the look from any later word before `k`.
+                self.no_at_before = k;
             }
         }
         // An identifier with underscores is one token.
@@ -546,7 +556,23 @@ fn tables(sc: &mut Scan) {
     let rows = first
         .into_iter()
         .chain(memchr::memmem::find_iter(s, b"\n|").map(|p| p + 1));
-    // The header's hints, once its separator line has been seen.
+    // The cells of the row `s[start..end]`, as byte ranges.
+    let cells = |start: usize, end: usize| {
+        s[start..end]
+            .split(|&b| b == b'|')
+            .scan(start, |at, cell| {
+                let range = (*at, *at + cell.len());
+                *at += cell.len() + 1;
+                Some(range)
+            })
+            .skip(1)
+    };
+    // The last row that may be a header; its hints are worked out only when a separator
+    // line follows it (rows of a table with no name or birth-date column, or `|`-separated
+    // log lines, would otherwise each cost a header lookup per cell).
+    let mut candidate: Option<(usize, usize)> = None;
+    // Header cells already looked up (the tables of one document repeat their headers).
+    let mut seen: Vec<(&[u8], Option<PiiType>)> = Vec::new();
     let mut header: Vec<Option<PiiType>> = Vec::new();
     let mut body = false;
     let mut prev_end = usize::MAX;
@@ -555,34 +581,39 @@ fn tables(sc: &mut Scan) {
         let contiguous = prev_end.checked_add(1) == Some(start);
         prev_end = end;
         let line = &s[start..end];
-        let cells = line
-            .split(|&b| b == b'|')
-            .scan(start, |at, cell| {
-                let range = (*at, *at + cell.len());
-                *at += cell.len() + 1;
-                Some(range)
-            })
-            .skip(1);
         let separator = line
             .iter()
             .all(|b| matches!(b, b'|' | b'-' | b':' | b' ' | b'\r'));
-        if contiguous && !body && separator && header.iter().any(Option::is_some) {
-            body = true;
-            continue;
+        if contiguous && !body && separator {
+            if let Some((a, b)) = candidate.take() {
+                header.clear();
+                header.extend(cells(a, b).map(|(a, b)| {
+                    let cell = &s[a..b];
+                    if let Some(&(_, hint)) = seen.iter().find(|(c, _)| *c == cell) {
+                        return hint;
+                    }
+                    let hint = std::str::from_utf8(cell)
+                        .ok()
+                        .and_then(column_hint)
+                        .filter(|h| matches!(h, PiiType::PersonName | PiiType::DateOfBirth));
+                    if seen.len() < 64 {
+                        seen.push((cell, hint));
+                    }
+                    hint
+                }));
+                if header.iter().any(Option::is_some) {
+                    body = true;
+                    continue;
+                }
+            }
         }
         if !(contiguous && body) {
             // A new table, maybe: this line is its header.
             body = false;
-            header.clear();
-            header.extend(cells.map(|(a, b)| {
-                std::str::from_utf8(&s[a..b])
-                    .ok()
-                    .and_then(column_hint)
-                    .filter(|h| matches!(h, PiiType::PersonName | PiiType::DateOfBirth))
-            }));
+            candidate = Some((start, end));
             continue;
         }
-        for ((a, b), hint) in cells.zip(header.iter()) {
+        for ((a, b), hint) in cells(start, end).zip(header.iter()) {
             let Some(hint) = *hint else { continue };
             let Ok(cell) = std::str::from_utf8(&s[a..b]) else {
                 continue;
@@ -620,6 +651,7 @@ fn scan_into(text: &str, field_context: u16, hint: Option<PiiType>, found: &mut 
         hint,
         lex: Lexicon::get(),
         out: std::mem::take(found),
+        no_at_before: 0,
     };
     let mut scan = scan;
     scan.run();
