@@ -17,6 +17,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 // Shared helpers
 
 fn ascii_string(bytes: &[u8]) -> String {
+    if bytes.is_ascii() {
+        // One copy (collecting `char`s pushed them one at a time).
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
     bytes.iter().map(|&b| char::from(b)).collect()
 }
 

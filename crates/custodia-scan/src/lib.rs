@@ -162,6 +162,12 @@ fn canonical_text(raw: &str, min: usize, max: usize, name: bool) -> bool {
     let mut prev_space = false;
     let mut count = 0;
     for c in raw.chars() {
+        // CJK ideographs, most of a name or an address, pass every test below.
+        if ('\u{4E00}'..='\u{9FFF}').contains(&c) {
+            prev_space = false;
+            count += 1;
+            continue;
+        }
         let space = c == ' ';
         if (space && prev_space)
             || (!space && c.is_whitespace())

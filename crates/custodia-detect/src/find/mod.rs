@@ -380,7 +380,11 @@ impl Scan<'_> {
         if i + 3 > s.len() {
             return s.len();
         }
-        let (c, _) = lexicon::decode(s, i);
+        // `s[i]` is a 3-byte lead (E0..EF) of valid UTF-8: decoded here, not by a call per
+        // character.
+        let c = ((u32::from(s[i]) & 0x0F) << 12)
+            | ((u32::from(s[i + 1]) & 0x3F) << 6)
+            | (u32::from(s[i + 2]) & 0x3F);
         if !TRIGGERS.contains(c) {
             return i + 3;
         }
