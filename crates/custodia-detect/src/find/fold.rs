@@ -59,6 +59,13 @@ impl<'a> Folded<'a> {
                 0xF000 | ((u32::from(b1) & 0x3F) << 6) | (u32::from(b2) & 0x3F),
             )?)
         };
+        if original.is_ascii() {
+            // Most field values: nothing to look for.
+            return Folded {
+                text: Cow::Borrowed(original),
+                breaks: Vec::new(),
+            };
+        }
         // The text between folded characters is copied in one piece each.
         let mut out: Option<String> = None;
         let mut breaks = Vec::new();

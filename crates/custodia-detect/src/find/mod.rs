@@ -425,8 +425,7 @@ impl Scan<'_> {
             && matches!(s[j], b'@' | b'.' | b'_' | b'%' | b'+' | b'-')
         {
             let mut k = j;
-            while k < n && k - j < 64 && (s[k].is_ascii_alphanumeric() || b"._%+-".contains(&s[k]))
-            {
+            while k < n && k - j < 64 && net::is_local(s[k]) {
                 k += 1;
             }
             if k < n && s[k] == b'@' {

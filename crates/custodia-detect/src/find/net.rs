@@ -10,8 +10,20 @@ use super::Scan;
 use crate::validate;
 use crate::PiiType as T;
 
-fn is_local(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"._%+-".contains(&b)
+/// Bytes of an email's local part, as a table (one load per byte in the scanner's loops).
+static LOCAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-');
+        b += 1;
+    }
+    t
+};
+
+pub(super) fn is_local(b: u8) -> bool {
+    LOCAL[b as usize]
 }
 
 fn is_domain(b: u8) -> bool {
