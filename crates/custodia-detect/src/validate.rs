@@ -102,8 +102,18 @@ pub fn resident_id(raw: &str) -> Result<String, Invalid> {
 
 /// [`resident_id`] without the allocation: the canonical characters.
 pub(crate) fn resident_id_bytes(raw: &str) -> Result<[u8; 18], Invalid> {
-    let folded = fold_width(raw);
+    let b = raw.as_bytes();
     let mut id = [0u8; 18];
+    // Already 18 plain characters (what the scanner hands over): no folding, no walk.
+    if b.len() == 18
+        && b[..17].iter().all(u8::is_ascii_digit)
+        && matches!(b[17], b'0'..=b'9' | b'X' | b'x')
+    {
+        id.copy_from_slice(b);
+        id[17] = id[17].to_ascii_uppercase();
+        return resident_id_checks(id);
+    }
+    let folded = fold_width(raw);
     let mut len = 0;
     for c in folded.trim().chars() {
         let b = match c {
@@ -118,6 +128,11 @@ pub(crate) fn resident_id_bytes(raw: &str) -> Result<[u8; 18], Invalid> {
     if len != id.len() {
         return Err(ID_LEN);
     }
+    resident_id_checks(id)
+}
+
+/// The checks of an 18-character resident id after its separators are dropped.
+fn resident_id_checks(id: [u8; 18]) -> Result<[u8; 18], Invalid> {
     if !all_digits(&id[..17]) {
         return Err(ID_CHARS);
     }
