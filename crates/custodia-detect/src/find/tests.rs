@@ -770,6 +770,37 @@ fn markdown_tables_read_name_and_birth_columns_whole() {
 }
 
 #[test]
+fn markdown_tables_after_a_table_without_a_name_column_and_with_repeated_headers() {
+    // Rows of a table with no name column are never headers; the header cells of later
+    // tables are looked up once per text and still read right.
+    let text = "| 备注 | 状态 |\n|---|---|\n| 王芳 | 正常 |\n| 张伟 | 正常 |\n\n\
+                | 姓名 | 手机 |\n|---|---|\n| 罗启晨 | 13812345678 |\n\n\
+                | 姓名 | 手机 |\n|---|---|\n| 李然 | 13912345678 |\n\n\
+                | 备注 | 状态 |\n|---|---|\n| 刘洋 | 正常 |\n";
+    assert_finds(
+        text,
+        &[
+            (T::PersonName, "罗启晨"),
+            (T::CnMobile, "13812345678"),
+            (T::PersonName, "李然"),
+            (T::CnMobile, "13912345678"),
+        ],
+    );
+}
+
+#[test]
+fn an_email_after_a_dotted_run_without_one() {
+    // The look for an `@` after `v1` ends at the space; the words after it look again.
+    assert_finds(
+        "build v1.2.3-rc.1 by ops.team-lead@example.com, a.b.c-d then x_y.z@qq.com",
+        &[
+            (T::Email, "ops.team-lead@example.com"),
+            (T::Email, "x_y.z@qq.com"),
+        ],
+    );
+}
+
+#[test]
 fn birth_dates_after_their_label() {
     for (text, date) in [
         ("客户，出生日期1990-05-12，身份证", "1990-05-12"),
