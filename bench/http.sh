@@ -116,5 +116,5 @@ echo "paced run            : target $HALF req/s ($PCONNS connections, ${DELAY} m
 # Audit WAL restarts (storage.md): how many, and the longest hold of the appends (ms).
 RESTART_MS=$(sed 's/\x1b\[[0-9;]*m//g' "$DIR/server.out" | { grep "audit WAL restart" || true; } | sed -E 's/.* ms=([0-9.]+).*/\1/' | sort -n)
 echo "audit WAL restarts   : $(echo "$RESTART_MS" | grep -c . || true), longest $(echo "$RESTART_MS" | tail -1 | awk '{printf "%.1f", $1}') ms"
-sed 's/\x1b\[[0-9;]*m//g' "$DIR/server.out" | grep -E "slow tree head|audit WAL" | cut -c1-200 || true
+sed 's/\x1b\[[0-9;]*m//g' "$DIR/server.out" | grep -E "slow tree head|slow audit|audit WAL" | cut -c1-200 || true
 echo "server RSS           : idle ${IDLE_RSS} MB, peak under load ${HIGH_RSS} MB"

@@ -166,7 +166,9 @@ impl AuditLog {
                         while let Some(first) = rx.blocking_recv() {
                             let (events, waiting, head) = take_batch(first, &mut rx);
                             if !events.is_empty() {
+                                let t = std::time::Instant::now();
                                 let appended = appender.append(&events);
+                                slow_commit(t, events.len());
                                 let first_seq = appended.as_ref().ok().copied();
                                 answer(waiting, appended, &stats);
                                 appender.maintain();
@@ -380,7 +382,10 @@ async fn append_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, stats: 
     while let Some(first) = rx.recv().await {
         let (events, waiting, head) = take_batch(first, &mut rx);
         if !events.is_empty() {
-            answer(waiting, store.append_audit(&events).await, &stats);
+            let t = std::time::Instant::now();
+            let appended = store.append_audit(&events).await;
+            slow_commit(t, events.len());
+            answer(waiting, appended, &stats);
         }
         if let Some((row, done)) = head {
             let _ = done.send(store.insert_audit_head(&row).await);
@@ -411,6 +416,15 @@ fn take_batch(
         }
     }
     (events, waiting, None)
+}
+
+/// Logs a group commit that kept its requests waiting past 50 ms (an fsync stuck behind the
+/// disk: the latency tail of every audited request).
+fn slow_commit(since: std::time::Instant, events: usize) {
+    let took = since.elapsed();
+    if took > std::time::Duration::from_millis(50) {
+        tracing::info!(target: "custodia::audit", ms = took.as_secs_f64() * 1000.0, events, "slow audit group commit");
+    }
 }
 
 /// Tells every request of a batch its sequence number, or that the append failed.
