@@ -72,6 +72,13 @@ run() { DELAY_MS="${2:-0}" wrk -t2 -c"${3:-$CONNS}" -d"${4:-$DURATION}" --latenc
 # The server's CPU time (user + system, clock ticks) and µs of it per request of a wrk run:
 # the machine is shared, so throughput also measures the neighbours; CPU per request much less.
 ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+# The same for the audit thread alone (group commits: insert, WAL write, fsync, leaf hashes).
+audit_ticks() {
+  for t in /proc/$PID/task/*; do
+    [ "$(cat "$t/comm")" = custodia-audit ] && awk '{print $14 + $15}' "$t/stat" && return
+  done
+  echo 0
+}
 requests() { awk '/requests in/ {print $1}'; }
 cpu_per_req() { # TICKS_BEFORE TICKS_AFTER WRK_OUTPUT
   awk -v t="$(( $2 - $1 ))" -v hz="$(getconf CLK_TCK)" -v n="$(echo "$3" | requests)" \
@@ -81,13 +88,20 @@ cpu_per_req() { # TICKS_BEFORE TICKS_AFTER WRK_OUTPUT
 run "$CONST_URL" >/dev/null 2>&1 || true   # warm-up
 T0=$(ticks)
 CONST_OUT=$(run "$CONST_URL")
+# Audit group commits and events so far (the events per commit of the read run).
+commits() { curl -sf -H "Authorization: Bearer $CUSTODIA_ADMIN_TOKEN" "http://127.0.0.1:$PORT/metrics" |
+  awk '/^custodia_audit_group_commits_total/ {c=$2} /^custodia_audit_events_appended_total/ {e=$2} END {print c+0, e+0}'; }
 T1=$(ticks)
+A1=$(audit_ticks)
+C1=$(commits)
 if [ -n "${PERF:-}" ]; then   # PERF=FILE: profile the server during the saturated read run
   perf record ${PERF_ARGS:--F 999} -p "$PID" -o "$PERF" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
   PERF_PID=$!
 fi
 READ_OUT=$(run "$READ_URL")
 T2=$(ticks)
+A2=$(audit_ticks)
+C2=$(commits)
 [ -n "${PERF:-}" ] && wait "$PERF_PID"
 CONST_RATE=$(echo "$CONST_OUT" | rate)
 READ_RATE=$(echo "$READ_OUT" | rate)
@@ -110,7 +124,8 @@ echo "body size            : record $SIZE bytes, constant $CSIZE bytes"
 echo "bare handler         : $CONST_RATE req/s (p99 $(echo "$CONST_OUT" | p99))"
 echo "record read (12 flds): $READ_RATE req/s (p99 $(echo "$READ_OUT" | p99))"
 awk -v a="$READ_RATE" -v b="$CONST_RATE" 'BEGIN {printf "ratio                : %.2f\n", a / b}'
-echo "server CPU per request: bare $(cpu_per_req "$T0" "$T1" "$CONST_OUT") µs, record read $(cpu_per_req "$T1" "$T2" "$READ_OUT") µs"
+echo "server CPU per request: bare $(cpu_per_req "$T0" "$T1" "$CONST_OUT") µs, record read $(cpu_per_req "$T1" "$T2" "$READ_OUT") µs (audit thread $(cpu_per_req "$A1" "$A2" "$READ_OUT") µs)"
+echo "audit group commits  : $(echo "$C1 $C2" | awk '{c = $3 - $1; printf "%d in the read run, %.1f events each", c, c ? ($4 - $2) / c : 0}')"
 HALF_RATE=$(echo "$HALF_OUT" | rate)
 echo "paced run            : target $HALF req/s ($PCONNS connections, ${DELAY} ms between requests), achieved $HALF_RATE req/s ($(awk -v a="$HALF_RATE" -v b="$READ_RATE" 'BEGIN {printf "%.2f", a / b}') of saturated), p99 $(echo "$HALF_OUT" | p99)"
 # Audit WAL restarts (storage.md): how many, and the longest hold of the appends (ms).

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 mod direct;
+mod held;
 mod sql;
 #[cfg(feature = "test-support")]
 pub mod testing;

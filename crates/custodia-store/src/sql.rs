@@ -1,8 +1,9 @@
 //! The SQL behind both backends. One macro expands the same statements for SQLite and
 //! PostgreSQL; only connection set-up and migration locking differ.
 
+use crate::held::Done;
 use crate::*;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row};
 use std::str::FromStr;
@@ -34,6 +35,9 @@ pub struct SqliteStore {
 
 pub struct PgStore {
     read: sqlx::PgPool,
+    /// Connections for the hot paths, outside sqlx's pool (which pings each connection
+    /// returned to it: a round trip per query; see `held.rs`).
+    hot: crate::held::PgConns,
     write: sqlx::PgPool,
     /// The next audit sequence number, when known (as for SQLite: another node appending
     /// makes an insert collide; then it is read again under the lock).
@@ -211,6 +215,11 @@ impl SqliteStore {
         self.direct.as_ref()
     }
 
+    /// A pooled connection for a hot-path query (only in memory: files read directly).
+    async fn hot(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+        Ok(self.read.acquire().await?)
+    }
+
     fn audit_appender_impl(&self) -> Result<Option<Box<dyn AuditAppend>>> {
         match &self.audit_path {
             Some(path) => Ok(Some(Box::new(crate::direct::AuditAppender::open(path)?))),
@@ -294,14 +303,16 @@ impl PgStore {
     pub async fn open(url: &str) -> Result<Self> {
         // A broken connection surfaces as an error on use (503 to the client) and is then
         // replaced; pinging before every acquire would double the round trips.
+        let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .test_before_acquire(false)
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .connect_with(options.clone())
             .await?;
         Self::migrate(&pool).await?;
         Ok(PgStore {
+            hot: crate::held::PgConns::new(options, 16, Duration::from_secs(10)),
             read: pool.clone(),
             write: pool,
             audit_next: std::sync::Mutex::new(None),
@@ -311,6 +322,11 @@ impl PgStore {
     /// PostgreSQL reads are network round trips: always through sqlx.
     fn direct(&self) -> Option<&crate::direct::Reader> {
         None
+    }
+
+    /// A connection for one hot-path query; call [`Done::done`] once it completed.
+    async fn hot(&self) -> Result<crate::held::PgHeld<'_>> {
+        self.hot.get().await
     }
 
     fn audit_appender_impl(&self) -> Result<Option<Box<dyn AuditAppend>>> {
@@ -346,11 +362,12 @@ impl PgStore {
                  FROM sequencer, unnest($1::bytea[]) WITH ORDINALITY AS t(e, ord)",
             )
             .bind(events)
-            .bind(first)
-            .execute(&self.write)
-            .await;
+            .bind(first);
+            let mut conn = self.hot().await?;
+            let inserted = inserted.execute(&mut *conn).await;
             match inserted {
                 Ok(_) => {
+                    conn.done();
                     *self.audit_next.lock().expect("audit counter") =
                         Some(first + events.len() as i64);
                     return Ok(first);
@@ -678,11 +695,13 @@ macro_rules! sql_store {
                 if let Some(direct) = self.direct() {
                     return direct.get_record(collection, id);
                 }
+                let mut conn = self.hot().await?;
                 let row = sqlx::query(crate::direct::RECORD_BY_ID)
-                .bind(collection)
-                .bind(id)
-                .fetch_optional(&self.read)
-                .await?;
+                    .bind(collection)
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                conn.done();
                 row.map(|r| decode_record_row(&r)).transpose()
             }
 
@@ -704,7 +723,9 @@ macro_rules! sql_store {
                     sep.push_bind(id);
                 }
                 sep.push_unseparated(") ORDER BY r.id");
-                let rows = q.build().fetch_all(&self.read).await?;
+                let mut conn = self.hot().await?;
+                let rows = q.build().fetch_all(&mut *conn).await?;
+                conn.done();
                 rows.iter().map(|r| decode_record_row(r)).collect()
             }
 
@@ -863,13 +884,15 @@ macro_rules! sql_store {
                     ids.sort_unstable();
                     return Ok(ids);
                 }
+                let mut conn = self.hot().await?;
                 let mut ids: Vec<String> = sqlx::query_scalar(sql)
                     .bind(collection)
                     .bind(field)
                     .bind(hash)
                     .bind(limit)
-                    .fetch_all(&self.read)
+                    .fetch_all(&mut *conn)
                     .await?;
+                conn.done();
                 ids.sort_unstable();
                 Ok(ids)
             }
