@@ -5,7 +5,7 @@
 
 use crate::error::ApiError;
 use axum::http::StatusCode;
-use custodia_audit::event::Event;
+use custodia_audit::event::{Event, EventRef};
 use custodia_audit::merkle::{Hash, HashAlg};
 use custodia_audit::sth::{unhex, PublicKey, SigAlg, TreeSigner};
 use custodia_audit::verify::Frontier;
@@ -271,6 +271,15 @@ impl AuditLog {
 
     /// Appends one event durably; the caller must not answer before this returns `Ok`.
     pub async fn record(&self, e: &Event) -> Result<i64, ApiError> {
+        self.record_canonical(e.canonical()).await
+    }
+
+    /// The same for an event with borrowed strings (the data paths: no `Event` built).
+    pub async fn record_ref(&self, e: &EventRef<'_>) -> Result<i64, ApiError> {
+        self.record_canonical(e.canonical()).await
+    }
+
+    async fn record_canonical(&self, bytes: Vec<u8>) -> Result<i64, ApiError> {
         let (done, wait) = oneshot::channel();
         let unavailable = || {
             ApiError::new(
@@ -280,7 +289,7 @@ impl AuditLog {
             )
         };
         self.tx
-            .send(Job::Event(e.canonical(), done))
+            .send(Job::Event(bytes, done))
             .await
             .map_err(|_| unavailable())?;
         wait.await

@@ -254,14 +254,18 @@ pub struct AccessMap {
 }
 
 impl AccessMap {
-    /// Field → mode, for the audit event.
-    pub fn modes(&self) -> std::collections::BTreeMap<String, String> {
-        self.schema
+    /// Field → mode, for the audit event, in field-name order (as the event's map holds
+    /// them); borrowed from the schema, nothing copied.
+    pub fn modes(&self) -> Vec<(&str, &'static str)> {
+        let mut pairs: Vec<(&str, &'static str)> = self
+            .schema
             .fields
             .iter()
             .zip(self.modes.iter())
-            .map(|(d, m)| (d.name.clone(), effective(d, *m).as_str().to_string()))
-            .collect()
+            .map(|(d, m)| (d.name.as_str(), effective(d, *m).as_str()))
+            .collect();
+        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        pairs
     }
 
     pub fn mode(&self, field: &str) -> Option<Mode> {

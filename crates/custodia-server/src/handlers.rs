@@ -9,12 +9,12 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use custodia_audit::event::Pairs;
 use custodia_core::{Attributes, CollectionSchema};
 use custodia_policy::{Action, Target};
 use custodia_vault::{RecordInput, RecordPatch, DEFAULT_SEARCH_LIMIT};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -137,9 +137,9 @@ pub(crate) async fn audited(
     a: &Access,
     action: &str,
     collection: &str,
-    record_ids: Vec<String>,
-    fields: BTreeMap<String, String>,
-    searched: BTreeMap<String, String>,
+    record_ids: &[String],
+    fields: &[(&str, &str)],
+    searched: &[(&str, &str)],
     outcome: &str,
 ) -> Result<(), ApiError> {
     tracing::info!(
@@ -154,28 +154,25 @@ pub(crate) async fn audited(
         outcome,
     );
     let ctx = &a.asker.context;
-    let event = custodia_audit::event::Event {
+    let client_addr = ctx.client_ip.to_string();
+    let event = custodia_audit::event::EventRef {
         time_ms: now_ms(),
-        actor: a.who.name.clone(),
-        actor_kind: actor_kind(&a.who).into(),
-        session: a
-            .who
-            .session
-            .as_ref()
-            .map(|h| h[..16.min(h.len())].to_string()),
-        client_addr: Some(ctx.client_ip.to_string()),
-        request_id: Some(a.request_id.clone()),
-        action: action.into(),
-        collection: Some(collection.into()),
+        actor: &a.who.name,
+        actor_kind: actor_kind(&a.who),
+        session: a.who.session.as_ref().map(|h| &h[..16.min(h.len())]),
+        client_addr: Some(&client_addr),
+        request_id: Some(&a.request_id),
+        action,
+        collection: Some(collection),
         record_ids,
         target: None,
-        fields,
-        searched,
-        purpose: Some(ctx.purpose.clone()),
-        reason: (!ctx.reason.is_empty()).then(|| ctx.reason.clone()),
-        outcome: outcome.into(),
+        fields: Pairs(fields),
+        searched: Pairs(searched),
+        purpose: Some(&ctx.purpose),
+        reason: (!ctx.reason.is_empty()).then_some(ctx.reason.as_str()),
+        outcome,
     };
-    s.audit.record(&event).await.map(|_| ())
+    s.audit.record_ref(&event).await.map(|_| ())
 }
 
 pub(crate) fn actor_kind(p: &crate::auth::Principal) -> &'static str {
@@ -388,17 +385,7 @@ pub async fn create_record(
     }
     .await;
     let id = r.as_ref().map(|w| w.id.as_str()).unwrap_or("-");
-    audited(
-        &s,
-        &a,
-        "create",
-        &name,
-        ids_of(id),
-        BTreeMap::new(),
-        BTreeMap::new(),
-        outcome(&r),
-    )
-    .await?;
+    audited(&s, &a, "create", &name, &ids_of(id), &[], &[], outcome(&r)).await?;
     let w = r?;
     let etag = etag(w.version);
     Ok((
@@ -452,9 +439,9 @@ pub async fn get_record(
         &a,
         "read",
         &name,
-        ids_of(&id),
-        modes,
-        BTreeMap::new(),
+        &ids_of(&id),
+        &modes,
+        &[],
         outcome(&r),
     )
     .await?;
@@ -505,17 +492,7 @@ pub async fn patch_record(
             .map_err(ApiError::from)
     }
     .await;
-    audited(
-        &s,
-        &a,
-        "update",
-        &name,
-        ids_of(&id),
-        BTreeMap::new(),
-        BTreeMap::new(),
-        outcome(&r),
-    )
-    .await?;
+    audited(&s, &a, "update", &name, &ids_of(&id), &[], &[], outcome(&r)).await?;
     let w = r?;
     let etag = etag(w.version);
     Ok((
@@ -547,17 +524,7 @@ pub async fn delete_record(
         s.vault.delete(&name, &id).await.map_err(ApiError::from)
     }
     .await;
-    audited(
-        &s,
-        &a,
-        "delete",
-        &name,
-        ids_of(&id),
-        BTreeMap::new(),
-        BTreeMap::new(),
-        outcome(&r),
-    )
-    .await?;
+    audited(&s, &a, "delete", &name, &ids_of(&id), &[], &[], outcome(&r)).await?;
     r?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -623,11 +590,12 @@ pub async fn search(
     }
     .await;
     // The searched field names, never the values.
-    let searched: BTreeMap<String, String> = body
+    let mut searched: Vec<(&str, &str)> = body
         .conditions
         .keys()
-        .map(|f| (f.clone(), "exact".to_string()))
+        .map(|f| (f.as_str(), "exact"))
         .collect();
+    searched.sort_unstable(); // the event's maps are in key order
     let (ids, modes) = match &r {
         Ok(records) => (
             records.iter().map(|v| v.id.clone()).collect(),
@@ -636,9 +604,19 @@ pub async fn search(
                 .map(|v| v.access.modes())
                 .unwrap_or_default(),
         ),
-        Err(_) => (vec![], BTreeMap::new()),
+        Err(_) => (vec![], vec![]),
     };
-    audited(&s, &a, "search", &name, ids, modes, searched, outcome(&r)).await?;
+    audited(
+        &s,
+        &a,
+        "search",
+        &name,
+        &ids,
+        &modes,
+        &searched,
+        outcome(&r),
+    )
+    .await?;
     let records = r?;
     Ok(Json(SearchResult {
         count: records.len(),
@@ -697,17 +675,7 @@ pub async fn list_records(
     }
     .await;
     let listed = r.as_ref().map(|l| l.ids.clone()).unwrap_or_default();
-    audited(
-        &s,
-        &a,
-        "list",
-        &name,
-        listed,
-        BTreeMap::new(),
-        BTreeMap::new(),
-        outcome(&r),
-    )
-    .await?;
+    audited(&s, &a, "list", &name, &listed, &[], &[], outcome(&r)).await?;
     r.map(Json)
 }
 
@@ -734,17 +702,7 @@ pub async fn verify(
             .map_err(ApiError::from)
     }
     .await;
-    audited(
-        &s,
-        &a,
-        "verify",
-        &name,
-        ids_of(&id),
-        BTreeMap::new(),
-        BTreeMap::new(),
-        outcome(&r),
-    )
-    .await?;
+    audited(&s, &a, "verify", &name, &ids_of(&id), &[], &[], outcome(&r)).await?;
     Ok(Json(VerifyResult { matches: r? }))
 }
 

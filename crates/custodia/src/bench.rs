@@ -569,19 +569,6 @@ fn bench_event(i: usize) -> custodia_audit::event::Event {
         .chain(&["notes", "phone_pin"])
         .map(|f| (f.to_string(), "masked".to_string()))
         .collect();
-    bench_event_with(
-        i,
-        vec![format!("01a20ee5-faf1-7909-9a91-{:012x}", i)],
-        fields,
-    )
-}
-
-/// A read event as the server's handlers build it: ids and field modes passed in.
-fn bench_event_with(
-    i: usize,
-    record_ids: Vec<String>,
-    fields: std::collections::BTreeMap<String, String>,
-) -> custodia_audit::event::Event {
     custodia_audit::event::Event {
         time_ms: 1_795_543_247_000 + i as i64,
         actor: format!("agent{:03}", i % 500),
@@ -591,7 +578,7 @@ fn bench_event_with(
         request_id: Some(format!("{:032x}", i)),
         action: "read".into(),
         collection: Some("customers".into()),
-        record_ids,
+        record_ids: vec![format!("01a20ee5-faf1-7909-9a91-{:012x}", i)],
         target: None,
         fields,
         searched: Default::default(),
@@ -790,11 +777,30 @@ async fn read_path_with_audit(
                                 .map_err(|e| e.to_string())?;
                             let (view, _) = guard.view(&asker, &schema, version, rec);
                             if audited {
-                                // Built once, as the read handler builds it (the
-                                // field modes were built twice here until 2026-11-30).
-                                let e =
-                                    bench_event_with(i, vec![view.id.clone()], view.access.modes());
-                                log.record(&e).await.map_err(|e| e.message)?;
+                                // Built as the read handler builds it: borrowed strings,
+                                // the field modes once (until 2026-11-30 an owned `Event`,
+                                // its modes built twice at first).
+                                let (actor, request_id) =
+                                    (format!("agent{:03}", i % 500), format!("{i:032x}"));
+                                let modes = view.access.modes();
+                                let e = custodia_audit::event::EventRef {
+                                    time_ms: 1_795_543_247_000 + i as i64,
+                                    actor: &actor,
+                                    actor_kind: "user",
+                                    session: Some("0123456789abcdef"),
+                                    client_addr: Some("10.1.2.3"),
+                                    request_id: Some(&request_id),
+                                    action: "read",
+                                    collection: Some("customers"),
+                                    record_ids: std::slice::from_ref(&view.id),
+                                    target: None,
+                                    fields: custodia_audit::event::Pairs(&modes),
+                                    searched: Default::default(),
+                                    purpose: Some("customer_service"),
+                                    reason: None,
+                                    outcome: "ok",
+                                };
+                                log.record_ref(&e).await.map_err(|e| e.message)?;
                             }
                             std::hint::black_box(
                                 serde_json::to_vec(&view).map_err(|e| e.to_string())?,
