@@ -27,12 +27,20 @@ impl Done for sqlx::pool::PoolConnection<sqlx::Sqlite> {
     fn done(self) {}
 }
 
+/// Idle longer than this, a connection is closed rather than reused: a firewall or the
+/// server's `idle_session_timeout` may have dropped it meanwhile (sqlx's pool closes its
+/// own after 10 minutes idle).
+const MAX_IDLE: Duration = Duration::from_secs(300);
+
 pub(crate) struct PgConns {
-    idle: std::sync::Mutex<Vec<PgConnection>>,
+    /// Idle connections, each with the time it was last handed back.
+    idle: std::sync::Mutex<Vec<(PgConnection, std::time::Instant)>>,
     permits: tokio::sync::Semaphore,
     options: PgConnectOptions,
     /// How long a query waits for a connection when all are busy.
     wait: Duration,
+    /// [`MAX_IDLE`], shorter in tests.
+    max_idle: Duration,
 }
 
 pub(crate) struct PgHeld<'a> {
@@ -49,6 +57,7 @@ impl PgConns {
             permits: tokio::sync::Semaphore::new(max),
             options,
             wait,
+            max_idle: MAX_IDLE,
         }
     }
 
@@ -58,9 +67,14 @@ impl PgConns {
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?
             .map_err(|_| sqlx::Error::PoolClosed)?;
-        let idle = self.idle.lock().expect("idle connections").pop();
+        let idle = {
+            let mut idle = self.idle.lock().expect("idle connections");
+            let now = std::time::Instant::now();
+            idle.retain(|(_, since)| now.duration_since(*since) < self.max_idle);
+            idle.pop()
+        };
         let conn = match idle {
-            Some(c) => c,
+            Some((c, _)) => c,
             None => PgConnection::connect_with(&self.options).await?,
         };
         Ok(PgHeld {
@@ -81,7 +95,11 @@ impl Done for PgHeld<'_> {
 impl Drop for PgHeld<'_> {
     fn drop(&mut self) {
         if let (true, Some(conn)) = (self.completed, self.conn.take()) {
-            self.owner.idle.lock().expect("idle connections").push(conn);
+            self.owner
+                .idle
+                .lock()
+                .expect("idle connections")
+                .push((conn, std::time::Instant::now()));
         }
         // Otherwise the connection is dropped, which closes its socket.
     }
@@ -157,7 +175,23 @@ mod tests {
         assert_eq!(n, 42);
         c.done();
 
-        // Both connections busy: the third waiter times out instead of opening a third.
+        // A connection idle past the limit is closed, not reused.
+        let mut stale = PgConns::new(
+            PgConnectOptions::from_str(&url).unwrap(),
+            2,
+            Duration::from_secs(10),
+        );
+        stale.max_idle = Duration::from_millis(100);
+        let before = backend_pid(&stale).await;
+        assert_eq!(backend_pid(&stale).await, before);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_ne!(
+            backend_pid(&stale).await,
+            before,
+            "reconnected after idling"
+        );
+
+        // The only connection busy: the next caller times out instead of opening another.
         let short = PgConns::new(
             PgConnectOptions::from_str(&url).unwrap(),
             1,
