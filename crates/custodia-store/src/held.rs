@@ -17,6 +17,20 @@ use sqlx::Connection;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
+/// Whether `e` means the connection itself is gone (closed by the server, reset, cut),
+/// rather than the query failing on a live connection.
+pub(crate) fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        // 57P01 admin_shutdown (terminated by the administrator or a restart), 57P02
+        // crash_shutdown, 57P03 cannot_connect_now.
+        sqlx::Error::Database(d) => {
+            matches!(d.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
+        }
+        _ => false,
+    }
+}
+
 /// A connection taken for one query; see the module documentation.
 pub(crate) trait Done {
     /// The query completed: the connection may serve the next one.
@@ -83,6 +97,13 @@ impl PgConns {
             completed: false,
             _permit: permit,
         })
+    }
+}
+
+impl PgConns {
+    /// Closes every idle connection (one was found lost: the rest likely were too).
+    pub(crate) fn clear_idle(&self) {
+        self.idle.lock().expect("idle connections").clear();
     }
 }
 

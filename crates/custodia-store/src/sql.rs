@@ -220,6 +220,8 @@ impl SqliteStore {
         Ok(self.read.acquire().await?)
     }
 
+    fn hot_lost(&self) {}
+
     fn audit_appender_impl(&self) -> Result<Option<Box<dyn AuditAppend>>> {
         match &self.audit_path {
             Some(path) => Ok(Some(Box::new(crate::direct::AuditAppender::open(path)?))),
@@ -301,11 +303,22 @@ impl SqliteStore {
 
 impl PgStore {
     pub async fn open(url: &str) -> Result<Self> {
-        // A broken connection surfaces as an error on use (503 to the client) and is then
-        // replaced; pinging before every acquire would double the round trips.
+        // No ping before every acquire: it would double the round trips of busy
+        // connections.
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .test_before_acquire(false)
+            // …but a connection idle for over a second is pinged first, so that after a
+            // server restart (which takes longer than that) the pool replaces its dead
+            // connections instead of failing one request with each.
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > Duration::from_secs(1) {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
@@ -327,6 +340,11 @@ impl PgStore {
     /// A connection for one hot-path query; call [`Done::done`] once it completed.
     async fn hot(&self) -> Result<crate::held::PgHeld<'_>> {
         self.hot.get().await
+    }
+
+    /// A hot connection was found lost: closes the idle ones.
+    fn hot_lost(&self) {
+        self.hot.clear_idle();
     }
 
     fn audit_appender_impl(&self) -> Result<Option<Box<dyn AuditAppend>>> {
@@ -421,6 +439,34 @@ pub fn audit_file(db: &std::path::Path) -> std::path::PathBuf {
 
 fn unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Runs a read (`$query`, an expression using `$conn`, a `&mut` connection) on a hot
+/// connection of `$store` and hands the connection back once it completed. A read that
+/// fails because its connection was lost (the server restarted, a firewall dropped the idle
+/// connection) runs once more on a fresh connection: reads are idempotent, and each idle
+/// connection would otherwise fail one request after a restart. (Not for writes: whether a
+/// lost write committed is unknown.)
+macro_rules! hot_read {
+    ($store:expr, |$conn:ident| $query:expr) => {{
+        let mut retried = false;
+        loop {
+            let mut held = $store.hot().await?;
+            let $conn = &mut *held;
+            match $query.await {
+                Ok(v) => {
+                    held.done();
+                    break v;
+                }
+                Err(e) if !retried && crate::held::connection_lost(&e) => {
+                    // The idle ones most likely went the same way: the retry connects anew.
+                    $store.hot_lost();
+                    retried = true;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }};
 }
 
 macro_rules! sql_store {
@@ -695,13 +741,10 @@ macro_rules! sql_store {
                 if let Some(direct) = self.direct() {
                     return direct.get_record(collection, id);
                 }
-                let mut conn = self.hot().await?;
-                let row = sqlx::query(crate::direct::RECORD_BY_ID)
+                let row = hot_read!(self, |conn| sqlx::query(crate::direct::RECORD_BY_ID)
                     .bind(collection)
                     .bind(id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                conn.done();
+                    .fetch_optional(conn));
                 row.map(|r| decode_record_row(&r)).transpose()
             }
 
@@ -716,16 +759,22 @@ macro_rules! sql_store {
                 if let Some(direct) = self.direct() {
                     return direct.get_records(collection, ids);
                 }
-                let mut q = QueryBuilder::<$db>::new(crate::direct::record_select!());
-                q.push_bind(collection).push(" AND r.id IN (");
-                let mut sep = q.separated(", ");
-                for id in ids {
-                    sep.push_bind(id);
-                }
-                sep.push_unseparated(") ORDER BY r.id");
-                let mut conn = self.hot().await?;
-                let rows = q.build().fetch_all(&mut *conn).await?;
-                conn.done();
+                let query = || {
+                    let mut q = QueryBuilder::<$db>::new(crate::direct::record_select!());
+                    q.push_bind(collection).push(" AND r.id IN (");
+                    let mut sep = q.separated(", ");
+                    for id in ids {
+                        sep.push_bind(id);
+                    }
+                    sep.push_unseparated(") ORDER BY r.id");
+                    q
+                };
+                // A builder per attempt: a built query takes the builder's arguments.
+                let mut q;
+                let rows = hot_read!(self, |conn| {
+                    q = query();
+                    q.build().fetch_all(conn)
+                });
                 rows.iter().map(|r| decode_record_row(r)).collect()
             }
 
@@ -884,15 +933,12 @@ macro_rules! sql_store {
                     ids.sort_unstable();
                     return Ok(ids);
                 }
-                let mut conn = self.hot().await?;
-                let mut ids: Vec<String> = sqlx::query_scalar(sql)
+                let mut ids: Vec<String> = hot_read!(self, |conn| sqlx::query_scalar(sql)
                     .bind(collection)
                     .bind(field)
                     .bind(hash)
                     .bind(limit)
-                    .fetch_all(&mut *conn)
-                    .await?;
-                conn.done();
+                    .fetch_all(conn));
                 ids.sort_unstable();
                 Ok(ids)
             }

@@ -711,6 +711,41 @@ async fn schema_evolution_rules(ctx: &Ctx) {
     assert_eq!(e.field(), Some("email"));
 }
 
+/// Reads go on after the database dropped every connection the store holds (a restart, a
+/// failover, a firewall cutting idle connections): each lost connection is replaced, and
+/// the read that found it lost runs again instead of failing.
+async fn reads_survive_lost_connections(ctx: &Ctx) {
+    let mut s = Synth::new(21);
+    let input = customer(&mut s);
+    let mobile = input.fields["mobile"].as_str().unwrap().to_string();
+    let w = ctx.vault.create("customers", input).await.unwrap();
+    let read = || async {
+        let rec = ctx.vault.get("customers", &w.id).await.unwrap();
+        assert_eq!(rec.fields["mobile"], json!(mobile));
+        let found = ctx
+            .vault
+            .search("customers", &map(json!({ "mobile": mobile })), 5)
+            .await
+            .unwrap();
+        assert!(found.iter().any(|r| r.id == w.id));
+    };
+    read().await;
+    if let Raw::Postgres { .. } = ctx.raw {
+        let killed = ctx
+            .exec(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await;
+        assert!(killed >= 1, "the store's connections were cut");
+        // A restart takes longer than this; the pool pings connections idle for over 1 s.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    read().await;
+    read().await;
+}
+
 async fn run_all(ctx: &Ctx) {
     plaintext_never_reaches_the_database(ctx).await;
     read_write_search_round_trip(ctx).await;
@@ -721,6 +756,7 @@ async fn run_all(ctx: &Ctx) {
     rotation_keeps_everything_readable(ctx).await;
     concurrent_updates_need_the_current_version(ctx).await;
     schema_evolution_rules(ctx).await;
+    reads_survive_lost_connections(ctx).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
