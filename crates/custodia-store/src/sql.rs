@@ -393,6 +393,11 @@ impl PgStore {
                 Err(e) if unique_violation(&e) => {}
                 Err(e) => {
                     *self.audit_next.lock().expect("audit counter") = None;
+                    if crate::held::connection_lost(&e) {
+                        // Not retried (the lost insert may have committed: its requests get
+                        // 503), but the next group does not meet the idle dead ones.
+                        self.hot_lost();
+                    }
                     return Err(e.into());
                 }
             }
