@@ -28,7 +28,9 @@ use custodia_vault::Vault;
 use error::ApiError;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use utoipa::OpenApi;
 
 #[derive(Clone, Debug)]
@@ -244,7 +246,7 @@ pub fn router(
             },
         ))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
         .with_state(state)
 }
 
@@ -384,4 +386,37 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// Request ids in UUID layout: a random 64-bit prefix drawn once per process, then a
+/// counter. tower_http's `MakeRequestUuid` drew 16 random bytes from the OS per request (a
+/// `getrandom` system call, ~1 % of the server's CPU under load); a request id has to be
+/// unique — across nodes and restarts too, hence the random prefix — not secret (a client
+/// may send its own).
+#[derive(Clone)]
+struct RequestIds(Arc<(u64, std::sync::atomic::AtomicU64)>);
+
+impl RequestIds {
+    fn new() -> RequestIds {
+        let prefix = uuid::Uuid::new_v4().as_u64_pair().0;
+        RequestIds(Arc::new((prefix, std::sync::atomic::AtomicU64::new(0))))
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let (p, counter) = &*self.0;
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            p >> 32,
+            (p >> 16) & 0xffff,
+            p & 0xffff,
+            (n >> 48) & 0xffff,
+            n & 0xffff_ffff_ffff
+        );
+        axum::http::HeaderValue::from_str(&id)
+            .ok()
+            .map(RequestId::new)
+    }
 }

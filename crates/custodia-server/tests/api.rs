@@ -729,11 +729,15 @@ async fn openapi_metrics_request_ids(s: &Server) {
     assert_eq!(metric("custodia_audit_append_failures_total"), 0);
     metric("custodia_audit_wal_restarts_total");
     metric("custodia_audit_signed_tree_size");
-    let resp = s.req(Method::GET, "/healthz").send().await.unwrap();
-    assert!(resp
-        .headers()
-        .get("x-request-id")
-        .is_some_and(|v| v.len() >= 32));
+    // The server's own ids: UUID layout, a new one per request.
+    let mut ids = std::collections::HashSet::new();
+    for _ in 0..3 {
+        let resp = s.req(Method::GET, "/healthz").send().await.unwrap();
+        let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+        assert!(uuid::Uuid::parse_str(&id).is_ok() && id.len() == 36, "{id}");
+        ids.insert(id);
+    }
+    assert_eq!(ids.len(), 3);
     let resp = s
         .req(Method::GET, "/healthz")
         .header("x-request-id", "trace-me-42")
