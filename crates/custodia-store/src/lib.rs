@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 mod direct;
 mod held;
 mod sql;
-#[cfg(feature = "test-support")]
+#[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub use sql::{audit_file, PgStore, SqliteStore};
 

@@ -1,13 +1,16 @@
 //! Test support (feature `test-support`): a fresh PostgreSQL database per test run, so the
-//! shared suites can run against the real server without interfering with each other.
+//! shared suites can run against the real server without interfering with each other. The
+//! suite marker is also there for this crate's own tests.
 
 /// A database created for one test and dropped by [`TempPg::drop_db`].
+#[cfg(feature = "test-support")]
 pub struct TempPg {
     pub url: String,
     admin_url: String,
     name: String,
 }
 
+#[cfg(feature = "test-support")]
 impl TempPg {
     /// Creates `custodia_t_<random>` on the server named by `admin_url`.
     pub async fn create(admin_url: &str) -> TempPg {
