@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod event;
+pub mod index;
 pub mod merkle;
 pub mod sth;
 pub mod verify;

@@ -195,6 +195,19 @@ impl AuditLog {
                 tokio::spawn(append_loop(store, rx, log.stats.clone()));
             }
         }
+        // The investigation index follows the log a second behind, in the background.
+        let weak = Arc::downgrade(&log);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(log) = weak.upgrade() else { break };
+                if let Err(e) = index_log(&log.store, 100_000).await {
+                    tracing::warn!(target: "custodia::audit", error = %e, "could not index the audit log");
+                }
+            }
+        });
         let weak = Arc::downgrade(&log);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -814,8 +827,94 @@ pub struct AuditEventPage {
     pub next: Option<i64>,
 }
 
+/// The filters of an investigation, and the page they fill.
+struct Matcher<'q> {
+    q: &'q EventsQuery,
+    since: Option<i64>,
+    until: Option<i64>,
+    /// Each string filter as serde writes it (quoted, escaped): an event without one of them
+    /// is passed over before parsing, which is most of a scan's cost.
+    needles: Vec<memchr::memmem::Finder<'static>>,
+    limit: usize,
+    out: Vec<AuditEventView>,
+    next: Option<i64>,
+}
+
+impl Matcher<'_> {
+    /// Offers a stored event; true once the page is full and another match was seen (the
+    /// search stops).
+    fn offer(&mut self, seq: i64, bytes: &[u8]) -> bool {
+        if !self.needles.iter().all(|n| n.find(bytes).is_some()) {
+            return false;
+        }
+        let Some(e) = Event::from_canonical(bytes) else {
+            return false;
+        };
+        let q = self.q;
+        let keep = q.actor.as_ref().is_none_or(|x| &e.actor == x)
+            && q.record.as_ref().is_none_or(|x| e.record_ids.contains(x))
+            && q.action.as_ref().is_none_or(|x| &e.action == x)
+            && q.purpose
+                .as_ref()
+                .is_none_or(|x| e.purpose.as_ref() == Some(x))
+            && q.outcome.as_ref().is_none_or(|x| &e.outcome == x)
+            && self.since.is_none_or(|t| e.time_ms >= t)
+            && self.until.is_none_or(|t| e.time_ms <= t);
+        if !keep {
+            return false;
+        }
+        if self.out.len() == self.limit {
+            self.next = Some(self.out.last().map_or(seq - 1, |v| v.seq));
+            return true;
+        }
+        self.out.push(AuditEventView {
+            seq,
+            event: serde_json::to_value(&e).unwrap_or_default(),
+        });
+        false
+    }
+
+    /// Reads the log from `from` (to `end`, or its end) and offers every event; true when the
+    /// page filled.
+    async fn scan(
+        &mut self,
+        store: &dyn Store,
+        mut from: i64,
+        end: Option<i64>,
+    ) -> Result<bool, ApiError> {
+        loop {
+            let want = end.map_or(10_000, |e| (e - from).clamp(0, 10_000));
+            if want == 0 {
+                return Ok(false);
+            }
+            let batch = store.audit_events(from, want).await.map_err(store_error)?;
+            if batch.is_empty() {
+                return Ok(false);
+            }
+            for (seq, bytes) in batch {
+                if end.is_some_and(|e| seq >= e) {
+                    return Ok(false);
+                }
+                from = seq + 1;
+                if self.offer(seq, &bytes) {
+                    return Ok(true);
+                }
+            }
+        }
+    }
+}
+
+/// Indexed events read per round of an investigation.
+const FOUND_BATCH: i64 = 500;
+
 /// Investigations: events filtered by actor, record, action, purpose, outcome and time,
 /// paginated (auditor, compliance officer). This read is itself audited.
+///
+/// The part of the log the investigation index covers is searched through it: the rarest
+/// filter's entries, each checked for the others, and a time range narrowed to the blocks of
+/// events it spans; only the events found are read. The rest of the log (what the indexer has
+/// not reached yet, at most a few seconds) is scanned. Every event is checked against the
+/// filter as read from the log, so a wrong index entry cannot add an event to the answer.
 #[utoipa::path(get, path = "/v1/audit/events", security(("bearer" = [])), params(EventsQuery),
     responses((status = 200, body = AuditEventPage), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn events(
@@ -843,57 +942,241 @@ pub async fn events(
     if !(1..=1000).contains(&limit) {
         return Err(bad("limit", "limit must be between 1 and 1000"));
     }
-    let mut from = q.after.map_or(0, |a| a + 1).max(0);
-    let mut out = vec![];
-    let mut next = None;
-    // A matching event holds every string filter as serde writes it (quoted, escaped):
-    // events without one are passed over before parsing, which is most of a scan's cost.
-    let needles: Vec<memchr::memmem::Finder<'static>> =
-        [&q.actor, &q.record, &q.action, &q.purpose, &q.outcome]
-            .into_iter()
-            .flatten()
+    let from = q.after.map_or(0, |a| a + 1).max(0);
+    let filters = [
+        ("actor", &q.actor),
+        ("record", &q.record),
+        ("action", &q.action),
+        ("purpose", &q.purpose),
+        ("outcome", &q.outcome),
+    ];
+    let mut m = Matcher {
+        q: &q,
+        since,
+        until,
+        needles: filters
+            .iter()
+            .filter_map(|(_, v)| v.as_ref())
             .map(|v| {
                 memchr::memmem::Finder::new(&serde_json::to_vec(v).unwrap_or_default()).into_owned()
             })
-            .collect();
-    'scan: loop {
-        let batch = s
-            .vault
-            .store()
-            .audit_events(from, 10_000)
+            .collect(),
+        limit: limit as usize,
+        out: vec![],
+        next: None,
+    };
+    let store = s.vault.store().as_ref();
+    let upto = store.audit_index_upto().await.map_err(store_error)?;
+    // The indexed part, [lo, hi).
+    let (mut lo, mut hi) = (from, upto);
+    if since.is_some() || until.is_some() {
+        match store
+            .audit_index_span(since.unwrap_or(i64::MIN), until.unwrap_or(i64::MAX))
             .await
-            .map_err(store_error)?;
-        if batch.is_empty() {
-            break;
-        }
-        for (seq, bytes) in batch {
-            from = seq + 1;
-            if !needles.iter().all(|n| n.find(&bytes).is_some()) {
-                continue;
-            }
-            let Some(e) = Event::from_canonical(&bytes) else {
-                continue;
-            };
-            let keep = q.actor.as_ref().is_none_or(|x| &e.actor == x)
-                && q.record.as_ref().is_none_or(|x| e.record_ids.contains(x))
-                && q.action.as_ref().is_none_or(|x| &e.action == x)
-                && q.purpose
-                    .as_ref()
-                    .is_none_or(|x| e.purpose.as_ref() == Some(x))
-                && q.outcome.as_ref().is_none_or(|x| &e.outcome == x)
-                && since.is_none_or(|t| e.time_ms >= t)
-                && until.is_none_or(|t| e.time_ms <= t);
-            if keep {
-                if out.len() as i64 == limit {
-                    next = Some(out.last().map_or(seq - 1, |v: &AuditEventView| v.seq));
-                    break 'scan;
-                }
-                out.push(AuditEventView {
-                    seq,
-                    event: serde_json::to_value(&e).unwrap_or_default(),
-                });
-            }
+            .map_err(store_error)?
+        {
+            Some((a, b)) => (lo, hi) = (lo.max(a), hi.min(b)),
+            None => hi = lo,
         }
     }
-    Ok(Json(AuditEventPage { events: out, next }))
+    let mut keys: Vec<String> = filters
+        .iter()
+        .filter_map(|(kind, v)| v.as_ref().map(|v| custodia_audit::index::key(kind, v)))
+        .collect();
+    let mut full = false;
+    if lo < hi && keys.is_empty() {
+        full = m.scan(store, lo, Some(hi)).await?;
+    } else if lo < hi {
+        if keys.len() > 1 {
+            let mut counted = Vec::with_capacity(keys.len());
+            for k in keys {
+                let n = store
+                    .audit_index_count(&k, lo, hi, 10_000)
+                    .await
+                    .map_err(store_error)?;
+                counted.push((n, k));
+            }
+            counted.sort();
+            keys = counted.into_iter().map(|(_, k)| k).collect();
+        }
+        while !full && lo < hi {
+            let found = store
+                .audit_index_find(&keys, lo, hi, FOUND_BATCH)
+                .await
+                .map_err(store_error)?;
+            let Some(&last) = found.last() else { break };
+            for (seq, bytes) in store.audit_events_at(&found).await.map_err(store_error)? {
+                if m.offer(seq, &bytes) {
+                    full = true;
+                    break;
+                }
+            }
+            if (found.len() as i64) < FOUND_BATCH {
+                break;
+            }
+            lo = last + 1;
+        }
+    }
+    if !full {
+        m.scan(store, from.max(upto), None).await?;
+    }
+    Ok(Json(AuditEventPage {
+        events: m.out,
+        next: m.next,
+    }))
+}
+
+/// Events indexed per transaction.
+const INDEX_BATCH: i64 = 5000;
+
+/// What indexing these events (in sequence order) adds.
+pub fn index_batch(events: &[(i64, Vec<u8>)]) -> custodia_store::AuditIndexBatch {
+    let mut b = custodia_store::AuditIndexBatch::default();
+    for (seq, bytes) in events {
+        let Some(entry) = custodia_audit::index::entry(bytes) else {
+            continue;
+        };
+        b.keys.extend(entry.keys.into_iter().map(|k| (k, *seq)));
+        let (block, t) = (seq / custodia_store::AUDIT_INDEX_BLOCK, entry.time_ms);
+        match b.blocks.last_mut() {
+            Some(last) if last.0 == block => {
+                last.1 = last.1.min(t);
+                last.2 = last.2.max(t);
+            }
+            _ => b.blocks.push((block, t, t)),
+        }
+    }
+    b
+}
+
+/// Brings the investigation index towards the end of the log, `INDEX_BATCH` events per
+/// transaction, at most about `max` events; returns how many it indexed. Several nodes may run
+/// it at once: each batch is written by one of them.
+pub async fn index_log(store: &Arc<dyn Store>, max: i64) -> custodia_store::Result<i64> {
+    let mut done = 0;
+    while done < max {
+        let from = store.audit_index_upto().await?;
+        let events = store.audit_events(from, INDEX_BATCH).await?;
+        let Some(last) = events.last().map(|e| e.0) else {
+            break;
+        };
+        let n = events.len() as i64;
+        // Parsing thousands of events would hold up a runtime thread for milliseconds.
+        let Ok(batch) = tokio::task::spawn_blocking(move || index_batch(&events)).await else {
+            break;
+        };
+        if store.write_audit_index(from, last + 1, &batch).await? {
+            done += n;
+        }
+        if n < INDEX_BATCH {
+            break;
+        }
+    }
+    Ok(done)
+}
+
+/// What [`check_index`] found in an index that matches its log.
+#[derive(Debug, PartialEq, Eq)]
+pub struct IndexCheck {
+    /// Events covered (the index's mark).
+    pub indexed: i64,
+    /// Entries `(key, event)`.
+    pub entries: i64,
+}
+
+/// Rebuilds the investigation index of every event below its mark from the log and compares
+/// it with the stored one: every entry present, no other entry below the mark, each block's
+/// times exact. (The index is outside the tree: whoever can write the database could hide
+/// an event from investigations by deleting its entry; this finds that.) The error names the
+/// first event whose entries differ, or what else does.
+pub async fn check_index(store: &dyn Store) -> Result<IndexCheck, String> {
+    let upto = store.audit_index_upto().await.map_err(|e| e.to_string())?;
+    let mut from = 0i64;
+    let mut entries = 0i64;
+    let mut blocks: Vec<(i64, i64, i64)> = vec![];
+    while from < upto {
+        let events = store
+            .audit_events(from, INDEX_BATCH.min(upto - from))
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(last) = events.last().map(|e| e.0) else {
+            break;
+        };
+        let batch = index_batch(&events);
+        let held = store
+            .audit_index_holds(&batch.keys)
+            .await
+            .map_err(|e| e.to_string())?;
+        if held != batch.keys.len() as i64 {
+            for (seq, bytes) in &events {
+                let one = index_batch(&[(*seq, bytes.clone())]);
+                let held = store
+                    .audit_index_holds(&one.keys)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if held != one.keys.len() as i64 {
+                    return Err(format!(
+                        "event {seq}: {} of its {} index entries are missing",
+                        one.keys.len() as i64 - held,
+                        one.keys.len()
+                    ));
+                }
+            }
+        }
+        entries += batch.keys.len() as i64;
+        for b in batch.blocks {
+            match blocks.last_mut() {
+                Some(l) if l.0 == b.0 => {
+                    l.1 = l.1.min(b.1);
+                    l.2 = l.2.max(b.2);
+                }
+                _ => blocks.push(b),
+            }
+        }
+        from = last + 1;
+    }
+    let (stored, stored_blocks) = store
+        .audit_index_totals(upto)
+        .await
+        .map_err(|e| e.to_string())?;
+    if stored != entries {
+        return Err(format!(
+            "the index holds {stored} entries below event {upto}, the events give {entries}"
+        ));
+    }
+    // Blocks past the mark, or the mark's own block grown by events indexed since it was
+    // read (a server indexing meanwhile), are not this check's.
+    let block = custodia_store::AUDIT_INDEX_BLOCK;
+    let stored_blocks: Vec<_> = stored_blocks
+        .into_iter()
+        .filter(|b| b.0 * block < upto)
+        .collect();
+    if stored_blocks.len() != blocks.len() {
+        return Err(format!(
+            "the index has {} time blocks below event {upto}, the events give {}",
+            stored_blocks.len(),
+            blocks.len()
+        ));
+    }
+    for (want, got) in blocks.iter().zip(&stored_blocks) {
+        let whole = (want.0 + 1) * block <= upto;
+        let fits = want.0 == got.0
+            && if whole {
+                want == got
+            } else {
+                got.1 <= want.1 && got.2 >= want.2
+            };
+        if !fits {
+            return Err(format!(
+                "the time range of block {} (events {} to {}) differs from its events'",
+                want.0,
+                want.0 * block,
+                (want.0 + 1) * block - 1
+            ));
+        }
+    }
+    Ok(IndexCheck {
+        indexed: upto,
+        entries,
+    })
 }

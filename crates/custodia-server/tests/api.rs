@@ -758,6 +758,190 @@ async fn run_all(s: &Server) {
     identity(s).await;
     audit_trail(s).await;
     audit_proofs_across_chunks(s).await;
+    audit_index(s).await;
+}
+
+/// Every sequence number `/v1/audit/events?{filter}` answers, page after page, as `inv`.
+async fn investigate(s: &Server, inv: &str, filter: &str) -> Vec<i64> {
+    let mut seqs = vec![];
+    let mut after = String::new();
+    loop {
+        let path = format!("/v1/audit/events?{filter}&limit=1000{after}");
+        let (st, _, page) = s.send(s.as_token(inv, Method::GET, &path)).await;
+        assert_eq!(st, StatusCode::OK, "{path}: {page}");
+        seqs.extend(
+            page["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["seq"].as_i64().unwrap()),
+        );
+        match page["next"].as_i64() {
+            Some(n) => after = format!("&after={n}"),
+            None => return seqs,
+        }
+    }
+}
+
+/// Runs `sql` on the database that holds the audit index (SQLite: its own file).
+async fn on_index(s: &Server, sql: &str) {
+    if s.pg.is_some() {
+        let pool = sqlx::PgPool::connect(&s.url).await.unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    } else {
+        let db = std::path::Path::new(s.url.trim_start_matches("sqlite://"));
+        let file = custodia_store::audit_index_file(db);
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+}
+
+/// The investigation index: searches through it answer what a scan of the log answers
+/// (filters alone and combined, time ranges, pages); an entry deleted from it hides its event
+/// — so searches do go through it — and the check names that event; an entry added to it
+/// adds nothing to an answer, and the check counts it.
+async fn audit_index(s: &Server) {
+    let store = custodia_store::open(&s.url).await.unwrap();
+    custodia_server::audit::index_log(&store, i64::MAX)
+        .await
+        .unwrap();
+    let events = store.audit_events(0, 100_000).await.unwrap();
+    let indexed = store.audit_index_upto().await.unwrap();
+    assert!(indexed >= events.len() as i64 - 10, "indexed {indexed}");
+    let inv = login(s, "inv", None).await;
+    let parsed: Vec<(i64, custodia_audit::event::Event)> = events
+        .iter()
+        .map(|(seq, e)| {
+            (
+                *seq,
+                custodia_audit::event::Event::from_canonical(e).unwrap(),
+            )
+        })
+        .collect();
+    let expect = |f: &dyn Fn(&custodia_audit::event::Event) -> bool| -> Vec<i64> {
+        parsed
+            .iter()
+            .filter(|(_, e)| f(e))
+            .map(|(seq, _)| *seq)
+            .collect()
+    };
+    let customer = parsed
+        .iter()
+        .find(|(_, e)| e.actor == "t_cs" && !e.record_ids.is_empty())
+        .map(|(_, e)| e.record_ids[0].clone())
+        .expect("t_cs read a customer");
+    let by_record = expect(&|e| e.record_ids.contains(&customer));
+    assert!(by_record.len() >= 2);
+    assert_eq!(
+        investigate(s, &inv, &format!("record={customer}")).await,
+        by_record
+    );
+    assert_eq!(
+        investigate(s, &inv, &format!("record={customer}&actor=t_cs")).await,
+        expect(&|e| e.record_ids.contains(&customer) && e.actor == "t_cs")
+    );
+    // 2,600 events of one actor over 2.6 s; a one-second range across several blocks.
+    let proof = investigate(s, &inv, "actor=proof-test&action=read&outcome=ok").await;
+    assert_eq!(proof, expect(&|e| e.actor == "proof-test"));
+    assert_eq!(proof.len(), 2_600);
+    let (from, to) = (1_795_543_248_000, 1_795_543_249_000);
+    let ranged = investigate(
+        s,
+        &inv,
+        "since=2026-11-24T18:00:48Z&until=2026-11-24T18:00:49Z",
+    )
+    .await;
+    assert_eq!(ranged, expect(&|e| e.time_ms >= from && e.time_ms <= to));
+    assert_eq!(ranged.len(), 1_001);
+    assert_eq!(
+        investigate(
+            s,
+            &inv,
+            "actor=proof-test&record=id-1500&since=2026-11-24T18:00:48Z"
+        )
+        .await,
+        expect(&|e| e.record_ids == ["id-1500"])
+    );
+    assert!(investigate(
+        s,
+        &inv,
+        "actor=proof-test&record=id-1500&until=2026-11-24T18:00:48Z"
+    )
+    .await
+    .is_empty());
+    assert_eq!(
+        custodia_server::audit::check_index(store.as_ref())
+            .await
+            .unwrap()
+            .indexed,
+        indexed
+    );
+    // Delete the entry of one event: searches no longer find it, the check names it.
+    let hidden = by_record[0];
+    on_index(
+        s,
+        &format!("DELETE FROM audit_index_keys WHERE key = 'record:{customer}' AND seq = {hidden}"),
+    )
+    .await;
+    assert_eq!(
+        investigate(s, &inv, &format!("record={customer}")).await,
+        by_record[1..]
+    );
+    let err = custodia_server::audit::check_index(store.as_ref())
+        .await
+        .unwrap_err();
+    assert!(
+        err.starts_with(&format!("event {hidden}: 1 of its ")),
+        "{err}"
+    );
+    // Put it back, and add an entry for an event not about this customer: it is not
+    // answered (each event is checked as read from the log), and the check counts it.
+    let other = expect(&|e| e.actor == "proof-test")[0];
+    on_index(
+        s,
+        &format!(
+            "INSERT INTO audit_index_keys (key, seq) VALUES ('record:{customer}', {hidden}), \
+             ('record:{customer}', {other})"
+        ),
+    )
+    .await;
+    assert_eq!(
+        investigate(s, &inv, &format!("record={customer}")).await,
+        by_record
+    );
+    let err = custodia_server::audit::check_index(store.as_ref())
+        .await
+        .unwrap_err();
+    assert!(err.starts_with("the index holds "), "{err}");
+    on_index(
+        s,
+        &format!("DELETE FROM audit_index_keys WHERE key = 'record:{customer}' AND seq = {other}"),
+    )
+    .await;
+    // A block's time range narrowed (events hidden from time-range searches) is found too.
+    on_index(
+        s,
+        "UPDATE audit_index_blocks SET max_ms = min_ms WHERE block = 1",
+    )
+    .await;
+    let err = custodia_server::audit::check_index(store.as_ref())
+        .await
+        .unwrap_err();
+    assert!(err.starts_with("the time range of block 1 "), "{err}");
+    on_index(s, "DELETE FROM audit_index_blocks WHERE block = 1").await;
+    on_index(s, "UPDATE audit_index_state SET upto = 1024").await;
+    // Indexed again from event 1,024 on; every check holds.
+    custodia_server::audit::index_log(&store, i64::MAX)
+        .await
+        .unwrap();
+    let c = custodia_server::audit::check_index(store.as_ref())
+        .await
+        .unwrap();
+    assert!(c.indexed >= indexed);
 }
 
 /// Proofs over a log of several 1,024-event chunks (made from the chunk hashes and three

@@ -88,6 +88,47 @@ async fn two_nodes(url: &str) {
     )
     .unwrap();
     assert_eq!(v.events, 800);
+    // Both nodes index the log at once (their background indexers may too): each batch is
+    // written once, and the index matches the log.
+    let (x, y) = tokio::join!(
+        custodia_server::audit::index_log(first.store(), i64::MAX),
+        custodia_server::audit::index_log(second.store(), i64::MAX)
+    );
+    assert!(x.unwrap() + y.unwrap() <= 800);
+    for node in [&first, &second] {
+        let c = custodia_server::audit::check_index(node.store().as_ref())
+            .await
+            .unwrap();
+        assert_eq!(
+            c,
+            custodia_server::audit::IndexCheck {
+                indexed: 800,
+                entries: 800 * 5
+            }
+        );
+    }
+    let at = events
+        .iter()
+        .find(|(_, e)| Event::from_canonical(e).unwrap().record_ids == ["id-1-77"])
+        .unwrap()
+        .0;
+    let keys = ["record:id-1-77".to_string(), "actor:node1".to_string()];
+    assert_eq!(
+        store.audit_index_find(&keys, 0, 800, 10).await.unwrap(),
+        [at]
+    );
+    let keys = ["record:id-1-77".to_string(), "actor:node0".to_string()];
+    assert!(store
+        .audit_index_find(&keys, 0, 800, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let mine = store
+        .audit_index_find(&["actor:node0".to_string()], 0, 800, 1000)
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 400);
+    assert!(mine.windows(2).all(|w| w[0] < w[1]), "in log order");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,7 @@ mod held;
 mod sql;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
-pub use sql::{audit_file, PgStore, SqliteStore};
+pub use sql::{audit_file, audit_index_file, PgStore, SqliteStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -308,6 +308,45 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_audit_head(&self, head: &AuditHeadRow) -> Result<bool>;
     /// Every signed tree head, by size.
     async fn audit_heads(&self) -> Result<Vec<AuditHeadRow>>;
+    /// The events with these sequence numbers (ascending), those that exist.
+    async fn audit_events_at(&self, seqs: &[i64]) -> Result<Vec<(i64, Vec<u8>)>>;
+
+    /// The investigation index of the audit log (derived, not trusted; see
+    /// `migrations/0004_audit_index.sql`): events below the returned sequence number are in it.
+    async fn audit_index_upto(&self) -> Result<i64>;
+    /// Adds the entries of the events `[from, to)` and moves the mark from `from` to `to`, in
+    /// one transaction; `false`, writing nothing, when the mark was not at `from` (another
+    /// node indexed them meanwhile).
+    async fn write_audit_index(&self, from: i64, to: i64, batch: &AuditIndexBatch) -> Result<bool>;
+    /// Sequence numbers in `[lo, hi)` that carry every one of `keys` (at least one), ascending,
+    /// at most `limit`. The first key drives the search: put the rarest first.
+    async fn audit_index_find(
+        &self,
+        keys: &[String],
+        lo: i64,
+        hi: i64,
+        limit: i64,
+    ) -> Result<Vec<i64>>;
+    /// How many events in `[lo, hi)` carry `key`, counted up to `cap`.
+    async fn audit_index_count(&self, key: &str, lo: i64, hi: i64, cap: i64) -> Result<i64>;
+    /// The sequence numbers `[lo, hi)` spanned by the indexed blocks that hold an event
+    /// timed within `[since, until]` (milliseconds); `None` when no block does.
+    async fn audit_index_span(&self, since: i64, until: i64) -> Result<Option<(i64, i64)>>;
+    /// Of these `(key, seq)` entries, how many the index holds (checks).
+    async fn audit_index_holds(&self, entries: &[(String, i64)]) -> Result<i64>;
+    /// Every entry below `upto` (counted) and every block row (checks).
+    async fn audit_index_totals(&self, upto: i64) -> Result<(i64, Vec<(i64, i64, i64)>)>;
+}
+
+/// Sequence numbers per block of the audit index's time table.
+pub const AUDIT_INDEX_BLOCK: i64 = 1024;
+
+/// What indexing a run of audit events adds: `(key, seq)` entries (no duplicates), and the
+/// earliest and latest event time seen in each block `(block, min_ms, max_ms)`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditIndexBatch {
+    pub keys: Vec<(String, i64)>,
+    pub blocks: Vec<(i64, i64, i64)>,
 }
 
 /// See [`Store::audit_appender`].
@@ -342,7 +381,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_identity.sql")),
     (3, include_str!("../migrations/0003_audit.sql")),
+    (4, include_str!("../migrations/0004_audit_index.sql")),
 ];
+
+/// SQLite keeps the audit log's investigation index in a file of its own too.
+pub(crate) const AUDIT_INDEX_MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/0004_audit_index.sql"))];
 
 /// SQLite keeps the audit log in a file of its own (see `SqliteStore`); its migrations.
 pub(crate) const AUDIT_MIGRATIONS: &[(i64, &str)] = &[

@@ -23,6 +23,12 @@ pub struct SqliteStore {
     audit: sqlx::SqlitePool,
     /// Readers of the audit file.
     audit_read: sqlx::SqlitePool,
+    /// The audit log's investigation index, in a third file (`custodia-audit-index.db`):
+    /// its writes then never wait for the appender's lock nor it for theirs.
+    /// `synchronous=NORMAL`: a crash may lose its last batches, never tear one (the mark
+    /// moves in the same transaction), and they are indexed again.
+    index: sqlx::SqlitePool,
+    index_read: sqlx::SqlitePool,
     /// Hot point reads (a record, a batch of records, a blind-index lookup) on the
     /// caller's thread instead of sqlx's; none for an in-memory database.
     direct: Option<crate::direct::Reader>,
@@ -67,8 +73,8 @@ impl SqliteStore {
             .connect_with(opts.clone())
             .await?;
         Self::migrate(&write).await?;
-        let (audit, audit_read) = if in_memory {
-            (write.clone(), write.clone())
+        let (audit, audit_read, index, index_read) = if in_memory {
+            (write.clone(), write.clone(), write.clone(), write.clone())
         } else {
             let file = audit_file(opts.get_filename());
             let audit_opts = opts.clone().filename(&file);
@@ -87,7 +93,22 @@ impl SqliteStore {
                 .max_connections(2)
                 .connect_with(audit_opts.read_only(true))
                 .await?;
-            (audit, audit_read)
+            let index_opts = opts.clone().filename(audit_index_file(opts.get_filename()));
+            let index = SqlitePoolOptions::new()
+                .test_before_acquire(false)
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(index_opts.clone())
+                .await?;
+            Self::migrate_with(&index, AUDIT_INDEX_MIGRATIONS).await?;
+            let index_read = SqlitePoolOptions::new()
+                .test_before_acquire(false)
+                .max_connections(2)
+                .connect_with(index_opts.read_only(true))
+                .await?;
+            (audit, audit_read, index, index_read)
         };
         let audit_path = (!in_memory).then(|| audit_file(opts.get_filename()));
         let direct = if in_memory {
@@ -109,6 +130,8 @@ impl SqliteStore {
             write,
             audit,
             audit_read,
+            index,
+            index_read,
             direct,
             audit_path,
             audit_next: std::sync::Mutex::new(None),
@@ -252,6 +275,14 @@ impl SqliteStore {
         &self.audit
     }
 
+    fn index_reader(&self) -> &sqlx::SqlitePool {
+        &self.index_read
+    }
+
+    fn index_writer(&self) -> &sqlx::SqlitePool {
+        &self.index
+    }
+
     /// One multi-row INSERT per batch (a statement is atomic by itself), sequence numbers
     /// from a cached counter: one round trip and one fsync per group commit.
     async fn append_audit_impl(&self, events: &[Vec<u8>]) -> Result<i64> {
@@ -359,6 +390,14 @@ impl PgStore {
         &self.write
     }
 
+    fn index_reader(&self) -> &sqlx::PgPool {
+        &self.read
+    }
+
+    fn index_writer(&self) -> &sqlx::PgPool {
+        &self.write
+    }
+
     /// Nodes sharing the database append one at a time (advisory lock), so sequence numbers
     /// never collide; PostgreSQL's commit is durable (synchronous_commit = on). The end of
     /// the log is read by the INSERT's own statement, after the lock (READ COMMITTED takes
@@ -431,15 +470,26 @@ impl PgStore {
 
 /// The audit log's file beside a SQLite database: `custodia.db` → `custodia-audit.db`.
 pub fn audit_file(db: &std::path::Path) -> std::path::PathBuf {
+    sibling(db, "-audit")
+}
+
+/// The audit index's file beside a SQLite database: `custodia.db` →
+/// `custodia-audit-index.db`. Derived data: deleting it (with the server stopped) makes the
+/// next start index the whole log again.
+pub fn audit_index_file(db: &std::path::Path) -> std::path::PathBuf {
+    sibling(db, "-audit-index")
+}
+
+fn sibling(db: &std::path::Path, suffix: &str) -> std::path::PathBuf {
     let name = db
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let audit = match name.strip_suffix(".db") {
-        Some(stem) => format!("{stem}-audit.db"),
-        None => format!("{name}-audit"),
+    let file = match name.strip_suffix(".db") {
+        Some(stem) => format!("{stem}{suffix}.db"),
+        None => format!("{name}{suffix}"),
     };
-    db.with_file_name(audit)
+    db.with_file_name(file)
 }
 
 fn unique_violation(e: &sqlx::Error) -> bool {
@@ -1305,6 +1355,167 @@ macro_rules! sql_store {
                 .execute(self.audit_writer())
                 .await?;
                 Ok(r.rows_affected() == 1)
+            }
+
+            async fn audit_events_at(&self, seqs: &[i64]) -> Result<Vec<(i64, Vec<u8>)>> {
+                let mut out = Vec::with_capacity(seqs.len());
+                for chunk in seqs.chunks(1000) {
+                    let mut q = QueryBuilder::new("SELECT seq, event FROM audit_events WHERE seq IN (");
+                    let mut list = q.separated(", ");
+                    for seq in chunk {
+                        list.push_bind(*seq);
+                    }
+                    q.push(") ORDER BY seq");
+                    for r in q.build().fetch_all(self.audit_reader()).await? {
+                        out.push((r.try_get(0)?, r.try_get(1)?));
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn audit_index_upto(&self) -> Result<i64> {
+                Ok(sqlx::query_scalar("SELECT upto FROM audit_index_state WHERE id = 1")
+                    .fetch_optional(self.index_reader())
+                    .await?
+                    .unwrap_or(0))
+            }
+
+            async fn write_audit_index(
+                &self,
+                from: i64,
+                to: i64,
+                batch: &AuditIndexBatch,
+            ) -> Result<bool> {
+                let mut tx = self.index_writer().begin().await?;
+                // Moving the mark first takes the write lock (SQLite) or the row's (PostgreSQL):
+                // two nodes indexing the same events serialize here, and the second writes
+                // nothing.
+                let moved = sqlx::query("UPDATE audit_index_state SET upto = $1 WHERE id = 1 AND upto = $2")
+                    .bind(to)
+                    .bind(from)
+                    .execute(&mut *tx)
+                    .await?;
+                if moved.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                for chunk in batch.keys.chunks(4000) {
+                    let mut q = QueryBuilder::new("INSERT INTO audit_index_keys (key, seq) ");
+                    q.push_values(chunk, |mut b, (key, seq)| {
+                        b.push_bind(key.as_str()).push_bind(*seq);
+                    });
+                    q.push(" ON CONFLICT DO NOTHING");
+                    q.build().execute(&mut *tx).await?;
+                }
+                for chunk in batch.blocks.chunks(1000) {
+                    let mut q =
+                        QueryBuilder::new("INSERT INTO audit_index_blocks (block, min_ms, max_ms) ");
+                    q.push_values(chunk, |mut b, (block, min, max)| {
+                        b.push_bind(*block).push_bind(*min).push_bind(*max);
+                    });
+                    q.push(
+                        " ON CONFLICT (block) DO UPDATE SET \
+                         min_ms = CASE WHEN excluded.min_ms < audit_index_blocks.min_ms \
+                                  THEN excluded.min_ms ELSE audit_index_blocks.min_ms END, \
+                         max_ms = CASE WHEN excluded.max_ms > audit_index_blocks.max_ms \
+                                  THEN excluded.max_ms ELSE audit_index_blocks.max_ms END",
+                    );
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn audit_index_find(
+                &self,
+                keys: &[String],
+                lo: i64,
+                hi: i64,
+                limit: i64,
+            ) -> Result<Vec<i64>> {
+                let Some((first, rest)) = keys.split_first() else {
+                    return Ok(vec![]);
+                };
+                // The first key's entries in sequence order, each probed for the others
+                // (`CROSS JOIN` keeps SQLite's join order: it has no statistics to choose by).
+                let mut q = QueryBuilder::new("SELECT k0.seq FROM audit_index_keys k0");
+                for i in 1..keys.len() {
+                    q.push(format!(" CROSS JOIN audit_index_keys k{i}"));
+                }
+                q.push(" WHERE k0.key = ")
+                    .push_bind(first.as_str())
+                    .push(" AND k0.seq >= ")
+                    .push_bind(lo)
+                    .push(" AND k0.seq < ")
+                    .push_bind(hi);
+                for (i, key) in rest.iter().enumerate() {
+                    let i = i + 1;
+                    q.push(format!(" AND k{i}.key = "))
+                        .push_bind(key.as_str())
+                        .push(format!(" AND k{i}.seq = k0.seq"));
+                }
+                q.push(" ORDER BY k0.seq LIMIT ").push_bind(limit);
+                let rows = q.build().fetch_all(self.index_reader()).await?;
+                rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+            }
+
+            async fn audit_index_count(&self, key: &str, lo: i64, hi: i64, cap: i64) -> Result<i64> {
+                Ok(sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM audit_index_keys \
+                     WHERE key = $1 AND seq >= $2 AND seq < $3 LIMIT $4) AS t",
+                )
+                .bind(key)
+                .bind(lo)
+                .bind(hi)
+                .bind(cap)
+                .fetch_one(self.index_reader())
+                .await?)
+            }
+
+            async fn audit_index_span(&self, since: i64, until: i64) -> Result<Option<(i64, i64)>> {
+                let (lo, hi): (Option<i64>, Option<i64>) = sqlx::query_as(
+                    "SELECT MIN(block), MAX(block) FROM audit_index_blocks \
+                     WHERE max_ms >= $1 AND min_ms <= $2",
+                )
+                .bind(since)
+                .bind(until)
+                .fetch_one(self.index_reader())
+                .await?;
+                Ok(lo
+                    .zip(hi)
+                    .map(|(lo, hi)| (lo * AUDIT_INDEX_BLOCK, (hi + 1) * AUDIT_INDEX_BLOCK)))
+            }
+
+            async fn audit_index_holds(&self, entries: &[(String, i64)]) -> Result<i64> {
+                let mut held = 0i64;
+                for chunk in entries.chunks(400) {
+                    let mut q = QueryBuilder::new("SELECT COUNT(*) FROM audit_index_keys WHERE ");
+                    for (i, (key, seq)) in chunk.iter().enumerate() {
+                        if i > 0 {
+                            q.push(" OR ");
+                        }
+                        q.push("(key = ")
+                            .push_bind(key.as_str())
+                            .push(" AND seq = ")
+                            .push_bind(*seq)
+                            .push(")");
+                    }
+                    let n: i64 = q.build_query_scalar().fetch_one(self.index_reader()).await?;
+                    held += n;
+                }
+                Ok(held)
+            }
+
+            async fn audit_index_totals(&self, upto: i64) -> Result<(i64, Vec<(i64, i64, i64)>)> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_index_keys WHERE seq < $1")
+                    .bind(upto)
+                    .fetch_one(self.index_reader())
+                    .await?;
+                let blocks = sqlx::query_as(
+                    "SELECT block, min_ms, max_ms FROM audit_index_blocks ORDER BY block",
+                )
+                .fetch_all(self.index_reader())
+                .await?;
+                Ok((n, blocks))
             }
 
             async fn audit_heads(&self) -> Result<Vec<AuditHeadRow>> {

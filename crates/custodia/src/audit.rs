@@ -119,6 +119,7 @@ pub async fn verify_db(
     cfg: &Config,
     key_file: Option<&Path>,
     known: Option<&Path>,
+    index: bool,
 ) -> Result<ExitCode, String> {
     let store = open(cfg).await?;
     let key = match key_file {
@@ -156,7 +157,23 @@ pub async fn verify_db(
     if let Some(f) = failure {
         return failed(f);
     }
-    finish(v)
+    let code = finish(v)?;
+    if !index || code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    match custodia_server::audit::check_index(store.as_ref()).await {
+        Ok(c) => {
+            println!(
+                "index OK: {} events indexed, {} entries",
+                c.indexed, c.entries
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("FAILED: index: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 pub fn verify_offline(

@@ -184,6 +184,10 @@ enum AuditCmd {
         /// rewritten and re-signed after they were taken is found.
         #[arg(long)]
         known_heads: Option<PathBuf>,
+        /// Also check the investigation index (of `GET /v1/audit/events`) against the log:
+        /// an entry deleted to hide an event from investigations, or one added, is found.
+        #[arg(long, conflicts_with = "offline")]
+        index: bool,
     },
     /// Stream events as JSON lines (`{"seq":N,"event":{…}}`) and/or to syslog, for a SIEM.
     Tail {
@@ -316,6 +320,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     public_key,
                     offline,
                     known_heads,
+                    index,
                 },
         } => match offline {
             Some(dir) => audit::verify_offline(&dir, public_key.as_deref(), known_heads.as_deref()),
@@ -324,6 +329,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     &config.load()?,
                     public_key.as_deref(),
                     known_heads.as_deref(),
+                    index,
                 )
                 .await
             }

@@ -801,6 +801,29 @@ fn audit_verify_finds_every_kind_of_tampering() {
     };
     let (code, stdout) = verify(&case("intact", &[]), &[]);
     assert_eq!(code, Some(0), "{stdout}");
+    let (code, stdout) = verify(&dir.path().join("intact"), &["--index"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("\nindex OK: "), "{stdout}");
+    // The investigation index is outside the tree: an entry deleted from it (an access
+    // hidden from investigations) is found by `--index` only.
+    let hidden = case("index-entry-deleted", &[]);
+    block_on(async {
+        let file = hidden.join("custodia-audit-index.db");
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap();
+        let n = sqlx::query("DELETE FROM audit_index_keys WHERE key LIKE 'actor:%' AND seq = (SELECT MAX(seq) FROM audit_index_keys)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_eq!(n.rows_affected(), 1, "the server indexed its events");
+        pool.close().await;
+    });
+    let (code, stdout) = verify(&hidden, &[]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let (code, stdout) = verify(&hidden, &["--index"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("\nFAILED: index: event "), "{stdout}");
 
     // `audit tail` prints every event as a JSON line and forwards it to syslog (RFC 5424
     // over TCP, octet counting).
@@ -992,11 +1015,13 @@ fn kill_loop(database: Option<&str>, rounds: usize) {
         for c in clients {
             acknowledged.extend(c.join().unwrap());
         }
-        let out = custodia(&["audit", "verify", "--config", &config])
+        // The investigation index, written behind the log, is whole after every kill too.
+        let out = custodia(&["audit", "verify", "--config", &config, "--index"])
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "round {round}: {stdout}");
+        assert!(stdout.contains("\nindex OK: "), "round {round}: {stdout}");
     }
     let out = custodia(&["audit", "tail", "--config", &config])
         .output()

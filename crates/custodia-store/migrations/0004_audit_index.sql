@@ -1,0 +1,29 @@
+-- Custodia schema v4: the investigation index of the audit log (`GET /v1/audit/events`).
+-- Derived data, outside the Merkle tree and not trusted: every event a search finds through
+-- it is read from `audit_events` and checked against the filter again, and
+-- `custodia audit verify --index` rebuilds it from the log and compares. A background task
+-- fills it behind the log; the events past `upto` are scanned.
+-- (SQLite keeps it in a file of its own, `custodia-audit-index.db`; these tables then stay
+-- empty in the main file.)
+
+-- One row per (key, event): `actor:<name>`, `record:<id>`, `action:<action>`,
+-- `purpose:<purpose>`, `outcome:<outcome>`.
+CREATE TABLE audit_index_keys (
+    key TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    PRIMARY KEY (key, seq)
+) /*WITHOUT_ROWID*/;
+
+-- Earliest and latest event time of each block of 1024 sequence numbers (time ranges).
+CREATE TABLE audit_index_blocks (
+    block  BIGINT PRIMARY KEY,
+    min_ms BIGINT NOT NULL,
+    max_ms BIGINT NOT NULL
+);
+
+-- Events with a sequence number below `upto` are indexed.
+CREATE TABLE audit_index_state (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    upto BIGINT NOT NULL
+);
+INSERT INTO audit_index_state (id, upto) VALUES (1, 0);
