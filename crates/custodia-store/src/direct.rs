@@ -380,3 +380,116 @@ impl crate::AuditAppend for AuditAppender {
         Ok(first)
     }
 }
+
+/// Writes the audit log's investigation index file with rusqlite: prepared statements, one
+/// row per execution, on a blocking thread. Through sqlx each batch was a statement of
+/// thousands of bound values, built, prepared and copied anew: most of the indexer's time.
+pub(crate) struct IndexWriter {
+    conn: Connection,
+    /// The audit file, read-only, for [`crate::AuditIndexer`] (opened on first use).
+    audit: Option<(PathBuf, Option<Connection>)>,
+}
+
+impl IndexWriter {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(direct_error)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(direct_error)?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384;")
+            .map_err(direct_error)?;
+        Ok(IndexWriter { conn, audit: None })
+    }
+
+    /// A writer that also reads the log from `audit` (the audit file): an indexer.
+    pub(crate) fn indexer(path: &Path, audit: &Path) -> Result<Self> {
+        let mut w = Self::open(path)?;
+        w.audit = Some((audit.to_path_buf(), None));
+        Ok(w)
+    }
+
+    /// [`crate::Store::write_audit_index`].
+    pub(crate) fn write(
+        &mut self,
+        from: i64,
+        to: i64,
+        batch: &crate::AuditIndexBatch,
+    ) -> Result<bool> {
+        let tx =
+            rusqlite::Transaction::new(&mut self.conn, rusqlite::TransactionBehavior::Immediate)
+                .map_err(direct_error)?;
+        let moved = tx
+            .prepare_cached("UPDATE audit_index_state SET upto = ?1 WHERE id = 1 AND upto = ?2")
+            .and_then(|mut st| st.execute((to, from)))
+            .map_err(direct_error)?;
+        if moved != 1 {
+            return Ok(false);
+        }
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO audit_index_keys (key, seq) VALUES (?1, ?2) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .map_err(direct_error)?;
+            for (key, seq) in &batch.keys {
+                st.execute((key, seq)).map_err(direct_error)?;
+            }
+            let mut st = tx
+                .prepare_cached(crate::sql::UPSERT_INDEX_BLOCK)
+                .map_err(direct_error)?;
+            for b in &batch.blocks {
+                st.execute(*b).map_err(direct_error)?;
+            }
+        }
+        tx.commit().map_err(direct_error)?;
+        Ok(true)
+    }
+}
+
+impl crate::AuditIndexer for IndexWriter {
+    fn upto(&mut self) -> Result<i64> {
+        self.conn
+            .prepare_cached("SELECT upto FROM audit_index_state WHERE id = 1")
+            .and_then(|mut st| st.query_row([], |r| r.get(0)))
+            .map_err(direct_error)
+    }
+
+    fn events(&mut self, from: i64, limit: i64) -> Result<Vec<(i64, Vec<u8>)>> {
+        let Some((path, conn)) = &mut self.audit else {
+            return Ok(vec![]);
+        };
+        if conn.is_none() {
+            let c = Connection::open_with_flags(
+                &*path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .map_err(direct_error)?;
+            c.busy_timeout(Duration::from_secs(10))
+                .map_err(direct_error)?;
+            *conn = Some(c);
+        }
+        let conn = conn.as_ref().expect("opened above");
+        let mut st = conn
+            .prepare_cached(
+                "SELECT seq, event FROM audit_events WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+            )
+            .map_err(direct_error)?;
+        let rows = st
+            .query_map((from, limit), |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(direct_error)?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(direct_error)
+    }
+
+    fn write(&mut self, from: i64, to: i64, batch: &crate::AuditIndexBatch) -> Result<bool> {
+        IndexWriter::write(self, from, to, batch)
+    }
+}

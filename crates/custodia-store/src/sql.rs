@@ -29,11 +29,15 @@ pub struct SqliteStore {
     /// moves in the same transaction), and they are indexed again.
     index: sqlx::SqlitePool,
     index_read: sqlx::SqlitePool,
+    /// The index file's writer on rusqlite (see `direct::IndexWriter`); none in memory.
+    index_direct: Option<std::sync::Arc<std::sync::Mutex<crate::direct::IndexWriter>>>,
     /// Hot point reads (a record, a batch of records, a blind-index lookup) on the
     /// caller's thread instead of sqlx's; none for an in-memory database.
     direct: Option<crate::direct::Reader>,
     /// The audit file, for [`Store::audit_appender`]; none in memory.
     audit_path: Option<std::path::PathBuf>,
+    /// The audit index's file, for [`Store::audit_indexer`]; none in memory.
+    index_path: Option<std::path::PathBuf>,
     /// The next audit sequence number, when known (another process appending to the same
     /// file makes an insert collide; then it is read again).
     audit_next: std::sync::Mutex<Option<i64>>,
@@ -111,6 +115,13 @@ impl SqliteStore {
             (audit, audit_read, index, index_read)
         };
         let audit_path = (!in_memory).then(|| audit_file(opts.get_filename()));
+        let index_path = (!in_memory).then(|| audit_index_file(opts.get_filename()));
+        let index_direct = if in_memory {
+            None
+        } else {
+            let w = crate::direct::IndexWriter::open(&audit_index_file(opts.get_filename()))?;
+            Some(std::sync::Arc::new(std::sync::Mutex::new(w)))
+        };
         let direct = if in_memory {
             None
         } else {
@@ -132,8 +143,10 @@ impl SqliteStore {
             audit_read,
             index,
             index_read,
+            index_direct,
             direct,
             audit_path,
+            index_path,
             audit_next: std::sync::Mutex::new(None),
         })
     }
@@ -279,8 +292,72 @@ impl SqliteStore {
         &self.index_read
     }
 
-    fn index_writer(&self) -> &sqlx::SqlitePool {
-        &self.index
+    fn audit_indexer_impl(&self) -> Result<Option<Box<dyn AuditIndexer>>> {
+        match (&self.index_path, &self.audit_path) {
+            (Some(index), Some(audit)) => Ok(Some(Box::new(crate::direct::IndexWriter::indexer(
+                index, audit,
+            )?))),
+            _ => Ok(None),
+        }
+    }
+
+    async fn write_audit_index_impl(
+        &self,
+        from: i64,
+        to: i64,
+        batch: AuditIndexBatch,
+    ) -> Result<bool> {
+        let Some(w) = self.index_direct.clone() else {
+            return self.write_audit_index_sqlx(from, to, &batch).await;
+        };
+        tokio::task::spawn_blocking(move || {
+            w.lock()
+                .map_err(|_| StoreError::Direct("the audit index writer panicked".into()))?
+                .write(from, to, &batch)
+        })
+        .await
+        .map_err(|e| StoreError::Direct(e.to_string()))?
+    }
+
+    /// [`Store::write_audit_index`] through sqlx (an in-memory database), bound values in statements of
+    /// thousands of rows.
+    async fn write_audit_index_sqlx(
+        &self,
+        from: i64,
+        to: i64,
+        batch: &AuditIndexBatch,
+    ) -> Result<bool> {
+        let mut tx = self.index.begin().await?;
+        // Moving the mark first takes the write lock (SQLite) or the row's (PostgreSQL):
+        // two nodes indexing the same events serialize here, and the second writes
+        // nothing.
+        let moved =
+            sqlx::query("UPDATE audit_index_state SET upto = $1 WHERE id = 1 AND upto = $2")
+                .bind(to)
+                .bind(from)
+                .execute(&mut *tx)
+                .await?;
+        if moved.rows_affected() != 1 {
+            return Ok(false);
+        }
+        for chunk in batch.keys.chunks(4000) {
+            let mut q = QueryBuilder::new("INSERT INTO audit_index_keys (key, seq) ");
+            q.push_values(chunk, |mut b, (key, seq)| {
+                b.push_bind(key.as_str()).push_bind(*seq);
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            q.build().execute(&mut *tx).await?;
+        }
+        for b in &batch.blocks {
+            sqlx::query(UPSERT_INDEX_BLOCK)
+                .bind(b.0)
+                .bind(b.1)
+                .bind(b.2)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// One multi-row INSERT per batch (a statement is atomic by itself), sequence numbers
@@ -394,8 +471,46 @@ impl PgStore {
         &self.read
     }
 
-    fn index_writer(&self) -> &sqlx::PgPool {
-        &self.write
+    fn audit_indexer_impl(&self) -> Result<Option<Box<dyn AuditIndexer>>> {
+        Ok(None)
+    }
+
+    /// The entries travel as two arrays: one statement text for every batch, prepared once.
+    async fn write_audit_index_impl(
+        &self,
+        from: i64,
+        to: i64,
+        batch: AuditIndexBatch,
+    ) -> Result<bool> {
+        let mut tx = self.write.begin().await?;
+        let moved =
+            sqlx::query("UPDATE audit_index_state SET upto = $1 WHERE id = 1 AND upto = $2")
+                .bind(to)
+                .bind(from)
+                .execute(&mut *tx)
+                .await?;
+        if moved.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let (keys, seqs): (Vec<String>, Vec<i64>) = batch.keys.into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO audit_index_keys (key, seq) \
+             SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(keys)
+        .bind(seqs)
+        .execute(&mut *tx)
+        .await?;
+        for b in &batch.blocks {
+            sqlx::query(UPSERT_INDEX_BLOCK)
+                .bind(b.0)
+                .bind(b.1)
+                .bind(b.2)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Nodes sharing the database append one at a time (advisory lock), so sequence numbers
@@ -491,6 +606,15 @@ fn sibling(db: &std::path::Path, suffix: &str) -> std::path::PathBuf {
     };
     db.with_file_name(file)
 }
+
+/// One block's time range into the audit index, widened if the block is there already.
+pub(crate) const UPSERT_INDEX_BLOCK: &str =
+    "INSERT INTO audit_index_blocks (block, min_ms, max_ms) \
+     VALUES ($1, $2, $3) ON CONFLICT (block) DO UPDATE SET \
+     min_ms = CASE WHEN excluded.min_ms < audit_index_blocks.min_ms \
+              THEN excluded.min_ms ELSE audit_index_blocks.min_ms END, \
+     max_ms = CASE WHEN excluded.max_ms > audit_index_blocks.max_ms \
+              THEN excluded.max_ms ELSE audit_index_blocks.max_ms END";
 
 fn unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
@@ -1373,6 +1497,10 @@ macro_rules! sql_store {
                 Ok(out)
             }
 
+            fn audit_indexer(&self) -> Result<Option<Box<dyn AuditIndexer>>> {
+                self.audit_indexer_impl()
+            }
+
             async fn audit_index_upto(&self) -> Result<i64> {
                 Ok(sqlx::query_scalar("SELECT upto FROM audit_index_state WHERE id = 1")
                     .fetch_optional(self.index_reader())
@@ -1384,45 +1512,9 @@ macro_rules! sql_store {
                 &self,
                 from: i64,
                 to: i64,
-                batch: &AuditIndexBatch,
+                batch: AuditIndexBatch,
             ) -> Result<bool> {
-                let mut tx = self.index_writer().begin().await?;
-                // Moving the mark first takes the write lock (SQLite) or the row's (PostgreSQL):
-                // two nodes indexing the same events serialize here, and the second writes
-                // nothing.
-                let moved = sqlx::query("UPDATE audit_index_state SET upto = $1 WHERE id = 1 AND upto = $2")
-                    .bind(to)
-                    .bind(from)
-                    .execute(&mut *tx)
-                    .await?;
-                if moved.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                for chunk in batch.keys.chunks(4000) {
-                    let mut q = QueryBuilder::new("INSERT INTO audit_index_keys (key, seq) ");
-                    q.push_values(chunk, |mut b, (key, seq)| {
-                        b.push_bind(key.as_str()).push_bind(*seq);
-                    });
-                    q.push(" ON CONFLICT DO NOTHING");
-                    q.build().execute(&mut *tx).await?;
-                }
-                for chunk in batch.blocks.chunks(1000) {
-                    let mut q =
-                        QueryBuilder::new("INSERT INTO audit_index_blocks (block, min_ms, max_ms) ");
-                    q.push_values(chunk, |mut b, (block, min, max)| {
-                        b.push_bind(*block).push_bind(*min).push_bind(*max);
-                    });
-                    q.push(
-                        " ON CONFLICT (block) DO UPDATE SET \
-                         min_ms = CASE WHEN excluded.min_ms < audit_index_blocks.min_ms \
-                                  THEN excluded.min_ms ELSE audit_index_blocks.min_ms END, \
-                         max_ms = CASE WHEN excluded.max_ms > audit_index_blocks.max_ms \
-                                  THEN excluded.max_ms ELSE audit_index_blocks.max_ms END",
-                    );
-                    q.build().execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(true)
+                self.write_audit_index_impl(from, to, batch).await
             }
 
             async fn audit_index_find(

@@ -578,7 +578,8 @@ fn bench_event(i: usize) -> custodia_audit::event::Event {
         request_id: Some(format!("{:032x}", i)),
         action: "read".into(),
         collection: Some("customers".into()),
-        record_ids: vec![format!("01a20ee5-faf1-7909-9a91-{:012x}", i)],
+        // 20,000 customers, each read again every 20,000 events.
+        record_ids: vec![format!("01a20ee5-faf1-7909-9a91-{:012x}", i % 20_000)],
         target: None,
         fields,
         searched: Default::default(),
@@ -667,6 +668,7 @@ async fn audit(events: usize, writers: usize, readers: &[usize]) -> Result<(), S
     );
 
     read_path_with_audit(&vault, &log, readers).await?;
+    investigations(events).await?;
 
     // Verification speed vs a bare SHA-256 loop over the same bytes.
     let bytes: Vec<Vec<u8>> = (0..events).map(|i| bench_event(i).canonical()).collect();
@@ -709,6 +711,133 @@ async fn audit(events: usize, writers: usize, readers: &[usize]) -> Result<(), S
         total as f64 / events as f64,
         ver / raw
     );
+    Ok(())
+}
+
+/// The investigation index: how fast it is built, and investigations through it vs a scan of
+/// the whole log, on a fresh log of `events` events (SQLite).
+async fn investigations(events: usize) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let url = format!("sqlite://{}", dir.path().join("investigate.db").display());
+    let store = custodia_store::open(&url)
+        .await
+        .map_err(|e| e.to_string())?;
+    for chunk in (0..events).collect::<Vec<_>>().chunks(5000) {
+        let batch: Vec<Vec<u8>> = chunk.iter().map(|&i| bench_event(i).canonical()).collect();
+        store
+            .append_audit(&batch)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    if std::env::var_os("CUSTODIA_BENCH_PHASES").is_some() {
+        let t = Instant::now();
+        let mut all = vec![];
+        let mut from = 0;
+        loop {
+            let b = store
+                .audit_events(from, 5000)
+                .await
+                .map_err(|e| e.to_string())?;
+            let Some(l) = b.last() else { break };
+            from = l.0 + 1;
+            all.push(b);
+        }
+        let read = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let batches: Vec<_> = all
+            .iter()
+            .map(|b| custodia_server::audit::index_batch(b))
+            .collect();
+        let parse = t.elapsed().as_secs_f64();
+        let keys: usize = batches.iter().map(|b| b.keys.len()).sum();
+        println!("phases: read {read:.2} s, parse {parse:.2} s, {keys} keys");
+    }
+    let t = Instant::now();
+    let n = custodia_server::audit::index_log(&store, i64::MAX)
+        .await
+        .map_err(|e| e.to_string())?;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "investigation index: {n} events indexed in {:.2} s, {:.0} events/s (one task, behind \
+         the log)",
+        secs,
+        n as f64 / secs
+    );
+    let q = |f: &dyn Fn(&mut custodia_server::audit::EventsQuery)| {
+        let mut q = custodia_server::audit::EventsQuery {
+            limit: Some(100),
+            ..Default::default()
+        };
+        f(&mut q);
+        q
+    };
+    let mid = events / 2;
+    let second =
+        |ms: usize| custodia_detect::format_timestamp((1_795_543_247_000 + ms as i64) / 1000);
+    let cases: Vec<(&str, custodia_server::audit::EventsQuery)> = vec![
+        (
+            "who accessed customer X (record=)",
+            q(&|q| q.record = bench_event(mid).record_ids.first().cloned()),
+        ),
+        (
+            "what did user U access (actor=), a page of 100 from the middle",
+            q(&|q| {
+                q.actor = Some("agent007".into());
+                q.after = Some(mid as i64);
+            }),
+        ),
+        (
+            "user U on customer X (actor= & record=)",
+            q(&|q| {
+                q.actor = Some(bench_event(mid).actor);
+                q.record = bench_event(mid).record_ids.first().cloned();
+            }),
+        ),
+        (
+            "one second of the log (since= & until=), 1,000 events",
+            q(&|q| {
+                q.since = Some(second(mid));
+                q.until = Some(second(mid + 1000));
+                q.limit = Some(1000);
+            }),
+        ),
+        (
+            "refusals (outcome=denied): none",
+            q(&|q| q.outcome = Some("denied".into())),
+        ),
+    ];
+    for (name, query) in &cases {
+        let timed = |use_index: bool| {
+            let store = store.clone();
+            async move {
+                let mut ms = vec![];
+                let mut found = 0;
+                for _ in 0..3 {
+                    let t = Instant::now();
+                    let page =
+                        custodia_server::audit::search_events(store.as_ref(), query, use_index)
+                            .await
+                            .map_err(|e| e.message)?;
+                    ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                    found = page.events.len();
+                }
+                ms.sort_by(|a, b| a.total_cmp(b));
+                Ok::<_, String>((ms[1], found))
+            }
+        };
+        let (indexed, a) = timed(true).await?;
+        let (scanned, b) = timed(false).await?;
+        if a != b {
+            return Err(format!(
+                "{name}: {a} events through the index, {b} by a scan"
+            ));
+        }
+        println!(
+            "investigation over {events} events, {name}: {a} found, index {indexed:.2} ms vs \
+             scan {scanned:.1} ms ({:.0}x)",
+            scanned / indexed
+        );
+    }
     Ok(())
 }
 
