@@ -208,7 +208,8 @@ pub(crate) struct AuditAppender {
     wrap: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
-fn open_audit_writer(path: &Path) -> Result<Connection> {
+/// A read-write connection with a 10 s busy timeout, then `pragmas`.
+fn open_writer(path: &Path, pragmas: &str) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -218,13 +219,17 @@ fn open_audit_writer(path: &Path) -> Result<Connection> {
     .map_err(direct_error)?;
     conn.busy_timeout(Duration::from_secs(10))
         .map_err(direct_error)?;
-    conn.execute_batch(
+    conn.execute_batch(pragmas).map_err(direct_error)?;
+    Ok(conn)
+}
+
+fn open_audit_writer(path: &Path) -> Result<Connection> {
+    open_writer(
+        path,
         "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0; \
          PRAGMA journal_size_limit = 67108864; \
          PRAGMA cache_size = -32768; PRAGMA secure_delete = ON;",
     )
-    .map_err(direct_error)?;
-    Ok(conn)
 }
 
 /// Counts a restart of the audit WAL if it `restarted`, and logs the attempt.
@@ -392,17 +397,10 @@ pub(crate) struct IndexWriter {
 
 impl IndexWriter {
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open_with_flags(
+        let conn = open_writer(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
-        )
-        .map_err(direct_error)?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(direct_error)?;
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384;")
-            .map_err(direct_error)?;
+            "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384;",
+        )?;
         Ok(IndexWriter { conn, audit: None })
     }
 

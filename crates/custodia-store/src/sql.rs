@@ -9,6 +9,39 @@ use sqlx::{QueryBuilder, Row};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// Moves the audit index's mark from `$from` to `$to` in transaction `$tx`, or returns
+/// `Ok(false)` from the calling function if it was not at `$from`. Moving the mark first takes
+/// the write lock (SQLite) or the row's lock (PostgreSQL): two nodes indexing the same events
+/// serialize here, and the second writes nothing.
+macro_rules! move_index_mark {
+    ($tx:ident, $from:expr, $to:expr) => {
+        let moved =
+            sqlx::query("UPDATE audit_index_state SET upto = $1 WHERE id = 1 AND upto = $2")
+                .bind($to)
+                .bind($from)
+                .execute(&mut *$tx)
+                .await?;
+        if moved.rows_affected() != 1 {
+            return Ok(false);
+        }
+    };
+}
+
+/// Writes each block's time range in `$tx` and commits it.
+macro_rules! commit_index_blocks {
+    ($tx:ident, $blocks:expr) => {
+        for b in &$blocks {
+            sqlx::query(UPSERT_INDEX_BLOCK)
+                .bind(b.0)
+                .bind(b.1)
+                .bind(b.2)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        $tx.commit().await?;
+    };
+}
+
 /// SQLite: one writer connection (SQLite admits one writer; queueing in the pool beats
 /// `SQLITE_BUSY` retries) and a few readers, WAL, `secure_delete` so that a shredded DEK's
 /// bytes are overwritten in the file rather than left in a free page.
@@ -328,18 +361,7 @@ impl SqliteStore {
         batch: &AuditIndexBatch,
     ) -> Result<bool> {
         let mut tx = self.index.begin().await?;
-        // Moving the mark first takes the write lock (SQLite) or the row's (PostgreSQL):
-        // two nodes indexing the same events serialize here, and the second writes
-        // nothing.
-        let moved =
-            sqlx::query("UPDATE audit_index_state SET upto = $1 WHERE id = 1 AND upto = $2")
-                .bind(to)
-                .bind(from)
-                .execute(&mut *tx)
-                .await?;
-        if moved.rows_affected() != 1 {
-            return Ok(false);
-        }
+        move_index_mark!(tx, from, to);
         for chunk in batch.keys.chunks(4000) {
             let mut q = QueryBuilder::new("INSERT INTO audit_index_keys (key, seq) ");
             q.push_values(chunk, |mut b, (key, seq)| {
@@ -348,15 +370,7 @@ impl SqliteStore {
             q.push(" ON CONFLICT DO NOTHING");
             q.build().execute(&mut *tx).await?;
         }
-        for b in &batch.blocks {
-            sqlx::query(UPSERT_INDEX_BLOCK)
-                .bind(b.0)
-                .bind(b.1)
-                .bind(b.2)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        commit_index_blocks!(tx, batch.blocks);
         Ok(true)
     }
 
@@ -483,15 +497,7 @@ impl PgStore {
         batch: AuditIndexBatch,
     ) -> Result<bool> {
         let mut tx = self.write.begin().await?;
-        let moved =
-            sqlx::query("UPDATE audit_index_state SET upto = $1 WHERE id = 1 AND upto = $2")
-                .bind(to)
-                .bind(from)
-                .execute(&mut *tx)
-                .await?;
-        if moved.rows_affected() != 1 {
-            return Ok(false);
-        }
+        move_index_mark!(tx, from, to);
         let (keys, seqs): (Vec<String>, Vec<i64>) = batch.keys.into_iter().unzip();
         sqlx::query(
             "INSERT INTO audit_index_keys (key, seq) \
@@ -501,15 +507,7 @@ impl PgStore {
         .bind(seqs)
         .execute(&mut *tx)
         .await?;
-        for b in &batch.blocks {
-            sqlx::query(UPSERT_INDEX_BLOCK)
-                .bind(b.0)
-                .bind(b.1)
-                .bind(b.2)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        commit_index_blocks!(tx, batch.blocks);
         Ok(true)
     }
 
