@@ -155,6 +155,11 @@ impl AuditLog {
         log.last_signed
             .store(last, std::sync::atomic::Ordering::Relaxed);
         log.catch_up().await.map_err(|e| e.to_string())?;
+        // SQLite: the investigation index's own indexer (below), and the batches the audit
+        // thread appended, handed to it so that it need not read them back.
+        let indexer = store.audit_indexer().map_err(|e| e.to_string())?;
+        let (handoff, handed) = std::sync::mpsc::sync_channel::<(i64, Vec<Vec<u8>>)>(256);
+        let handoff = indexer.is_some().then_some(handoff);
         match store.audit_appender().map_err(|e| e.to_string())? {
             // SQLite: a thread of its own appends with its own connection — no hand-off
             // to an async task and from it to sqlx's connection thread per batch.
@@ -181,6 +186,10 @@ impl AuditLog {
                                 if let (Some(first_seq), Some(log)) = (first_seq, weak.upgrade()) {
                                     log.grow_from_written(first_seq, &events);
                                 }
+                                if let (Some(first_seq), Some(to)) = (first_seq, &handoff) {
+                                    // Full (the indexer is behind): it reads them back later.
+                                    let _ = to.try_send((first_seq, events));
+                                }
                             }
                             // After the events queued before it: their requests are answered
                             // first, and the head covers only what the tree already holds.
@@ -200,7 +209,7 @@ impl AuditLog {
         // The investigation index follows the log a second behind, in the background.
         let weak = Arc::downgrade(&log);
         let indexed = log.stats.indexed.clone();
-        match store.audit_indexer().map_err(|e| e.to_string())? {
+        match indexer {
             // SQLite: on a thread of its own at the lowest priority, so that under full load
             // requests get the CPU and the index falls behind (searches scan what it has not
             // reached), catching up when load eases.
@@ -209,12 +218,13 @@ impl AuditLog {
                     .name("custodia-audit-index".into())
                     .spawn(move || {
                         lower_priority();
+                        let mut pending = Pending::default();
                         while weak.strong_count() > 0 {
-                            match index_blocking(indexer.as_mut(), 100_000) {
+                            pending.gather(&handed, std::time::Duration::from_secs(1));
+                            match index_blocking(indexer.as_mut(), &mut pending, 100_000) {
                                 Ok(upto) => indexed.store(upto, std::sync::atomic::Ordering::Relaxed),
                                 Err(e) => tracing::warn!(target: "custodia::audit", error = %e, "could not index the audit log"),
                             }
-                            std::thread::sleep(std::time::Duration::from_secs(1));
                         }
                     })
                     .map_err(|e| e.to_string())?;
@@ -1028,7 +1038,7 @@ pub async fn search_events(
             None => hi = lo,
         }
     }
-    let mut keys: Vec<String> = filters
+    let mut keys: Vec<i64> = filters
         .iter()
         .filter_map(|(kind, v)| v.as_ref().map(|v| custodia_audit::index::key(kind, v)))
         .collect();
@@ -1040,7 +1050,7 @@ pub async fn search_events(
             let mut counted = Vec::with_capacity(keys.len());
             for k in keys {
                 let n = store
-                    .audit_index_count(&k, lo, hi, 10_000)
+                    .audit_index_count(k, lo, hi, 10_000)
                     .await
                     .map_err(store_error)?;
                 counted.push((n, k));
@@ -1103,12 +1113,16 @@ pub fn index_batch(events: &[(i64, Vec<u8>)]) -> custodia_store::AuditIndexBatch
 /// [`index_log`] on a blocking indexer (its own connections); returns the mark reached.
 fn index_blocking(
     indexer: &mut dyn custodia_store::AuditIndexer,
+    pending: &mut Pending,
     max: i64,
 ) -> custodia_store::Result<i64> {
     let mut done = 0;
     loop {
         let from = indexer.upto()?;
-        let events = indexer.events(from, INDEX_BATCH)?;
+        let (events, handed) = match pending.run_from(from) {
+            Some(run) => (run, true),
+            None => (indexer.events(from, INDEX_BATCH)?, false),
+        };
         let Some(last) = events.last().map(|e| e.0) else {
             return Ok(from);
         };
@@ -1116,9 +1130,58 @@ fn index_blocking(
         if indexer.write(from, last + 1, &index_batch(&events))? {
             done += n;
         }
-        if n < INDEX_BATCH || done >= max {
+        if (!handed && n < INDEX_BATCH) || done >= max {
             return indexer.upto();
         }
+    }
+}
+
+/// Events the audit thread handed to the indexer, by sequence number, until indexed.
+#[derive(Default)]
+struct Pending(std::collections::BTreeMap<i64, Vec<u8>>);
+
+/// Events kept for the indexer at most (~12 MB); past that it reads them back.
+const PENDING_CAP: usize = 20_000;
+
+impl Pending {
+    /// Takes what the audit thread hands over for `wait`.
+    fn gather(
+        &mut self,
+        from: &std::sync::mpsc::Receiver<(i64, Vec<Vec<u8>>)>,
+        wait: std::time::Duration,
+    ) {
+        let until = std::time::Instant::now() + wait;
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match from.recv_timeout(left) {
+                Ok((first, events)) => {
+                    if self.0.len() + events.len() > PENDING_CAP {
+                        self.0.clear();
+                    }
+                    self.0.extend((first..).zip(events));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return,
+                // No audit thread (not SQLite): wait all the same.
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(left);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The events from `from` on without a gap (at most a batch), taken out; `None` when the
+    /// event at `from` was not handed over (another node's, or dropped).
+    fn run_from(&mut self, from: i64) -> Option<Vec<(i64, Vec<u8>)>> {
+        self.0 = self.0.split_off(&from);
+        let mut run = vec![];
+        let mut next = from;
+        while (run.len() as i64) < INDEX_BATCH {
+            let Some(e) = self.0.remove(&next) else { break };
+            run.push((next, e));
+            next += 1;
+        }
+        (!run.is_empty()).then_some(run)
     }
 }
 

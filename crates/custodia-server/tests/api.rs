@@ -882,9 +882,10 @@ async fn audit_index(s: &Server) {
     );
     // Delete the entry of one event: searches no longer find it, the check names it.
     let hidden = by_record[0];
+    let key = custodia_audit::index::key("record", &customer);
     on_index(
         s,
-        &format!("DELETE FROM audit_index_keys WHERE key = 'record:{customer}' AND seq = {hidden}"),
+        &format!("DELETE FROM audit_index_keys WHERE key = {key} AND seq = {hidden}"),
     )
     .await;
     assert_eq!(
@@ -904,8 +905,7 @@ async fn audit_index(s: &Server) {
     on_index(
         s,
         &format!(
-            "INSERT INTO audit_index_keys (key, seq) VALUES ('record:{customer}', {hidden}), \
-             ('record:{customer}', {other})"
+            "INSERT INTO audit_index_keys (key, seq) VALUES ({key}, {hidden}), ({key}, {other})"
         ),
     )
     .await;
@@ -919,7 +919,7 @@ async fn audit_index(s: &Server) {
     assert!(err.starts_with("the index holds "), "{err}");
     on_index(
         s,
-        &format!("DELETE FROM audit_index_keys WHERE key = 'record:{customer}' AND seq = {other}"),
+        &format!("DELETE FROM audit_index_keys WHERE key = {key} AND seq = {other}"),
     )
     .await;
     // A block's time range narrowed (events hidden from time-range searches) is found too.

@@ -112,19 +112,20 @@ async fn two_nodes(url: &str) {
         .find(|(_, e)| Event::from_canonical(e).unwrap().record_ids == ["id-1-77"])
         .unwrap()
         .0;
-    let keys = ["record:id-1-77".to_string(), "actor:node1".to_string()];
+    use custodia_audit::index::key;
+    let keys = [key("record", "id-1-77"), key("actor", "node1")];
     assert_eq!(
         store.audit_index_find(&keys, 0, 800, 10).await.unwrap(),
         [at]
     );
-    let keys = ["record:id-1-77".to_string(), "actor:node0".to_string()];
+    let keys = [key("record", "id-1-77"), key("actor", "node0")];
     assert!(store
         .audit_index_find(&keys, 0, 800, 10)
         .await
         .unwrap()
         .is_empty());
     let mine = store
-        .audit_index_find(&["actor:node0".to_string()], 0, 800, 1000)
+        .audit_index_find(&[key("actor", "node0")], 0, 800, 1000)
         .await
         .unwrap();
     assert_eq!(mine.len(), 400);

@@ -6,10 +6,12 @@
 -- (SQLite keeps it in a file of its own, `custodia-audit-index.db`; these tables then stay
 -- empty in the main file.)
 
--- One row per (key, event): `actor:<name>`, `record:<id>`, `action:<action>`,
--- `purpose:<purpose>`, `outcome:<outcome>`.
+-- One row per (key, event). A key is the 64-bit FNV-1a hash of `actor:<name>`, `record:<id>`,
+-- `action:<action>`, `purpose:<purpose>` or `outcome:<outcome>` (custodia_audit::index::key):
+-- entries of a few bytes instead of dozens. Two values with one hash only make a search read
+-- an event that its check then drops.
 CREATE TABLE audit_index_keys (
-    key TEXT NOT NULL,
+    key BIGINT NOT NULL,
     seq BIGINT NOT NULL,
     PRIMARY KEY (key, seq)
 ) /*WITHOUT_ROWID*/;

@@ -328,18 +328,18 @@ pub trait Store: Send + Sync + 'static {
     /// at most `limit`. The first key drives the search: put the rarest first.
     async fn audit_index_find(
         &self,
-        keys: &[String],
+        keys: &[i64],
         lo: i64,
         hi: i64,
         limit: i64,
     ) -> Result<Vec<i64>>;
     /// How many events in `[lo, hi)` carry `key`, counted up to `cap`.
-    async fn audit_index_count(&self, key: &str, lo: i64, hi: i64, cap: i64) -> Result<i64>;
+    async fn audit_index_count(&self, key: i64, lo: i64, hi: i64, cap: i64) -> Result<i64>;
     /// The sequence numbers `[lo, hi)` spanned by the indexed blocks that hold an event
     /// timed within `[since, until]` (milliseconds); `None` when no block does.
     async fn audit_index_span(&self, since: i64, until: i64) -> Result<Option<(i64, i64)>>;
     /// Of these `(key, seq)` entries, how many the index holds (checks).
-    async fn audit_index_holds(&self, entries: &[(String, i64)]) -> Result<i64>;
+    async fn audit_index_holds(&self, entries: &[(i64, i64)]) -> Result<i64>;
     /// Every entry below `upto` (counted) and every block row (checks).
     async fn audit_index_totals(&self, upto: i64) -> Result<(i64, Vec<(i64, i64, i64)>)>;
 }
@@ -347,11 +347,12 @@ pub trait Store: Send + Sync + 'static {
 /// Sequence numbers per block of the audit index's time table.
 pub const AUDIT_INDEX_BLOCK: i64 = 1024;
 
-/// What indexing a run of audit events adds: `(key, seq)` entries (no duplicates), and the
+/// What indexing a run of audit events adds: `(key, seq)` entries (no duplicates; a key is
+/// the 64-bit hash of `kind:value`, see `custodia_audit::index`), and the
 /// earliest and latest event time seen in each block `(block, min_ms, max_ms)`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditIndexBatch {
-    pub keys: Vec<(String, i64)>,
+    pub keys: Vec<(i64, i64)>,
     pub blocks: Vec<(i64, i64, i64)>,
 }
 

@@ -365,7 +365,7 @@ impl SqliteStore {
         for chunk in batch.keys.chunks(4000) {
             let mut q = QueryBuilder::new("INSERT INTO audit_index_keys (key, seq) ");
             q.push_values(chunk, |mut b, (key, seq)| {
-                b.push_bind(key.as_str()).push_bind(*seq);
+                b.push_bind(*key).push_bind(*seq);
             });
             q.push(" ON CONFLICT DO NOTHING");
             q.build().execute(&mut *tx).await?;
@@ -498,10 +498,10 @@ impl PgStore {
     ) -> Result<bool> {
         let mut tx = self.write.begin().await?;
         move_index_mark!(tx, from, to);
-        let (keys, seqs): (Vec<String>, Vec<i64>) = batch.keys.into_iter().unzip();
+        let (keys, seqs): (Vec<i64>, Vec<i64>) = batch.keys.into_iter().unzip();
         sqlx::query(
             "INSERT INTO audit_index_keys (key, seq) \
-             SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING",
+             SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING",
         )
         .bind(keys)
         .bind(seqs)
@@ -1517,7 +1517,7 @@ macro_rules! sql_store {
 
             async fn audit_index_find(
                 &self,
-                keys: &[String],
+                keys: &[i64],
                 lo: i64,
                 hi: i64,
                 limit: i64,
@@ -1532,7 +1532,7 @@ macro_rules! sql_store {
                     q.push(format!(" CROSS JOIN audit_index_keys k{i}"));
                 }
                 q.push(" WHERE k0.key = ")
-                    .push_bind(first.as_str())
+                    .push_bind(*first)
                     .push(" AND k0.seq >= ")
                     .push_bind(lo)
                     .push(" AND k0.seq < ")
@@ -1540,7 +1540,7 @@ macro_rules! sql_store {
                 for (i, key) in rest.iter().enumerate() {
                     let i = i + 1;
                     q.push(format!(" AND k{i}.key = "))
-                        .push_bind(key.as_str())
+                        .push_bind(*key)
                         .push(format!(" AND k{i}.seq = k0.seq"));
                 }
                 q.push(" ORDER BY k0.seq LIMIT ").push_bind(limit);
@@ -1548,7 +1548,7 @@ macro_rules! sql_store {
                 rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
             }
 
-            async fn audit_index_count(&self, key: &str, lo: i64, hi: i64, cap: i64) -> Result<i64> {
+            async fn audit_index_count(&self, key: i64, lo: i64, hi: i64, cap: i64) -> Result<i64> {
                 Ok(sqlx::query_scalar(
                     "SELECT COUNT(*) FROM (SELECT 1 FROM audit_index_keys \
                      WHERE key = $1 AND seq >= $2 AND seq < $3 LIMIT $4) AS t",
@@ -1575,7 +1575,7 @@ macro_rules! sql_store {
                     .map(|(lo, hi)| (lo * AUDIT_INDEX_BLOCK, (hi + 1) * AUDIT_INDEX_BLOCK)))
             }
 
-            async fn audit_index_holds(&self, entries: &[(String, i64)]) -> Result<i64> {
+            async fn audit_index_holds(&self, entries: &[(i64, i64)]) -> Result<i64> {
                 let mut held = 0i64;
                 for chunk in entries.chunks(400) {
                     let mut q = QueryBuilder::new("SELECT COUNT(*) FROM audit_index_keys WHERE ");
@@ -1584,7 +1584,7 @@ macro_rules! sql_store {
                             q.push(" OR ");
                         }
                         q.push("(key = ")
-                            .push_bind(key.as_str())
+                            .push_bind(*key)
                             .push(" AND seq = ")
                             .push_bind(*seq)
                             .push(")");

@@ -812,7 +812,7 @@ fn audit_verify_finds_every_kind_of_tampering() {
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
             .await
             .unwrap();
-        let n = sqlx::query("DELETE FROM audit_index_keys WHERE key LIKE 'actor:%' AND seq = (SELECT MAX(seq) FROM audit_index_keys)")
+        let n = sqlx::query("DELETE FROM audit_index_keys WHERE (key, seq) = (SELECT key, seq FROM audit_index_keys ORDER BY seq DESC LIMIT 1)")
             .execute(&pool)
             .await
             .unwrap();
