@@ -1144,7 +1144,7 @@ struct Pending(std::collections::BTreeMap<i64, Vec<u8>>);
 const PENDING_CAP: usize = 20_000;
 
 impl Pending {
-    /// Takes what the audit thread hands over for `wait`.
+    /// Takes what the audit thread hands over for `wait`, or until a batch's worth is there.
     fn gather(
         &mut self,
         from: &std::sync::mpsc::Receiver<(i64, Vec<Vec<u8>>)>,
@@ -1159,6 +1159,9 @@ impl Pending {
                         self.0.clear();
                     }
                     self.0.extend((first..).zip(events));
+                    if self.0.len() as i64 >= INDEX_BATCH {
+                        return;
+                    }
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return,
                 // No audit thread (not SQLite): wait all the same.
