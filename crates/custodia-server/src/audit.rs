@@ -948,8 +948,8 @@ impl Matcher<'_> {
     }
 }
 
-/// Indexed events read per round of an investigation.
-const FOUND_BATCH: i64 = 500;
+/// Words of postings (64 events each) read per round of an investigation.
+const FOUND_WORDS: i64 = 64;
 
 /// Investigations: events filtered by actor, record, action, purpose, outcome and time,
 /// paginated (auditor, compliance officer). This read is itself audited.
@@ -1059,21 +1059,20 @@ pub async fn search_events(
             keys = counted.into_iter().map(|(_, k)| k).collect();
         }
         while !full && lo < hi {
-            let found = store
-                .audit_index_find(&keys, lo, hi, FOUND_BATCH)
+            let (found, next) = store
+                .audit_index_find(&keys, lo, hi, FOUND_WORDS)
                 .await
                 .map_err(store_error)?;
-            let Some(&last) = found.last() else { break };
             for (seq, bytes) in store.audit_events_at(&found).await.map_err(store_error)? {
                 if m.offer(seq, &bytes) {
                     full = true;
                     break;
                 }
             }
-            if (found.len() as i64) < FOUND_BATCH {
-                break;
+            match next {
+                Some(n) => lo = n,
+                None => break,
             }
-            lo = last + 1;
         }
     }
     if !full {
@@ -1091,11 +1090,12 @@ const INDEX_BATCH: i64 = 5000;
 /// What indexing these events (in sequence order) adds.
 pub fn index_batch(events: &[(i64, Vec<u8>)]) -> custodia_store::AuditIndexBatch {
     let mut b = custodia_store::AuditIndexBatch::default();
+    let mut keyed: Vec<(i64, i64)> = Vec::with_capacity(events.len() * 6);
     for (seq, bytes) in events {
         let Some(entry) = custodia_audit::index::entry(bytes) else {
             continue;
         };
-        b.keys.extend(entry.keys.into_iter().map(|k| (k, *seq)));
+        keyed.extend(entry.keys.into_iter().map(|k| (k, *seq)));
         let (block, t) = (seq / custodia_store::AUDIT_INDEX_BLOCK, entry.time_ms);
         match b.blocks.last_mut() {
             Some(last) if last.0 == block => {
@@ -1105,9 +1105,25 @@ pub fn index_batch(events: &[(i64, Vec<u8>)]) -> custodia_store::AuditIndexBatch
             _ => b.blocks.push((block, t, t)),
         }
     }
-    // In key order, each key's entries land side by side in the index's tree.
-    b.keys.sort_unstable();
+    // In key order (each key's postings then land side by side in the index's tree), one
+    // posting per key and word of 64 events.
+    keyed.sort_unstable();
+    for (key, seq) in keyed {
+        let (word, bit) = custodia_store::audit_index_bit(seq);
+        match b.postings.last_mut() {
+            Some(p) if p.0 == key && p.1 == word => p.2 |= bit,
+            _ => b.postings.push((key, word, bit)),
+        }
+    }
     b
+}
+
+/// The entries (events × keys) in postings.
+fn entries_in(postings: &[(i64, i64, i64)]) -> i64 {
+    postings
+        .iter()
+        .map(|p| i64::from((p.2 as u64).count_ones()))
+        .sum()
 }
 
 /// [`index_log`] on a blocking indexer (its own connections); returns the mark reached.
@@ -1252,26 +1268,26 @@ pub async fn check_index(store: &dyn Store) -> Result<IndexCheck, String> {
         };
         let batch = index_batch(&events);
         let held = store
-            .audit_index_holds(&batch.keys)
+            .audit_index_holds(&batch.postings)
             .await
             .map_err(|e| e.to_string())?;
-        if held != batch.keys.len() as i64 {
+        if held != batch.postings.len() as i64 {
             for (seq, bytes) in &events {
                 let one = index_batch(&[(*seq, bytes.clone())]);
                 let held = store
-                    .audit_index_holds(&one.keys)
+                    .audit_index_holds(&one.postings)
                     .await
                     .map_err(|e| e.to_string())?;
-                if held != one.keys.len() as i64 {
+                if held != one.postings.len() as i64 {
                     return Err(format!(
                         "event {seq}: {} of its {} index entries are missing",
-                        one.keys.len() as i64 - held,
-                        one.keys.len()
+                        one.postings.len() as i64 - held,
+                        one.postings.len()
                     ));
                 }
             }
         }
-        entries += batch.keys.len() as i64;
+        entries += entries_in(&batch.postings);
         for b in batch.blocks {
             match blocks.last_mut() {
                 Some(l) if l.0 == b.0 => {

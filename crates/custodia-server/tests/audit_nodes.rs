@@ -116,20 +116,46 @@ async fn two_nodes(url: &str) {
     let keys = [key("record", "id-1-77"), key("actor", "node1")];
     assert_eq!(
         store.audit_index_find(&keys, 0, 800, 10).await.unwrap(),
-        [at]
+        (vec![at], None)
     );
     let keys = [key("record", "id-1-77"), key("actor", "node0")];
     assert!(store
         .audit_index_find(&keys, 0, 800, 10)
         .await
         .unwrap()
+        .0
         .is_empty());
-    let mine = store
+    let (mine, next) = store
         .audit_index_find(&[key("actor", "node0")], 0, 800, 1000)
         .await
         .unwrap();
-    assert_eq!(mine.len(), 400);
+    assert_eq!((mine.len(), next), (400, None));
     assert!(mine.windows(2).all(|w| w[0] < w[1]), "in log order");
+    // Word by word (64 events each): two words, then where to go on from.
+    let (two, next) = store
+        .audit_index_find(&[key("actor", "node0")], 0, 800, 2)
+        .await
+        .unwrap();
+    assert_eq!(next, Some(128));
+    assert_eq!(
+        two,
+        mine.iter()
+            .copied()
+            .filter(|&s| s < 128)
+            .collect::<Vec<_>>()
+    );
+    // A range inside a word keeps to the range.
+    let (inside, _) = store
+        .audit_index_find(&[key("actor", "node0")], 70, 75, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        inside,
+        mine.iter()
+            .copied()
+            .filter(|s| (70..75).contains(s))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,14 +6,16 @@
 -- (SQLite keeps it in a file of its own, `custodia-audit-index.db`; these tables then stay
 -- empty in the main file.)
 
--- One row per (key, event). A key is the 64-bit FNV-1a hash of `actor:<name>`, `record:<id>`,
--- `action:<action>`, `purpose:<purpose>` or `outcome:<outcome>` (custodia_audit::index::key):
--- entries of a few bytes instead of dozens. Two values with one hash only make a search read
--- an event that its check then drops.
+-- Postings: the events of word `word` (sequence numbers 64 × word to 64 × word + 63) that carry
+-- `key`, one bit each (bit i: event 64 × word + i). A key is the 64-bit FNV-1a hash of
+-- `actor:<name>`, `record:<id>`, `action:<action>`, `purpose:<purpose>` or `outcome:<outcome>`
+-- (custodia_audit::index::key); two values with one hash only make a search read an event that
+-- its check then drops. A common key (an action, an outcome) costs a row per 64 events.
 CREATE TABLE audit_index_keys (
-    key BIGINT NOT NULL,
-    seq BIGINT NOT NULL,
-    PRIMARY KEY (key, seq)
+    key  BIGINT NOT NULL,
+    word BIGINT NOT NULL,
+    bits BIGINT NOT NULL,
+    PRIMARY KEY (key, word)
 ) /*WITHOUT_ROWID*/;
 
 -- Earliest and latest event time of each block of 1024 sequence numbers (time ranges).

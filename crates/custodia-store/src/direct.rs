@@ -386,15 +386,15 @@ impl crate::AuditAppend for AuditAppender {
     }
 }
 
-/// Index entries per multi-row INSERT.
+/// Index postings per multi-row INSERT.
 const KEYS_PER_INSERT: usize = 64;
 
 fn insert_keys_sql(rows: usize) -> String {
-    let mut sql = String::from("INSERT INTO audit_index_keys (key, seq) VALUES (?, ?)");
+    let mut sql = String::from("INSERT INTO audit_index_keys (key, word, bits) VALUES (?, ?, ?)");
     for _ in 1..rows {
-        sql.push_str(", (?, ?)");
+        sql.push_str(", (?, ?, ?)");
     }
-    sql.push_str(" ON CONFLICT DO NOTHING");
+    sql.push_str(crate::sql::MERGE_POSTING);
     sql
 }
 
@@ -441,24 +441,28 @@ impl IndexWriter {
             return Ok(false);
         }
         {
-            // Rows of 64 entries per statement, then one per entry for the rest: a statement's
-            // own cost (reset, bind, step) was a third of an entry's.
-            let mut chunks = batch.keys.chunks_exact(KEYS_PER_INSERT);
+            // Rows of 64 postings per statement, then one per posting for the rest: a
+            // statement's own cost (reset, bind, step) was a third of an entry's.
+            let mut chunks = batch.postings.chunks_exact(KEYS_PER_INSERT);
             let mut st = tx
                 .prepare_cached(&insert_keys_sql(KEYS_PER_INSERT))
                 .map_err(direct_error)?;
             for chunk in &mut chunks {
-                let params = chunk
-                    .iter()
-                    .flat_map(|(k, s)| [k as &dyn rusqlite::ToSql, s as &dyn rusqlite::ToSql]);
+                let params = chunk.iter().flat_map(|(k, w, b)| {
+                    [
+                        k as &dyn rusqlite::ToSql,
+                        w as &dyn rusqlite::ToSql,
+                        b as &dyn rusqlite::ToSql,
+                    ]
+                });
                 st.execute(rusqlite::params_from_iter(params))
                     .map_err(direct_error)?;
             }
             let mut st = tx
                 .prepare_cached(&insert_keys_sql(1))
                 .map_err(direct_error)?;
-            for (key, seq) in chunks.remainder() {
-                st.execute((key, seq)).map_err(direct_error)?;
+            for posting in chunks.remainder() {
+                st.execute(*posting).map_err(direct_error)?;
             }
             let mut st = tx
                 .prepare_cached(crate::sql::UPSERT_INDEX_BLOCK)

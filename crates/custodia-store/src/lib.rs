@@ -325,34 +325,51 @@ pub trait Store: Send + Sync + 'static {
     /// node indexed them meanwhile).
     async fn write_audit_index(&self, from: i64, to: i64, batch: AuditIndexBatch) -> Result<bool>;
     /// Sequence numbers in `[lo, hi)` that carry every one of `keys` (at least one), ascending,
-    /// at most `limit`. The first key drives the search: put the rarest first.
+    /// from at most `words` words of the first key (the first key drives the search: put the
+    /// rarest first); with where to go on from when that limit was reached.
     async fn audit_index_find(
         &self,
         keys: &[i64],
         lo: i64,
         hi: i64,
-        limit: i64,
-    ) -> Result<Vec<i64>>;
-    /// How many events in `[lo, hi)` carry `key`, counted up to `cap`.
+        words: i64,
+    ) -> Result<(Vec<i64>, Option<i64>)>;
+    /// How many words in `[lo, hi)` hold an event carrying `key`, counted up to `cap` (a
+    /// measure of how rare the key is).
     async fn audit_index_count(&self, key: i64, lo: i64, hi: i64, cap: i64) -> Result<i64>;
     /// The sequence numbers `[lo, hi)` spanned by the indexed blocks that hold an event
     /// timed within `[since, until]` (milliseconds); `None` when no block does.
     async fn audit_index_span(&self, since: i64, until: i64) -> Result<Option<(i64, i64)>>;
-    /// Of these `(key, seq)` entries, how many the index holds (checks).
-    async fn audit_index_holds(&self, entries: &[(i64, i64)]) -> Result<i64>;
-    /// Every entry below `upto` (counted) and every block row (checks).
+    /// Of these `(key, word, bits)` postings, how many the index holds, every bit of them
+    /// (checks).
+    async fn audit_index_holds(&self, postings: &[(i64, i64, i64)]) -> Result<i64>;
+    /// The entries (events × keys) below `upto`, counted bit by bit, and every block row
+    /// (checks).
     async fn audit_index_totals(&self, upto: i64) -> Result<(i64, Vec<(i64, i64, i64)>)>;
 }
 
 /// Sequence numbers per block of the audit index's time table.
 pub const AUDIT_INDEX_BLOCK: i64 = 1024;
 
-/// What indexing a run of audit events adds: `(key, seq)` entries (no duplicates; a key is
-/// the 64-bit hash of `kind:value`, see `custodia_audit::index`), and the
-/// earliest and latest event time seen in each block `(block, min_ms, max_ms)`.
+/// Sequence numbers per word of a posting: bit `seq % 64` of word `seq / 64`.
+pub const AUDIT_INDEX_WORD: i64 = 64;
+
+/// The word of a sequence number and its bit in it.
+pub fn audit_index_bit(seq: i64) -> (i64, i64) {
+    (
+        seq.div_euclid(AUDIT_INDEX_WORD),
+        1i64 << seq.rem_euclid(AUDIT_INDEX_WORD),
+    )
+}
+
+/// What indexing a run of audit events adds: postings `(key, word, bits)` — the events of
+/// word `word` that carry `key`, one bit each; at most one per `(key, word)`; a key is the
+/// 64-bit hash of `kind:value`, see `custodia_audit::index` — and the earliest and latest
+/// event time seen in each block `(block, min_ms, max_ms)`. A key carried by most events
+/// (an action, a purpose, an outcome, a busy actor) costs one row per 64 events.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditIndexBatch {
-    pub keys: Vec<(i64, i64)>,
+    pub postings: Vec<(i64, i64, i64)>,
     pub blocks: Vec<(i64, i64, i64)>,
 }
 

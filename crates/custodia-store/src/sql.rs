@@ -362,12 +362,12 @@ impl SqliteStore {
     ) -> Result<bool> {
         let mut tx = self.index.begin().await?;
         move_index_mark!(tx, from, to);
-        for chunk in batch.keys.chunks(4000) {
-            let mut q = QueryBuilder::new("INSERT INTO audit_index_keys (key, seq) ");
-            q.push_values(chunk, |mut b, (key, seq)| {
-                b.push_bind(*key).push_bind(*seq);
+        for chunk in batch.postings.chunks(3000) {
+            let mut q = QueryBuilder::new("INSERT INTO audit_index_keys (key, word, bits) ");
+            q.push_values(chunk, |mut b, (key, word, bits)| {
+                b.push_bind(*key).push_bind(*word).push_bind(*bits);
             });
-            q.push(" ON CONFLICT DO NOTHING");
+            q.push(MERGE_POSTING);
             q.build().execute(&mut *tx).await?;
         }
         commit_index_blocks!(tx, batch.blocks);
@@ -498,13 +498,20 @@ impl PgStore {
     ) -> Result<bool> {
         let mut tx = self.write.begin().await?;
         move_index_mark!(tx, from, to);
-        let (keys, seqs): (Vec<i64>, Vec<i64>) = batch.keys.into_iter().unzip();
-        sqlx::query(
-            "INSERT INTO audit_index_keys (key, seq) \
-             SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING",
-        )
+        let mut columns: [Vec<i64>; 3] = Default::default();
+        for (key, word, bits) in batch.postings {
+            columns[0].push(key);
+            columns[1].push(word);
+            columns[2].push(bits);
+        }
+        let [keys, words, bits] = columns;
+        sqlx::query(&format!(
+            "INSERT INTO audit_index_keys (key, word, bits) \
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]){MERGE_POSTING}"
+        ))
         .bind(keys)
-        .bind(seqs)
+        .bind(words)
+        .bind(bits)
         .execute(&mut *tx)
         .await?;
         commit_index_blocks!(tx, batch.blocks);
@@ -604,6 +611,10 @@ fn sibling(db: &std::path::Path, suffix: &str) -> std::path::PathBuf {
     };
     db.with_file_name(file)
 }
+
+/// The end of a posting INSERT: the bits of a `(key, word)` already there are kept.
+pub(crate) const MERGE_POSTING: &str =
+    " ON CONFLICT (key, word) DO UPDATE SET bits = audit_index_keys.bits | excluded.bits";
 
 /// One block's time range into the audit index, widened if the block is there already.
 pub(crate) const UPSERT_INDEX_BLOCK: &str =
@@ -1520,42 +1531,70 @@ macro_rules! sql_store {
                 keys: &[i64],
                 lo: i64,
                 hi: i64,
-                limit: i64,
-            ) -> Result<Vec<i64>> {
+                words: i64,
+            ) -> Result<(Vec<i64>, Option<i64>)> {
                 let Some((first, rest)) = keys.split_first() else {
-                    return Ok(vec![]);
+                    return Ok((vec![], None));
                 };
-                // The first key's entries in sequence order, each probed for the others
+                if lo >= hi {
+                    return Ok((vec![], None));
+                }
+                let (lo_word, hi_word) = (audit_index_bit(lo).0, audit_index_bit(hi - 1).0);
+                // The first key's words in order, each ANDed with the others' same word
                 // (`CROSS JOIN` keeps SQLite's join order: it has no statistics to choose by).
-                let mut q = QueryBuilder::new("SELECT k0.seq FROM audit_index_keys k0");
+                let mut q = QueryBuilder::new("SELECT k0.word, k0.bits");
+                for i in 1..keys.len() {
+                    q.push(format!(" & k{i}.bits"));
+                }
+                q.push(" FROM audit_index_keys k0");
                 for i in 1..keys.len() {
                     q.push(format!(" CROSS JOIN audit_index_keys k{i}"));
                 }
                 q.push(" WHERE k0.key = ")
                     .push_bind(*first)
-                    .push(" AND k0.seq >= ")
-                    .push_bind(lo)
-                    .push(" AND k0.seq < ")
-                    .push_bind(hi);
+                    .push(" AND k0.word >= ")
+                    .push_bind(lo_word)
+                    .push(" AND k0.word <= ")
+                    .push_bind(hi_word);
                 for (i, key) in rest.iter().enumerate() {
                     let i = i + 1;
                     q.push(format!(" AND k{i}.key = "))
                         .push_bind(*key)
-                        .push(format!(" AND k{i}.seq = k0.seq"));
+                        .push(format!(" AND k{i}.word = k0.word"));
                 }
-                q.push(" ORDER BY k0.seq LIMIT ").push_bind(limit);
+                q.push(" ORDER BY k0.word LIMIT ").push_bind(words);
                 let rows = q.build().fetch_all(self.index_reader()).await?;
-                rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+                let mut seqs = vec![];
+                let mut last = None;
+                for r in &rows {
+                    let (word, bits): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+                    last = Some(word);
+                    let mut b = bits as u64;
+                    while b != 0 {
+                        let seq = word * AUDIT_INDEX_WORD + i64::from(b.trailing_zeros());
+                        if (lo..hi).contains(&seq) {
+                            seqs.push(seq);
+                        }
+                        b &= b - 1;
+                    }
+                }
+                let next = last
+                    .filter(|_| rows.len() as i64 == words)
+                    .map(|w| (w + 1) * AUDIT_INDEX_WORD);
+                Ok((seqs, next))
             }
 
             async fn audit_index_count(&self, key: i64, lo: i64, hi: i64, cap: i64) -> Result<i64> {
+                if lo >= hi {
+                    return Ok(0);
+                }
                 Ok(sqlx::query_scalar(
                     "SELECT COUNT(*) FROM (SELECT 1 FROM audit_index_keys \
-                     WHERE key = $1 AND seq >= $2 AND seq < $3 LIMIT $4) AS t",
+                     WHERE key = $1 AND word >= $2 AND word <= $3 LIMIT $4) AS t",
                 )
                 .bind(key)
-                .bind(lo)
-                .bind(hi)
+                .bind(audit_index_bit(lo).0)
+                .bind(audit_index_bit(hi - 1).0)
                 .bind(cap)
                 .fetch_one(self.index_reader())
                 .await?)
@@ -1575,18 +1614,22 @@ macro_rules! sql_store {
                     .map(|(lo, hi)| (lo * AUDIT_INDEX_BLOCK, (hi + 1) * AUDIT_INDEX_BLOCK)))
             }
 
-            async fn audit_index_holds(&self, entries: &[(i64, i64)]) -> Result<i64> {
+            async fn audit_index_holds(&self, postings: &[(i64, i64, i64)]) -> Result<i64> {
                 let mut held = 0i64;
-                for chunk in entries.chunks(400) {
+                for chunk in postings.chunks(300) {
                     let mut q = QueryBuilder::new("SELECT COUNT(*) FROM audit_index_keys WHERE ");
-                    for (i, (key, seq)) in chunk.iter().enumerate() {
+                    for (i, (key, word, bits)) in chunk.iter().enumerate() {
                         if i > 0 {
                             q.push(" OR ");
                         }
                         q.push("(key = ")
                             .push_bind(*key)
-                            .push(" AND seq = ")
-                            .push_bind(*seq)
+                            .push(" AND word = ")
+                            .push_bind(*word)
+                            .push(" AND (bits & ")
+                            .push_bind(*bits)
+                            .push(") = ")
+                            .push_bind(*bits)
                             .push(")");
                     }
                     let n: i64 = q.build_query_scalar().fetch_one(self.index_reader()).await?;
@@ -1596,16 +1639,45 @@ macro_rules! sql_store {
             }
 
             async fn audit_index_totals(&self, upto: i64) -> Result<(i64, Vec<(i64, i64, i64)>)> {
-                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_index_keys WHERE seq < $1")
-                    .bind(upto)
-                    .fetch_one(self.index_reader())
-                    .await?;
+                // Page by page in key order; the word holding `upto` counts only the bits
+                // below it.
+                let (top, top_bit) = audit_index_bit(upto);
+                let mut entries = 0i64;
+                let mut after: Option<(i64, i64)> = None;
+                loop {
+                    let mut q = QueryBuilder::new(
+                        "SELECT key, word, bits FROM audit_index_keys WHERE word <= ",
+                    );
+                    q.push_bind(top);
+                    if let Some((key, word)) = after {
+                        q.push(" AND (key > ")
+                            .push_bind(key)
+                            .push(" OR (key = ")
+                            .push_bind(key)
+                            .push(" AND word > ")
+                            .push_bind(word)
+                            .push("))");
+                    }
+                    q.push(" ORDER BY key, word LIMIT 10000");
+                    let rows = q.build().fetch_all(self.index_reader()).await?;
+                    for r in &rows {
+                        let (key, word, bits): (i64, i64, i64) =
+                            (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+                        let bits = bits as u64;
+                        let counted = if word == top { bits & ((top_bit as u64) - 1) } else { bits };
+                        entries += i64::from(counted.count_ones());
+                        after = Some((key, word));
+                    }
+                    if rows.len() < 10000 {
+                        break;
+                    }
+                }
                 let blocks = sqlx::query_as(
                     "SELECT block, min_ms, max_ms FROM audit_index_blocks ORDER BY block",
                 )
                 .fetch_all(self.index_reader())
                 .await?;
-                Ok((n, blocks))
+                Ok((entries, blocks))
             }
 
             async fn audit_heads(&self) -> Result<Vec<AuditHeadRow>> {

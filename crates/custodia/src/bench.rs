@@ -749,8 +749,8 @@ async fn investigations(events: usize) -> Result<(), String> {
             .map(|b| custodia_server::audit::index_batch(b))
             .collect();
         let parse = t.elapsed().as_secs_f64();
-        let keys: usize = batches.iter().map(|b| b.keys.len()).sum();
-        println!("phases: read {read:.2} s, parse {parse:.2} s, {keys} keys");
+        let rows: usize = batches.iter().map(|b| b.postings.len()).sum();
+        println!("phases: read {read:.2} s, parse {parse:.2} s, {rows} posting rows");
     }
     let t = Instant::now();
     let n = custodia_server::audit::index_log(&store, i64::MAX)

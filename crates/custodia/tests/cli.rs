@@ -812,7 +812,7 @@ fn audit_verify_finds_every_kind_of_tampering() {
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
             .await
             .unwrap();
-        let n = sqlx::query("DELETE FROM audit_index_keys WHERE (key, seq) = (SELECT key, seq FROM audit_index_keys ORDER BY seq DESC LIMIT 1)")
+        let n = sqlx::query("DELETE FROM audit_index_keys WHERE (key, word) = (SELECT key, word FROM audit_index_keys ORDER BY word DESC LIMIT 1)")
             .execute(&pool)
             .await
             .unwrap();
