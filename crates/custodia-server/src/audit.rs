@@ -155,11 +155,10 @@ impl AuditLog {
         log.last_signed
             .store(last, std::sync::atomic::Ordering::Relaxed);
         log.catch_up().await.map_err(|e| e.to_string())?;
-        // SQLite: the investigation index's own indexer (below), and the batches the audit
-        // thread appended, handed to it so that it need not read them back.
+        // The investigation index's indexer (SQLite: its own, below), and the batches the
+        // appender appended, handed to it so that it need not read them back.
         let indexer = store.audit_indexer().map_err(|e| e.to_string())?;
         let (handoff, handed) = std::sync::mpsc::sync_channel::<(i64, Vec<Vec<u8>>)>(256);
-        let handoff = indexer.is_some().then_some(handoff);
         match store.audit_appender().map_err(|e| e.to_string())? {
             // SQLite: a thread of its own appends with its own connection — no hand-off
             // to an async task and from it to sqlx's connection thread per batch.
@@ -186,9 +185,9 @@ impl AuditLog {
                                 if let (Some(first_seq), Some(log)) = (first_seq, weak.upgrade()) {
                                     log.grow_from_written(first_seq, &events);
                                 }
-                                if let (Some(first_seq), Some(to)) = (first_seq, &handoff) {
+                                if let Some(first_seq) = first_seq {
                                     // Full (the indexer is behind): it reads them back later.
-                                    let _ = to.try_send((first_seq, events));
+                                    let _ = handoff.try_send((first_seq, events));
                                 }
                             }
                             // After the events queued before it: their requests are answered
@@ -203,7 +202,7 @@ impl AuditLog {
                     .store(true, std::sync::atomic::Ordering::Relaxed);
             }
             None => {
-                tokio::spawn(append_loop(store.clone(), rx, log.stats.clone()));
+                tokio::spawn(append_loop(store.clone(), rx, log.stats.clone(), handoff));
             }
         }
         // The investigation index follows the log a second behind, in the background.
@@ -229,18 +228,23 @@ impl AuditLog {
                     })
                     .map_err(|e| e.to_string())?;
             }
+            // PostgreSQL (and memory): a task writes through the store, and the parsing runs
+            // on a thread at the lowest priority.
             None => {
+                let niced = Niced::start()?;
+                let handed = Arc::new(std::sync::Mutex::new((Pending::default(), handed)));
                 tokio::spawn(async move {
-                    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                    // Four times a second: what is handed over meanwhile stays under the cap.
+                    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
                     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     loop {
                         tick.tick().await;
                         let Some(log) = weak.upgrade() else { break };
-                        if let Err(e) = index_log(&log.store, 100_000).await {
-                            tracing::warn!(target: "custodia::audit", error = %e, "could not index the audit log");
-                        }
-                        if let Ok(upto) = log.store.audit_index_upto().await {
-                            indexed.store(upto, std::sync::atomic::Ordering::Relaxed);
+                        match index_async(&log.store, &niced, &handed, 100_000).await {
+                            Ok(upto) => indexed.store(upto, std::sync::atomic::Ordering::Relaxed),
+                            Err(e) => {
+                                tracing::warn!(target: "custodia::audit", error = %e, "could not index the audit log")
+                            }
                         }
                     }
                 });
@@ -444,14 +448,23 @@ impl AuditLog {
 
 /// Group commit: takes whatever is queued (up to a batch), appends it in one transaction,
 /// then answers every waiting request.
-async fn append_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, stats: Arc<AuditStats>) {
+async fn append_loop(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Job>,
+    stats: Arc<AuditStats>,
+    handoff: std::sync::mpsc::SyncSender<(i64, Vec<Vec<u8>>)>,
+) {
     while let Some(first) = rx.recv().await {
         let (events, waiting, head) = take_batch(first, &mut rx);
         if !events.is_empty() {
             let t = std::time::Instant::now();
             let appended = store.append_audit(&events).await;
             slow_commit(t, events.len());
+            let first_seq = appended.as_ref().ok().copied();
             answer(waiting, appended, &stats);
+            if let Some(first_seq) = first_seq {
+                let _ = handoff.try_send((first_seq, events));
+            }
         }
         if let Some((row, done)) = head {
             let _ = done.send(store.insert_audit_head(&row).await);
@@ -1152,6 +1165,87 @@ fn index_blocking(
     }
 }
 
+/// [`index_log`] for the indexing task: the events the appender handed over where they
+/// continue the index, else read back; parsed on the low-priority thread. Returns the mark
+/// reached.
+async fn index_async(
+    store: &Arc<dyn Store>,
+    niced: &Niced,
+    handed: &HandedOver,
+    max: i64,
+) -> custodia_store::Result<i64> {
+    let mut done = 0;
+    loop {
+        let from = store.audit_index_upto().await?;
+        let h = handed.clone();
+        let run = niced
+            .run(move || {
+                let mut h = h.lock().ok()?;
+                let (pending, rx) = &mut *h;
+                while let Ok((first, events)) = rx.try_recv() {
+                    pending.add(first, events);
+                }
+                let run = pending.run_from(from)?;
+                let (last, n) = (run.last()?.0, run.len() as i64);
+                Some((last, n, index_batch(&run)))
+            })
+            .await
+            .flatten();
+        let (last, n, batch, was_handed) = match run {
+            Some((last, n, batch)) => (last, n, batch, true),
+            None => {
+                let events = store.audit_events(from, INDEX_BATCH).await?;
+                let Some(last) = events.last().map(|e| e.0) else {
+                    return Ok(from);
+                };
+                let n = events.len() as i64;
+                let Some(batch) = niced.run(move || index_batch(&events)).await else {
+                    return Ok(from);
+                };
+                (last, n, batch, false)
+            }
+        };
+        if store.write_audit_index(from, last + 1, batch).await? {
+            done += n;
+        }
+        if (!was_handed && n < INDEX_BATCH) || done >= max {
+            return store.audit_index_upto().await;
+        }
+    }
+}
+
+type HandedOver = Arc<std::sync::Mutex<(Pending, std::sync::mpsc::Receiver<(i64, Vec<Vec<u8>>)>)>>;
+
+/// A thread at the lowest priority that runs the closures it is given, one at a time.
+struct Niced(std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>);
+
+impl Niced {
+    fn start() -> Result<Niced, String> {
+        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        std::thread::Builder::new()
+            .name("custodia-audit-index".into())
+            .spawn(move || {
+                lower_priority();
+                while let Ok(job) = rx.recv() {
+                    job();
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Niced(tx))
+    }
+
+    /// `f`'s result; `None` if the thread is gone.
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.0
+            .send(Box::new(move || {
+                let _ = tx.send(f());
+            }))
+            .ok()?;
+        rx.await.ok()
+    }
+}
+
 /// Events the audit thread handed to the indexer, by sequence number, until indexed.
 #[derive(Default)]
 struct Pending(std::collections::BTreeMap<i64, Vec<u8>>);
@@ -1171,10 +1265,7 @@ impl Pending {
             let left = until.saturating_duration_since(std::time::Instant::now());
             match from.recv_timeout(left) {
                 Ok((first, events)) => {
-                    if self.0.len() + events.len() > PENDING_CAP {
-                        self.0.clear();
-                    }
-                    self.0.extend((first..).zip(events));
+                    self.add(first, events);
                     if self.0.len() as i64 >= INDEX_BATCH {
                         return;
                     }
@@ -1187,6 +1278,14 @@ impl Pending {
                 }
             }
         }
+    }
+
+    /// Keeps a handed-over batch (forgetting everything kept when that would pass the cap).
+    fn add(&mut self, first: i64, events: Vec<Vec<u8>>) {
+        if self.0.len() + events.len() > PENDING_CAP {
+            self.0.clear();
+        }
+        self.0.extend((first..).zip(events));
     }
 
     /// The events from `from` on without a gap (at most a batch), taken out; `None` when the

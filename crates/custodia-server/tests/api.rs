@@ -873,12 +873,13 @@ async fn audit_index(s: &Server) {
     )
     .await
     .is_empty());
-    assert_eq!(
+    // (The background indexer may have indexed the investigations' own events since.)
+    assert!(
         custodia_server::audit::check_index(store.as_ref())
             .await
             .unwrap()
-            .indexed,
-        indexed
+            .indexed
+            >= indexed
     );
     // Delete the entry of one event: searches no longer find it, the check names it.
     let hidden = by_record[0];
