@@ -964,6 +964,20 @@ async fn audit_index(s: &Server) {
         .await
         .unwrap();
     assert!(c.indexed >= indexed);
+    // Emptied and rebuilt (`audit reindex`), with the server's indexer running meanwhile.
+    on_index(
+        s,
+        "UPDATE audit_index_blocks SET max_ms = min_ms WHERE block = 1",
+    )
+    .await;
+    store.reset_audit_index().await.unwrap();
+    custodia_server::audit::index_log(&store, i64::MAX)
+        .await
+        .unwrap();
+    let c = custodia_server::audit::check_index(store.as_ref())
+        .await
+        .unwrap();
+    assert!(c.indexed >= indexed);
 }
 
 /// Proofs over a log of several 1,024-event chunks (made from the chunk hashes and three

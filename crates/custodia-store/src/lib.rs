@@ -324,6 +324,9 @@ pub trait Store: Send + Sync + 'static {
     /// one transaction; `false`, writing nothing, when the mark was not at `from` (another
     /// node indexed them meanwhile).
     async fn write_audit_index(&self, from: i64, to: i64, batch: AuditIndexBatch) -> Result<bool>;
+    /// Empties the index and puts its mark back to the start, in one transaction (it is then
+    /// built again from the log).
+    async fn reset_audit_index(&self) -> Result<()>;
     /// Sequence numbers in `[lo, hi)` that carry every one of `keys` (at least one), ascending,
     /// from at most `words` words of the first key (the first key drives the search: put the
     /// rarest first); with where to go on from when that limit was reached.

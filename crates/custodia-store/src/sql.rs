@@ -325,6 +325,10 @@ impl SqliteStore {
         &self.index_read
     }
 
+    fn index_writer(&self) -> &sqlx::SqlitePool {
+        &self.index
+    }
+
     fn audit_indexer_impl(&self) -> Result<Option<Box<dyn AuditIndexer>>> {
         match (&self.index_path, &self.audit_path) {
             (Some(index), Some(audit)) => Ok(Some(Box::new(crate::direct::IndexWriter::indexer(
@@ -483,6 +487,10 @@ impl PgStore {
 
     fn index_reader(&self) -> &sqlx::PgPool {
         &self.read
+    }
+
+    fn index_writer(&self) -> &sqlx::PgPool {
+        &self.write
     }
 
     fn audit_indexer_impl(&self) -> Result<Option<Box<dyn AuditIndexer>>> {
@@ -1524,6 +1532,19 @@ macro_rules! sql_store {
                 batch: AuditIndexBatch,
             ) -> Result<bool> {
                 self.write_audit_index_impl(from, to, batch).await
+            }
+
+            async fn reset_audit_index(&self) -> Result<()> {
+                let mut tx = self.index_writer().begin().await?;
+                for sql in [
+                    "UPDATE audit_index_state SET upto = 0 WHERE id = 1",
+                    "DELETE FROM audit_index_keys",
+                    "DELETE FROM audit_index_blocks",
+                ] {
+                    sqlx::query(sql).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn audit_index_find(

@@ -211,6 +211,17 @@ fn head_row(line: &str) -> Option<custodia_store::AuditHeadRow> {
     })
 }
 
+/// `custodia audit reindex`: empties the investigation index and indexes the whole log again.
+pub async fn reindex(cfg: &Config) -> Result<ExitCode, String> {
+    let store = open(cfg).await?;
+    store.reset_audit_index().await.map_err(|e| e.to_string())?;
+    let n = custodia_server::audit::index_log(&store, i64::MAX)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("reindexed: {n} events");
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn export(cfg: &Config, out: &Path) -> Result<ExitCode, String> {
     let store = open(cfg).await?;
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;

@@ -189,6 +189,12 @@ enum AuditCmd {
         #[arg(long, conflicts_with = "offline")]
         index: bool,
     },
+    /// Rebuild the investigation index from the log (after `audit verify --index` found it
+    /// altered). Safe while servers run: they index on from where this leaves it.
+    Reindex {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// Stream events as JSON lines (`{"seq":N,"event":{…}}`) and/or to syslog, for a SIEM.
     Tail {
         #[command(flatten)]
@@ -337,6 +343,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Cmd::Audit {
             cmd: AuditCmd::Export { config, out },
         } => audit::export(&config.load()?, &out).await,
+        Cmd::Audit {
+            cmd: AuditCmd::Reindex { config },
+        } => audit::reindex(&config.load()?).await,
         Cmd::Audit {
             cmd:
                 AuditCmd::Tail {

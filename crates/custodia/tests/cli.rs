@@ -824,6 +824,19 @@ fn audit_verify_finds_every_kind_of_tampering() {
     let (code, stdout) = verify(&hidden, &["--index"]);
     assert_eq!(code, Some(1), "{stdout}");
     assert!(stdout.contains("\nFAILED: index: event "), "{stdout}");
+    // `audit reindex` builds it again from the log.
+    let db = format!("sqlite://{}", hidden.join("custodia.db").display());
+    let out = custodia(&["audit", "reindex", "--database", &db])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && text.starts_with("reindexed: "),
+        "{text}"
+    );
+    let (code, stdout) = verify(&hidden, &["--index"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("\nindex OK: "), "{stdout}");
 
     // `audit tail` prints every event as a JSON line and forwards it to syslog (RFC 5424
     // over TCP, octet counting).
