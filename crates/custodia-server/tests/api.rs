@@ -800,6 +800,26 @@ async fn on_index(s: &Server, sql: &str) {
     }
 }
 
+/// Sets or clears the index entry of event `seq` under `key`: a posting row holds 64 events,
+/// bit `seq % 64` of word `seq / 64`.
+async fn index_bit(s: &Server, key: i64, seq: i64, set: bool) {
+    let (word, bit) = custodia_store::audit_index_bit(seq);
+    let sql = if set {
+        format!(
+            "INSERT INTO audit_index_keys (key, word, bits) \
+             VALUES ({key}, {word}, CAST('{bit}' AS BIGINT)) \
+             ON CONFLICT (key, word) DO UPDATE SET bits = audit_index_keys.bits | excluded.bits"
+        )
+    } else {
+        format!(
+            "UPDATE audit_index_keys SET bits = bits & CAST('{}' AS BIGINT) \
+             WHERE key = {key} AND word = {word}",
+            !bit
+        )
+    };
+    on_index(s, &sql).await;
+}
+
 /// The investigation index: searches through it answer what a scan of the log answers
 /// (filters alone and combined, time ranges, pages); an entry deleted from it hides its event
 /// — so searches do go through it — and the check names that event; an entry added to it
@@ -884,17 +904,7 @@ async fn audit_index(s: &Server) {
     // Delete the entry of one event: searches no longer find it, the check names it.
     let hidden = by_record[0];
     let key = custodia_audit::index::key("record", &customer);
-    // Posting rows hold 64 events each: bit `seq % 64` of word `seq / 64`.
-    let (hidden_word, hidden_bit) = custodia_store::audit_index_bit(hidden);
-    on_index(
-        s,
-        &format!(
-            "UPDATE audit_index_keys SET bits = bits & CAST('{}' AS BIGINT) \
-             WHERE key = {key} AND word = {hidden_word}",
-            !hidden_bit
-        ),
-    )
-    .await;
+    index_bit(s, key, hidden, false).await;
     assert_eq!(
         investigate(s, &inv, &format!("record={customer}")).await,
         by_record[1..]
@@ -909,24 +919,8 @@ async fn audit_index(s: &Server) {
     // Put it back, and add an entry for an event not about this customer: it is not
     // answered (each event is checked as read from the log), and the check counts it.
     let other = expect(&|e| e.actor == "proof-test")[0];
-    let (other_word, other_bit) = custodia_store::audit_index_bit(other);
-    on_index(
-        s,
-        &format!(
-            "UPDATE audit_index_keys SET bits = bits | CAST('{hidden_bit}' AS BIGINT) \
-             WHERE key = {key} AND word = {hidden_word}"
-        ),
-    )
-    .await;
-    on_index(
-        s,
-        &format!(
-            "INSERT INTO audit_index_keys (key, word, bits) \
-             VALUES ({key}, {other_word}, CAST('{other_bit}' AS BIGINT)) \
-             ON CONFLICT (key, word) DO UPDATE SET bits = audit_index_keys.bits | excluded.bits"
-        ),
-    )
-    .await;
+    index_bit(s, key, hidden, true).await;
+    index_bit(s, key, other, true).await;
     assert_eq!(
         investigate(s, &inv, &format!("record={customer}")).await,
         by_record
@@ -935,15 +929,7 @@ async fn audit_index(s: &Server) {
         .await
         .unwrap_err();
     assert!(err.starts_with("the index holds "), "{err}");
-    on_index(
-        s,
-        &format!(
-            "UPDATE audit_index_keys SET bits = bits & CAST('{}' AS BIGINT) \
-             WHERE key = {key} AND word = {other_word}",
-            !other_bit
-        ),
-    )
-    .await;
+    index_bit(s, key, other, false).await;
     // A block's time range narrowed (events hidden from time-range searches) is found too.
     on_index(
         s,
@@ -956,28 +942,25 @@ async fn audit_index(s: &Server) {
     assert!(err.starts_with("the time range of block 1 "), "{err}");
     on_index(s, "DELETE FROM audit_index_blocks WHERE block = 1").await;
     on_index(s, "UPDATE audit_index_state SET upto = 1024").await;
-    // Indexed again from event 1,024 on; every check holds.
-    custodia_server::audit::index_log(&store, i64::MAX)
-        .await
-        .unwrap();
-    let c = custodia_server::audit::check_index(store.as_ref())
-        .await
-        .unwrap();
-    assert!(c.indexed >= indexed);
-    // Emptied and rebuilt (`audit reindex`), with the server's indexer running meanwhile.
-    on_index(
-        s,
-        "UPDATE audit_index_blocks SET max_ms = min_ms WHERE block = 1",
-    )
-    .await;
-    store.reset_audit_index().await.unwrap();
-    custodia_server::audit::index_log(&store, i64::MAX)
-        .await
-        .unwrap();
-    let c = custodia_server::audit::check_index(store.as_ref())
-        .await
-        .unwrap();
-    assert!(c.indexed >= indexed);
+    // Indexed again from event 1,024 on; then emptied and rebuilt (`audit reindex`), with the
+    // server's indexer running meanwhile. Every check holds after each.
+    for reset in [false, true] {
+        if reset {
+            on_index(
+                s,
+                "UPDATE audit_index_blocks SET max_ms = min_ms WHERE block = 1",
+            )
+            .await;
+            store.reset_audit_index().await.unwrap();
+        }
+        custodia_server::audit::index_log(&store, i64::MAX)
+            .await
+            .unwrap();
+        let c = custodia_server::audit::check_index(store.as_ref())
+            .await
+            .unwrap();
+        assert!(c.indexed >= indexed);
+    }
 }
 
 /// Proofs over a log of several 1,024-event chunks (made from the chunk hashes and three

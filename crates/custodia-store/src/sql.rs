@@ -87,6 +87,18 @@ pub struct PgStore {
     audit_next: std::sync::Mutex<Option<i64>>,
 }
 
+/// A pool of one connection kept open: one writer per SQLite file (queueing in the pool
+/// beats `SQLITE_BUSY` retries). No ping before each acquire: a local file cannot drop off the
+/// network, and the ping is a round trip through sqlx's worker thread on every query.
+fn single_writer() -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .test_before_acquire(false)
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+}
+
 impl SqliteStore {
     pub async fn open(url: &str) -> Result<Self> {
         let opts = SqliteConnectOptions::from_str(url)?
@@ -99,28 +111,14 @@ impl SqliteStore {
             .pragma("temp_store", "MEMORY")
             .pragma("wal_autocheckpoint", "16384");
         let in_memory = url.contains(":memory:");
-        // No ping before each acquire: a local file cannot drop off the network, and the
-        // ping is a full round trip through sqlx's worker thread on every query.
-        let write = SqlitePoolOptions::new()
-            .test_before_acquire(false)
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(opts.clone())
-            .await?;
+        let write = single_writer().connect_with(opts.clone()).await?;
         Self::migrate(&write).await?;
         let (audit, audit_read, index, index_read) = if in_memory {
             (write.clone(), write.clone(), write.clone(), write.clone())
         } else {
             let file = audit_file(opts.get_filename());
             let audit_opts = opts.clone().filename(&file);
-            let audit = SqlitePoolOptions::new()
-                .test_before_acquire(false)
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
+            let audit = single_writer()
                 .connect_with(audit_opts.clone().synchronous(SqliteSynchronous::Full))
                 .await?;
             Self::migrate_with(&audit, AUDIT_MIGRATIONS).await?;
@@ -131,14 +129,7 @@ impl SqliteStore {
                 .connect_with(audit_opts.read_only(true))
                 .await?;
             let index_opts = opts.clone().filename(audit_index_file(opts.get_filename()));
-            let index = SqlitePoolOptions::new()
-                .test_before_acquire(false)
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(index_opts.clone())
-                .await?;
+            let index = single_writer().connect_with(index_opts.clone()).await?;
             Self::migrate_with(&index, AUDIT_INDEX_MIGRATIONS).await?;
             let index_read = SqlitePoolOptions::new()
                 .test_before_acquire(false)
@@ -497,7 +488,7 @@ impl PgStore {
         Ok(None)
     }
 
-    /// The entries travel as two arrays: one statement text for every batch, prepared once.
+    /// The postings travel as three arrays: one statement text for every batch, prepared once.
     async fn write_audit_index_impl(
         &self,
         from: i64,
