@@ -1440,3 +1440,93 @@ pub async fn check_index(store: &dyn Store) -> Result<IndexCheck, String> {
         entries,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: i64, actor: &str, record: &str) -> (i64, Vec<u8>) {
+        let e = Event {
+            time_ms: 1_795_543_247_000 + seq * 10,
+            actor: actor.into(),
+            actor_kind: "user".into(),
+            action: "read".into(),
+            record_ids: vec![record.into()],
+            outcome: "ok".into(),
+            ..Default::default()
+        };
+        (seq, e.canonical())
+    }
+
+    #[test]
+    fn postings_hold_one_bit_per_event_in_words_of_64() {
+        use custodia_audit::index::key;
+        let events: Vec<_> = [62, 63, 64, 65, 1100]
+            .into_iter()
+            .map(|s| event(s, if s == 64 { "b" } else { "a" }, &format!("r{s}")))
+            .collect();
+        let b = index_batch(&events);
+        let posting = |k: i64, word: i64| {
+            b.postings
+                .iter()
+                .find(|p| p.0 == k && p.1 == word)
+                .map(|p| p.2 as u64)
+        };
+        let a = key("actor", "a");
+        assert_eq!(posting(a, 0), Some((1 << 62) | (1 << 63)));
+        assert_eq!(posting(a, 1), Some(1 << 1)); // 65
+        assert_eq!(posting(a, 17), Some(1 << (1100 - 17 * 64)));
+        assert_eq!(posting(key("actor", "b"), 1), Some(1)); // 64
+        assert_eq!(posting(key("action", "read"), 1), Some(0b11));
+        assert_eq!(posting(key("record", "r63"), 0), Some(1 << 63));
+        // One posting per (key, word), in key order; four entries per event (no purpose).
+        let mut keys: Vec<_> = b.postings.iter().map(|p| (p.0, p.1)).collect();
+        keys.dedup();
+        assert_eq!(keys.len(), b.postings.len());
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(entries_in(&b.postings), 5 * 4);
+        // Time blocks of 1,024 events: events 62–65 in block 0, 1,100 in block 1.
+        assert_eq!(
+            b.blocks,
+            [
+                (0, 1_795_543_247_620, 1_795_543_247_650),
+                (1, 1_795_543_258_000, 1_795_543_258_000)
+            ]
+        );
+    }
+
+    #[test]
+    fn handed_over_events_are_taken_without_gaps_and_capped() {
+        let batch = |first: i64, n: usize| (first, (0..n).map(|i| vec![i as u8]).collect());
+        let mut p = Pending::default();
+        let (f, e) = batch(0, 10);
+        p.add(f, e);
+        let (f, e) = batch(20, 5);
+        p.add(f, e);
+        // Not handed over from 0 on: read back instead.
+        assert!(p.run_from(-1).is_none());
+        let run = p.run_from(0).unwrap();
+        assert_eq!(
+            run.iter().map(|e| e.0).collect::<Vec<_>>(),
+            (0..10).collect::<Vec<_>>()
+        );
+        // 10–19 are another node's: not here.
+        assert!(p.run_from(10).is_none());
+        // Past 20, what is older than the mark is dropped.
+        assert_eq!(p.run_from(22).unwrap().len(), 3);
+        assert!(p.0.is_empty());
+        // Past the cap, what was kept is forgotten (it is read back later).
+        let (f, e) = batch(100, PENDING_CAP - 5);
+        p.add(f, e);
+        let (f, e) = batch(100 + PENDING_CAP as i64 - 5, 10);
+        p.add(f, e);
+        assert_eq!(p.0.len(), 10);
+        assert!(p.run_from(100).is_none());
+        // A batch at most per run.
+        let (f, e) = batch(0, INDEX_BATCH as usize + 7);
+        let mut p = Pending::default();
+        p.add(f, e);
+        assert_eq!(p.run_from(0).unwrap().len(), INDEX_BATCH as usize);
+        assert_eq!(p.run_from(INDEX_BATCH).unwrap().len(), 7);
+    }
+}
