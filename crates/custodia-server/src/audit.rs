@@ -219,12 +219,14 @@ impl AuditLog {
                     .spawn(move || {
                         lower_priority();
                         let mut pending = Pending::default();
+                        // First what the log holds already (at start), then what is handed
+                        // over.
                         while weak.strong_count() > 0 {
-                            pending.gather(&handed, std::time::Duration::from_secs(1));
                             match index_blocking(indexer.as_mut(), &mut pending, 100_000) {
                                 Ok(upto) => indexed.store(upto, std::sync::atomic::Ordering::Relaxed),
                                 Err(e) => tracing::warn!(target: "custodia::audit", error = %e, "could not index the audit log"),
                             }
+                            pending.gather(&handed, std::time::Duration::from_secs(1));
                         }
                     })
                     .map_err(|e| e.to_string())?;
@@ -234,6 +236,7 @@ impl AuditLog {
             None => {
                 let niced = Niced::start()?;
                 let handed = Arc::new(std::sync::Mutex::new((Pending::default(), handed)));
+                let mut waited = None;
                 tokio::spawn(async move {
                     // Four times a second: what is handed over meanwhile stays under the cap.
                     let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
@@ -241,7 +244,7 @@ impl AuditLog {
                     loop {
                         tick.tick().await;
                         let Some(log) = weak.upgrade() else { break };
-                        match index_async(&log.store, &niced, &handed, 100_000).await {
+                        match index_async(&log.store, &niced, &handed, &mut waited, 100_000).await {
                             Ok(upto) => indexed.store(upto, std::sync::atomic::Ordering::Relaxed),
                             Err(e) => {
                                 tracing::warn!(target: "custodia::audit", error = %e, "could not index the audit log")
@@ -1168,11 +1171,14 @@ fn index_blocking(
 
 /// [`index_log`] for the indexing task: the events the appender handed over where they
 /// continue the index, else read back; parsed on the low-priority thread. Returns the mark
-/// reached.
+/// reached. Events at the mark that were not handed over are most likely another node's,
+/// which that node indexes from memory: they are read back only if the mark is still there
+/// a round later (`waited`), so that nodes do not all read and parse each other's events.
 async fn index_async(
     store: &Arc<dyn Store>,
     niced: &Niced,
     handed: &HandedOver,
+    waited: &mut Option<i64>,
     max: i64,
 ) -> custodia_store::Result<i64> {
     let mut done = 0;
@@ -1194,6 +1200,10 @@ async fn index_async(
             .flatten();
         let (last, n, batch, was_handed) = match run {
             Some((last, n, batch)) => (last, n, batch, true),
+            None if *waited != Some(from) => {
+                *waited = Some(from);
+                return Ok(from);
+            }
             None => {
                 let events = store.audit_events(from, INDEX_BATCH).await?;
                 let Some(last) = events.last().map(|e| e.0) else {

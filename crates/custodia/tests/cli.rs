@@ -991,6 +991,7 @@ fn kill_loop(database: Option<&str>, rounds: usize) {
     let config = config.to_str().unwrap().to_string();
     let mut key = None;
     let mut acknowledged: Vec<String> = vec![];
+    let mut indexed = 0u64;
     for round in 0..rounds {
         let s = start(
             custodia(&["serve", "--config", &config, "--listen", "127.0.0.1:0"]),
@@ -1035,7 +1036,15 @@ fn kill_loop(database: Option<&str>, rounds: usize) {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "round {round}: {stdout}");
         assert!(stdout.contains("\nindex OK: "), "round {round}: {stdout}");
+        indexed = stdout
+            .split("\nindex OK: ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap();
     }
+    // The servers' indexers got somewhere between the kills.
+    assert!(indexed > 0, "nothing was indexed in {rounds} rounds");
     let out = custodia(&["audit", "tail", "--config", &config])
         .output()
         .unwrap();
