@@ -155,10 +155,8 @@ impl AuditLog {
         log.last_signed
             .store(last, std::sync::atomic::Ordering::Relaxed);
         log.catch_up().await.map_err(|e| e.to_string())?;
-        // The investigation index's indexer (SQLite: its own, below), and the batches the
-        // appender appended, handed to it so that it need not read them back.
-        let indexer = store.audit_indexer().map_err(|e| e.to_string())?;
-        // Room for ~100 ms of group commits at full load, between two looks of the indexer.
+        // The batches the appender appended are handed to the indexer (below), so that it
+        // need not read them back. Room for ~4 indexer rounds of group commits at full load.
         let (handoff, handed) = std::sync::mpsc::sync_channel::<(i64, Vec<Vec<u8>>)>(1024);
         match store.audit_appender().map_err(|e| e.to_string())? {
             // SQLite: a thread of its own appends with its own connection — no hand-off
@@ -206,54 +204,28 @@ impl AuditLog {
                 tokio::spawn(append_loop(store.clone(), rx, log.stats.clone(), handoff));
             }
         }
-        // The investigation index follows the log a second behind, in the background.
+        // The investigation index follows the log, a quarter of a second behind: a task
+        // writes through the store, and the parsing runs on a thread at the lowest priority.
         let weak = Arc::downgrade(&log);
         let indexed = log.stats.indexed.clone();
-        match indexer {
-            // SQLite: on a thread of its own at the lowest priority, so that under full load
-            // requests get the CPU and the index falls behind (searches scan what it has not
-            // reached), catching up when load eases.
-            Some(mut indexer) => {
-                std::thread::Builder::new()
-                    .name("custodia-audit-index".into())
-                    .spawn(move || {
-                        lower_priority();
-                        let mut pending = Pending::default();
-                        // First what the log holds already (at start), then what is handed
-                        // over.
-                        while weak.strong_count() > 0 {
-                            match index_blocking(indexer.as_mut(), &mut pending, 100_000) {
-                                Ok(upto) => indexed.store(upto, std::sync::atomic::Ordering::Relaxed),
-                                Err(e) => tracing::warn!(target: "custodia::audit", error = %e, "could not index the audit log"),
-                            }
-                            pending.gather(&handed, std::time::Duration::from_secs(1));
-                        }
-                    })
-                    .map_err(|e| e.to_string())?;
-            }
-            // PostgreSQL (and memory): a task writes through the store, and the parsing runs
-            // on a thread at the lowest priority.
-            None => {
-                let niced = Niced::start()?;
-                let handed = Arc::new(std::sync::Mutex::new((Pending::default(), handed)));
-                let mut waited = None;
-                tokio::spawn(async move {
-                    // Four times a second: what is handed over meanwhile stays under the cap.
-                    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
-                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                    loop {
-                        tick.tick().await;
-                        let Some(log) = weak.upgrade() else { break };
-                        match index_async(&log.store, &niced, &handed, &mut waited, 100_000).await {
-                            Ok(upto) => indexed.store(upto, std::sync::atomic::Ordering::Relaxed),
-                            Err(e) => {
-                                tracing::warn!(target: "custodia::audit", error = %e, "could not index the audit log")
-                            }
-                        }
+        let niced = Niced::start()?;
+        let handed = Arc::new(std::sync::Mutex::new((Pending::default(), handed)));
+        let mut waited = None;
+        tokio::spawn(async move {
+            // Four times a second: what is handed over meanwhile stays under the cap.
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(log) = weak.upgrade() else { break };
+                match index_async(&log.store, &niced, &handed, &mut waited, 100_000).await {
+                    Ok(upto) => indexed.store(upto, std::sync::atomic::Ordering::Relaxed),
+                    Err(e) => {
+                        tracing::warn!(target: "custodia::audit", error = %e, "could not index the audit log")
                     }
-                });
+                }
             }
-        }
+        });
         let weak = Arc::downgrade(&log);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -1143,32 +1115,6 @@ fn entries_in(postings: &[(i64, i64, i64)]) -> i64 {
         .sum()
 }
 
-/// [`index_log`] on a blocking indexer (its own connections); returns the mark reached.
-fn index_blocking(
-    indexer: &mut dyn custodia_store::AuditIndexer,
-    pending: &mut Pending,
-    max: i64,
-) -> custodia_store::Result<i64> {
-    let mut done = 0;
-    loop {
-        let from = indexer.upto()?;
-        let (events, handed) = match pending.run_from(from) {
-            Some(run) => (run, true),
-            None => (indexer.events(from, INDEX_BATCH)?, false),
-        };
-        let Some(last) = events.last().map(|e| e.0) else {
-            return Ok(from);
-        };
-        let n = events.len() as i64;
-        if indexer.write(from, last + 1, &index_batch(&events))? {
-            done += n;
-        }
-        if (!handed && n < INDEX_BATCH) || done >= max {
-            return indexer.upto();
-        }
-    }
-}
-
 /// [`index_log`] for the indexing task: the events the appender handed over where they
 /// continue the index, else read back; parsed on the low-priority thread. Returns the mark
 /// reached. Events at the mark that were not handed over are most likely another node's,
@@ -1265,28 +1211,6 @@ struct Pending(std::collections::BTreeMap<i64, Vec<u8>>);
 const PENDING_CAP: usize = 20_000;
 
 impl Pending {
-    /// Takes what the audit thread hands over for `wait`, or until a batch's worth is there.
-    /// It looks every 50 ms rather than waiting on the channel, which would wake it for every
-    /// group commit (thousands a second). (No difference in `bench/http.sh` throughput
-    /// either way, within its noise.)
-    fn gather(
-        &mut self,
-        from: &std::sync::mpsc::Receiver<(i64, Vec<Vec<u8>>)>,
-        wait: std::time::Duration,
-    ) {
-        let until = std::time::Instant::now() + wait;
-        loop {
-            while let Ok((first, events)) = from.try_recv() {
-                self.add(first, events);
-            }
-            let left = until.saturating_duration_since(std::time::Instant::now());
-            if self.0.len() as i64 >= INDEX_BATCH || left.is_zero() {
-                return;
-            }
-            std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
-        }
-    }
-
     /// Keeps a handed-over batch (forgetting everything kept when that would pass the cap).
     fn add(&mut self, first: i64, events: Vec<Vec<u8>>) {
         if self.0.len() + events.len() > PENDING_CAP {

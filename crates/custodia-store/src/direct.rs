@@ -398,13 +398,11 @@ fn insert_keys_sql(rows: usize) -> String {
     sql
 }
 
-/// Writes the audit log's investigation index file with rusqlite: prepared statements, one
-/// row per execution, on a blocking thread. Through sqlx each batch was a statement of
-/// thousands of bound values, built, prepared and copied anew: most of the indexer's time.
+/// Writes the audit log's investigation index file with rusqlite: prepared statements of 64
+/// postings, on a blocking thread. Through sqlx each batch was a statement of thousands of
+/// bound values, built, prepared and copied anew: most of the indexer's time.
 pub(crate) struct IndexWriter {
     conn: Connection,
-    /// The audit file, read-only, for [`crate::AuditIndexer`] (opened on first use).
-    audit: Option<(PathBuf, Option<Connection>)>,
 }
 
 impl IndexWriter {
@@ -413,14 +411,7 @@ impl IndexWriter {
             path,
             "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384;",
         )?;
-        Ok(IndexWriter { conn, audit: None })
-    }
-
-    /// A writer that also reads the log from `audit` (the audit file): an indexer.
-    pub(crate) fn indexer(path: &Path, audit: &Path) -> Result<Self> {
-        let mut w = Self::open(path)?;
-        w.audit = Some((audit.to_path_buf(), None));
-        Ok(w)
+        Ok(IndexWriter { conn })
     }
 
     /// [`crate::Store::write_audit_index`].
@@ -473,47 +464,5 @@ impl IndexWriter {
         }
         tx.commit().map_err(direct_error)?;
         Ok(true)
-    }
-}
-
-impl crate::AuditIndexer for IndexWriter {
-    fn upto(&mut self) -> Result<i64> {
-        self.conn
-            .prepare_cached("SELECT upto FROM audit_index_state WHERE id = 1")
-            .and_then(|mut st| st.query_row([], |r| r.get(0)))
-            .map_err(direct_error)
-    }
-
-    fn events(&mut self, from: i64, limit: i64) -> Result<Vec<(i64, Vec<u8>)>> {
-        let Some((path, conn)) = &mut self.audit else {
-            return Ok(vec![]);
-        };
-        if conn.is_none() {
-            let c = Connection::open_with_flags(
-                &*path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                    | OpenFlags::SQLITE_OPEN_URI,
-            )
-            .map_err(direct_error)?;
-            c.busy_timeout(Duration::from_secs(10))
-                .map_err(direct_error)?;
-            *conn = Some(c);
-        }
-        let conn = conn.as_ref().expect("opened above");
-        let mut st = conn
-            .prepare_cached(
-                "SELECT seq, event FROM audit_events WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
-            )
-            .map_err(direct_error)?;
-        let rows = st
-            .query_map((from, limit), |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(direct_error)?;
-        rows.collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(direct_error)
-    }
-
-    fn write(&mut self, from: i64, to: i64, batch: &crate::AuditIndexBatch) -> Result<bool> {
-        IndexWriter::write(self, from, to, batch)
     }
 }

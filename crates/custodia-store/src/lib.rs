@@ -314,12 +314,6 @@ pub trait Store: Send + Sync + 'static {
     /// The investigation index of the audit log (derived, not trusted; see
     /// `migrations/0004_audit_index.sql`): events below the returned sequence number are in it.
     async fn audit_index_upto(&self) -> Result<i64>;
-    /// A blocking indexer for a thread of its own, where the backend has one (SQLite, not in
-    /// memory): reads the log and writes the index without the async runtime, so that the
-    /// thread can run at a low priority.
-    fn audit_indexer(&self) -> Result<Option<Box<dyn AuditIndexer>>> {
-        Ok(None)
-    }
     /// Adds the entries of the events `[from, to)` and moves the mark from `from` to `to`, in
     /// one transaction; `false`, writing nothing, when the mark was not at `from` (another
     /// node indexed them meanwhile).
@@ -374,17 +368,6 @@ pub fn audit_index_bit(seq: i64) -> (i64, i64) {
 pub struct AuditIndexBatch {
     pub postings: Vec<(i64, i64, i64)>,
     pub blocks: Vec<(i64, i64, i64)>,
-}
-
-/// See [`Store::audit_indexer`]: the investigation index's upkeep, blocking, on a connection
-/// of its own.
-pub trait AuditIndexer: Send {
-    /// [`Store::audit_index_upto`].
-    fn upto(&mut self) -> Result<i64>;
-    /// [`Store::audit_events`].
-    fn events(&mut self, from: i64, limit: i64) -> Result<Vec<(i64, Vec<u8>)>>;
-    /// [`Store::write_audit_index`].
-    fn write(&mut self, from: i64, to: i64, batch: &AuditIndexBatch) -> Result<bool>;
 }
 
 /// See [`Store::audit_appender`].

@@ -69,8 +69,6 @@ pub struct SqliteStore {
     direct: Option<crate::direct::Reader>,
     /// The audit file, for [`Store::audit_appender`]; none in memory.
     audit_path: Option<std::path::PathBuf>,
-    /// The audit index's file, for [`Store::audit_indexer`]; none in memory.
-    index_path: Option<std::path::PathBuf>,
     /// The next audit sequence number, when known (another process appending to the same
     /// file makes an insert collide; then it is read again).
     audit_next: std::sync::Mutex<Option<i64>>,
@@ -139,7 +137,6 @@ impl SqliteStore {
             (audit, audit_read, index, index_read)
         };
         let audit_path = (!in_memory).then(|| audit_file(opts.get_filename()));
-        let index_path = (!in_memory).then(|| audit_index_file(opts.get_filename()));
         let index_direct = if in_memory {
             None
         } else {
@@ -170,7 +167,6 @@ impl SqliteStore {
             index_direct,
             direct,
             audit_path,
-            index_path,
             audit_next: std::sync::Mutex::new(None),
         })
     }
@@ -318,15 +314,6 @@ impl SqliteStore {
 
     fn index_writer(&self) -> &sqlx::SqlitePool {
         &self.index
-    }
-
-    fn audit_indexer_impl(&self) -> Result<Option<Box<dyn AuditIndexer>>> {
-        match (&self.index_path, &self.audit_path) {
-            (Some(index), Some(audit)) => Ok(Some(Box::new(crate::direct::IndexWriter::indexer(
-                index, audit,
-            )?))),
-            _ => Ok(None),
-        }
     }
 
     async fn write_audit_index_impl(
@@ -482,10 +469,6 @@ impl PgStore {
 
     fn index_writer(&self) -> &sqlx::PgPool {
         &self.write
-    }
-
-    fn audit_indexer_impl(&self) -> Result<Option<Box<dyn AuditIndexer>>> {
-        Ok(None)
     }
 
     /// The postings travel as three arrays: one statement text for every batch, prepared once.
@@ -1503,10 +1486,6 @@ macro_rules! sql_store {
                     }
                 }
                 Ok(out)
-            }
-
-            fn audit_indexer(&self) -> Result<Option<Box<dyn AuditIndexer>>> {
-                self.audit_indexer_impl()
             }
 
             async fn audit_index_upto(&self) -> Result<i64> {
