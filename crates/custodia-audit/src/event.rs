@@ -118,11 +118,16 @@ impl EventRef<'_> {
 impl Event {
     /// The canonical bytes hashed into the tree.
     pub fn canonical(&self) -> Vec<u8> {
+        self.with_ref(|e| e.canonical())
+    }
+
+    /// `f` of this event borrowed.
+    pub fn with_ref<T>(&self, f: impl FnOnce(&EventRef<'_>) -> T) -> T {
         fn pairs(m: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
             m.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
         }
         let (fields, searched) = (pairs(&self.fields), pairs(&self.searched));
-        EventRef {
+        f(&EventRef {
             time_ms: self.time_ms,
             actor: &self.actor,
             actor_kind: &self.actor_kind,
@@ -138,8 +143,7 @@ impl Event {
             purpose: self.purpose.as_deref(),
             reason: self.reason.as_deref(),
             outcome: &self.outcome,
-        }
-        .canonical()
+        })
     }
 
     pub fn from_canonical(bytes: &[u8]) -> Option<Event> {

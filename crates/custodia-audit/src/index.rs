@@ -5,6 +5,7 @@
 //! every event it names is checked against the filter again — so a hash shared by two values
 //! costs a read, never a wrong answer.
 
+use crate::event::EventRef;
 use serde::Deserialize;
 use std::borrow::Cow;
 
@@ -48,20 +49,58 @@ pub fn key(kind: &str, value: &str) -> i64 {
 /// those; the index leaves them out).
 pub fn entry(event: &[u8]) -> Option<Entry> {
     let e: Indexed = serde_json::from_slice(event).ok()?;
-    let mut keys = Vec::with_capacity(4 + e.record_ids.len());
-    keys.push(key("actor", &e.actor));
-    keys.push(key("action", &e.action));
-    keys.push(key("outcome", &e.outcome));
-    if let Some(p) = &e.purpose {
-        keys.push(key("purpose", p));
-    }
-    keys.extend(e.record_ids.iter().map(|r| key("record", r)));
-    keys.sort_unstable();
-    keys.dedup();
-    Some(Entry {
+    let ids = e.record_ids.iter().map(|r| r.as_ref());
+    let filters = Filters {
         time_ms: e.time_ms,
-        keys,
-    })
+        actor: &e.actor,
+        action: &e.action,
+        outcome: &e.outcome,
+        purpose: e.purpose.as_deref(),
+    };
+    Some(filters.entry(ids))
+}
+
+/// The entry of an event not yet stored, from the fields its stored form will hold: what
+/// [`entry`] finds in that form. The audit thread hands these to the indexer, which then
+/// need not parse the events it was handed.
+pub fn entry_of(e: &EventRef<'_>) -> Entry {
+    let filters = Filters {
+        time_ms: e.time_ms,
+        actor: e.actor,
+        action: e.action,
+        outcome: e.outcome,
+        purpose: e.purpose,
+    };
+    filters.entry(e.record_ids.iter().map(String::as_str))
+}
+
+/// The filter values of an event besides its record ids.
+struct Filters<'a> {
+    time_ms: i64,
+    actor: &'a str,
+    action: &'a str,
+    outcome: &'a str,
+    purpose: Option<&'a str>,
+}
+
+impl Filters<'_> {
+    /// The one place an event's keys are made.
+    fn entry<'r>(&self, record_ids: impl ExactSizeIterator<Item = &'r str>) -> Entry {
+        let mut keys = Vec::with_capacity(4 + record_ids.len());
+        keys.push(key("actor", self.actor));
+        keys.push(key("action", self.action));
+        keys.push(key("outcome", self.outcome));
+        if let Some(p) = self.purpose {
+            keys.push(key("purpose", p));
+        }
+        keys.extend(record_ids.map(|r| key("record", r)));
+        keys.sort_unstable();
+        keys.dedup();
+        Entry {
+            time_ms: self.time_ms,
+            keys,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -83,6 +122,8 @@ mod tests {
             ..Default::default()
         };
         let entry = entry(&e.canonical()).expect("an event");
+        // Made before storing, from the borrowed event: the same entry.
+        assert_eq!(e.with_ref(entry_of), entry);
         assert_eq!(entry.time_ms, 1_795_543_247_000);
         let mut want = vec![
             key("action", "read"),

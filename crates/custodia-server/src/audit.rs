@@ -6,6 +6,7 @@
 use crate::error::ApiError;
 use axum::http::StatusCode;
 use custodia_audit::event::{Event, EventRef};
+use custodia_audit::index::{entry_of, Entry};
 use custodia_audit::merkle::{Hash, HashAlg};
 use custodia_audit::sth::{unhex, PublicKey, SigAlg, TreeSigner};
 use custodia_audit::verify::Frontier;
@@ -23,7 +24,9 @@ const BATCH: usize = 1000;
 /// What the appender is handed: an event to append (and who waits for its sequence
 /// number), or a signed tree head to store.
 enum Job {
-    Event(Vec<u8>, oneshot::Sender<Result<i64, ()>>),
+    /// The event's canonical bytes and its index entry (made from the borrowed event, so
+    /// that the indexer need not parse the bytes).
+    Event(Vec<u8>, Entry, oneshot::Sender<Result<i64, ()>>),
     Head(AuditHeadRow, oneshot::Sender<custodia_store::Result<bool>>),
 }
 
@@ -157,7 +160,7 @@ impl AuditLog {
         log.catch_up().await.map_err(|e| e.to_string())?;
         // The batches the appender appended are handed to the indexer (below), so that it
         // need not read them back. Room for ~4 indexer rounds of group commits at full load.
-        let (handoff, handed) = std::sync::mpsc::sync_channel::<(i64, Vec<Vec<u8>>)>(1024);
+        let (handoff, handed) = std::sync::mpsc::sync_channel::<(i64, Vec<Entry>)>(1024);
         match store.audit_appender().map_err(|e| e.to_string())? {
             // SQLite: a thread of its own appends with its own connection — no hand-off
             // to an async task and from it to sqlx's connection thread per batch.
@@ -169,7 +172,7 @@ impl AuditLog {
                     .name("custodia-audit".into())
                     .spawn(move || {
                         while let Some(first) = rx.blocking_recv() {
-                            let (events, waiting, head) = take_batch(first, &mut rx);
+                            let (events, entries, waiting, head) = take_batch(first, &mut rx);
                             if !events.is_empty() {
                                 let t = std::time::Instant::now();
                                 let appended = appender.append(&events);
@@ -186,7 +189,7 @@ impl AuditLog {
                                 }
                                 if let Some(first_seq) = first_seq {
                                     // Full (the indexer is behind): it reads them back later.
-                                    let _ = handoff.try_send((first_seq, events));
+                                    let _ = handoff.try_send((first_seq, entries));
                                 }
                             }
                             // After the events queued before it: their requests are answered
@@ -308,15 +311,16 @@ impl AuditLog {
 
     /// Appends one event durably; the caller must not answer before this returns `Ok`.
     pub async fn record(&self, e: &Event) -> Result<i64, ApiError> {
-        self.record_canonical(e.canonical()).await
+        let (bytes, entry) = e.with_ref(|e| (e.canonical(), entry_of(e)));
+        self.record_canonical(bytes, entry).await
     }
 
     /// The same for an event with borrowed strings (the data paths: no `Event` built).
     pub async fn record_ref(&self, e: &EventRef<'_>) -> Result<i64, ApiError> {
-        self.record_canonical(e.canonical()).await
+        self.record_canonical(e.canonical(), entry_of(e)).await
     }
 
-    async fn record_canonical(&self, bytes: Vec<u8>) -> Result<i64, ApiError> {
+    async fn record_canonical(&self, bytes: Vec<u8>, entry: Entry) -> Result<i64, ApiError> {
         let (done, wait) = oneshot::channel();
         let unavailable = || {
             ApiError::new(
@@ -326,7 +330,7 @@ impl AuditLog {
             )
         };
         self.tx
-            .send(Job::Event(bytes, done))
+            .send(Job::Event(bytes, entry, done))
             .await
             .map_err(|_| unavailable())?;
         wait.await
@@ -428,10 +432,10 @@ async fn append_loop(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<Job>,
     stats: Arc<AuditStats>,
-    handoff: std::sync::mpsc::SyncSender<(i64, Vec<Vec<u8>>)>,
+    handoff: std::sync::mpsc::SyncSender<(i64, Vec<Entry>)>,
 ) {
     while let Some(first) = rx.recv().await {
-        let (events, waiting, head) = take_batch(first, &mut rx);
+        let (events, entries, waiting, head) = take_batch(first, &mut rx);
         if !events.is_empty() {
             let t = std::time::Instant::now();
             let appended = store.append_audit(&events).await;
@@ -439,7 +443,7 @@ async fn append_loop(
             let first_seq = appended.as_ref().ok().copied();
             answer(waiting, appended, &stats);
             if let Some(first_seq) = first_seq {
-                let _ = handoff.try_send((first_seq, events));
+                let _ = handoff.try_send((first_seq, entries));
             }
         }
         if let Some((row, done)) = head {
@@ -452,17 +456,15 @@ type Waiting = Vec<oneshot::Sender<Result<i64, ()>>>;
 
 /// The first job and whatever events are queued after it, up to a batch; a tree head met on
 /// the way ends the batch and is returned to be stored after it.
-fn take_batch(
-    first: Job,
-    rx: &mut mpsc::Receiver<Job>,
-) -> (Vec<Vec<u8>>, Waiting, Option<HeadJob>) {
-    let (mut events, mut waiting) = (vec![], vec![]);
+fn take_batch(first: Job, rx: &mut mpsc::Receiver<Job>) -> Batch {
+    let (mut events, mut entries, mut waiting) = (vec![], vec![], vec![]);
     let mut next = Some(first);
     while let Some(job) = next.take() {
         match job {
-            Job::Head(row, done) => return (events, waiting, Some((row, done))),
-            Job::Event(e, done) => {
+            Job::Head(row, done) => return (events, entries, waiting, Some((row, done))),
+            Job::Event(e, entry, done) => {
                 events.push(e);
+                entries.push(entry);
                 waiting.push(done);
             }
         }
@@ -470,8 +472,12 @@ fn take_batch(
             next = rx.try_recv().ok();
         }
     }
-    (events, waiting, None)
+    (events, entries, waiting, None)
 }
+
+/// A group commit's events, their index entries, their requests, and a tree head to store
+/// after them.
+type Batch = (Vec<Vec<u8>>, Vec<Entry>, Waiting, Option<HeadJob>);
 
 /// Logs a group commit that kept its requests waiting past 50 ms (an fsync stuck behind the
 /// disk: the latency tail of every audited request).
@@ -1073,18 +1079,25 @@ pub async fn search_events(
     })
 }
 
-/// Events indexed per transaction.
-const INDEX_BATCH: i64 = 5000;
+/// Events indexed per transaction. Each transaction rewrites the last page of every key it
+/// touches, so fewer, larger ones write fewer pages per entry (5,000 until 2026-12-04).
+const INDEX_BATCH: i64 = 20_000;
 
 /// What indexing these events (in sequence order) adds.
 pub fn index_batch(events: &[(i64, Vec<u8>)]) -> custodia_store::AuditIndexBatch {
+    let entries: Vec<(i64, Entry)> = events
+        .iter()
+        .filter_map(|(seq, bytes)| Some((*seq, custodia_audit::index::entry(bytes)?)))
+        .collect();
+    index_entries(&entries)
+}
+
+/// What indexing these entries (in sequence order) adds.
+fn index_entries(entries: &[(i64, Entry)]) -> custodia_store::AuditIndexBatch {
     let mut b = custodia_store::AuditIndexBatch::default();
-    let mut keyed: Vec<(i64, i64)> = Vec::with_capacity(events.len() * 6);
-    for (seq, bytes) in events {
-        let Some(entry) = custodia_audit::index::entry(bytes) else {
-            continue;
-        };
-        keyed.extend(entry.keys.into_iter().map(|k| (k, *seq)));
+    let mut keyed: Vec<(i64, i64)> = Vec::with_capacity(entries.len() * 6);
+    for (seq, entry) in entries {
+        keyed.extend(entry.keys.iter().map(|k| (*k, *seq)));
         let (block, t) = (seq / custodia_store::AUDIT_INDEX_BLOCK, entry.time_ms);
         match b.blocks.last_mut() {
             Some(last) if last.0 == block => {
@@ -1140,7 +1153,7 @@ async fn index_async(
                 }
                 let run = pending.run_from(from)?;
                 let (last, n) = (run.last()?.0, run.len() as i64);
-                Some((last, n, index_batch(&run)))
+                Some((last, n, index_entries(&run)))
             })
             .await
             .flatten();
@@ -1171,7 +1184,7 @@ async fn index_async(
     }
 }
 
-type HandedOver = Arc<std::sync::Mutex<(Pending, std::sync::mpsc::Receiver<(i64, Vec<Vec<u8>>)>)>>;
+type HandedOver = Arc<std::sync::Mutex<(Pending, std::sync::mpsc::Receiver<(i64, Vec<Entry>)>)>>;
 
 /// A thread at the lowest priority that runs the closures it is given, one at a time.
 struct Niced(std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>);
@@ -1205,14 +1218,14 @@ impl Niced {
 
 /// Events the audit thread handed to the indexer, by sequence number, until indexed.
 #[derive(Default)]
-struct Pending(std::collections::BTreeMap<i64, Vec<u8>>);
+struct Pending(std::collections::BTreeMap<i64, Entry>);
 
-/// Events kept for the indexer at most (~12 MB); past that it reads them back.
-const PENDING_CAP: usize = 20_000;
+/// Entries kept for the indexer at most (~6 MB); past that it reads the events back.
+const PENDING_CAP: usize = 50_000;
 
 impl Pending {
     /// Keeps a handed-over batch (forgetting everything kept when that would pass the cap).
-    fn add(&mut self, first: i64, events: Vec<Vec<u8>>) {
+    fn add(&mut self, first: i64, events: Vec<Entry>) {
         if self.0.len() + events.len() > PENDING_CAP {
             self.0.clear();
         }
@@ -1221,7 +1234,7 @@ impl Pending {
 
     /// The events from `from` on without a gap (at most a batch), taken out; `None` when the
     /// event at `from` was not handed over (another node's, or dropped).
-    fn run_from(&mut self, from: i64) -> Option<Vec<(i64, Vec<u8>)>> {
+    fn run_from(&mut self, from: i64) -> Option<Vec<(i64, Entry)>> {
         self.0 = self.0.split_off(&from);
         let mut run = vec![];
         let mut next = from;
@@ -1379,8 +1392,8 @@ pub async fn check_index(store: &dyn Store) -> Result<IndexCheck, String> {
 mod tests {
     use super::*;
 
-    fn event(seq: i64, actor: &str, record: &str) -> (i64, Vec<u8>) {
-        let e = Event {
+    fn event_at(seq: i64, actor: &str, record: &str) -> Event {
+        Event {
             time_ms: 1_795_543_247_000 + seq * 10,
             actor: actor.into(),
             actor_kind: "user".into(),
@@ -1388,18 +1401,30 @@ mod tests {
             record_ids: vec![record.into()],
             outcome: "ok".into(),
             ..Default::default()
-        };
-        (seq, e.canonical())
+        }
+    }
+
+    fn event(seq: i64, actor: &str, record: &str) -> (i64, Vec<u8>) {
+        (seq, event_at(seq, actor, record).canonical())
     }
 
     #[test]
     fn postings_hold_one_bit_per_event_in_words_of_64() {
         use custodia_audit::index::key;
+        let actor = |s| if s == 64 { "b" } else { "a" };
         let events: Vec<_> = [62, 63, 64, 65, 1100]
             .into_iter()
-            .map(|s| event(s, if s == 64 { "b" } else { "a" }, &format!("r{s}")))
+            .map(|s| event(s, actor(s), &format!("r{s}")))
             .collect();
         let b = index_batch(&events);
+        // Entries made before storing (handed over by the audit thread) index alike.
+        let made: Vec<_> = [62, 63, 64, 65, 1100]
+            .into_iter()
+            .map(|s| {
+                (s, event_at(s, actor(s), &format!("r{s}")).with_ref(entry_of))
+            })
+            .collect();
+        assert_eq!(index_entries(&made), b);
         let posting = |k: i64, word: i64| {
             b.postings
                 .iter()
@@ -1431,7 +1456,13 @@ mod tests {
 
     #[test]
     fn handed_over_events_are_taken_without_gaps_and_capped() {
-        let batch = |first: i64, n: usize| (first, (0..n).map(|i| vec![i as u8]).collect());
+        let batch = |first: i64, n: usize| {
+            let entry = |i| Entry {
+                time_ms: i,
+                keys: vec![i],
+            };
+            (first, (0..n as i64).map(entry).collect())
+        };
         let mut p = Pending::default();
         let (f, e) = batch(0, 10);
         p.add(f, e);
