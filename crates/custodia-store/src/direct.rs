@@ -232,6 +232,58 @@ fn open_audit_writer(path: &Path) -> Result<Connection> {
     )
 }
 
+/// Bytes of the audit WAL written (as zeros) before the first append: as large as
+/// `journal_size_limit`, to which SQLite cuts it back after a restart.
+const WAL_PREFILL: u64 = 64 << 20;
+
+/// The WAL is prefilled only where the disk has this many times [`WAL_PREFILL`] free.
+const PREFILL_ROOM: u64 = 8;
+
+/// Extends the audit WAL with zeros to [`WAL_PREFILL`] bytes, under the write lock (no other
+/// connection, of this process or another, appends meanwhile), so that commits overwrite
+/// blocks the file already has. A commit that extends the file also changes its size, and
+/// then `fdatasync` writes the inode as well: on this kind of disk (ext4, virtio) a second
+/// synchronous write per group commit. SQLite reads a WAL's frames up to the first whose
+/// salt and checksum do not match, so zeros past the last frame are never taken for one (it
+/// leaves old frames past the end itself when it starts the WAL over). Best effort: on any
+/// error (a full disk) the WAL simply grows as it would have.
+fn prefill_wal(conn: &mut Connection, path: &Path, size: u64) {
+    let wal = {
+        let mut p = path.as_os_str().to_owned();
+        p.push("-wal");
+        std::path::PathBuf::from(p)
+    };
+    let fill = || -> std::io::Result<u64> {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::OpenOptions::new().write(true).open(&wal)?;
+        let mut at = file.metadata()?.len();
+        let fs = rustix::fs::fstatvfs(&file)?;
+        if fs.f_bavail.saturating_mul(fs.f_frsize) < PREFILL_ROOM * size {
+            return Err(std::io::Error::other("too little free space"));
+        }
+        let zeros = vec![0u8; 1 << 20];
+        let from = at;
+        while at < size {
+            let n = zeros.len().min((size - at) as usize);
+            file.write_all_at(&zeros[..n], at)?;
+            at += n as u64;
+        }
+        file.sync_data()?;
+        Ok(at - from)
+    };
+    let filled = rusqlite::Transaction::new(conn, rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .and_then(|tx| {
+            let filled = fill();
+            tx.rollback().map_err(|e| std::io::Error::other(e.to_string()))?;
+            filled
+        });
+    match filled {
+        Ok(bytes) => tracing::debug!(target: "custodia::audit", bytes, "audit WAL prefilled"),
+        Err(e) => tracing::info!(target: "custodia::audit", error = %e, "audit WAL not prefilled"),
+    }
+}
+
 /// Counts a restart of the audit WAL if it `restarted`, and logs the attempt.
 fn count_restart(
     counter: &std::sync::atomic::AtomicU64,
@@ -258,7 +310,9 @@ impl AuditAppender {
 
     /// With a WAL limit of `wal_limit` frames instead of [`WAL_LIMIT_FRAMES`] (tests).
     pub(crate) fn open_with(path: &Path, wal_limit: i64) -> Result<Self> {
-        let conn = open_audit_writer(path)?;
+        let mut conn = open_audit_writer(path)?;
+        // No larger than the WAL may grow before it is restarted (tests set small limits).
+        prefill_wal(&mut conn, path, WAL_PREFILL.min(wal_limit as u64 * 4096));
         let checkpoints = open_audit_writer(path)?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let restarts = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
