@@ -1421,7 +1421,10 @@ mod tests {
         let made: Vec<_> = [62, 63, 64, 65, 1100]
             .into_iter()
             .map(|s| {
-                (s, event_at(s, actor(s), &format!("r{s}")).with_ref(entry_of))
+                (
+                    s,
+                    event_at(s, actor(s), &format!("r{s}")).with_ref(entry_of),
+                )
             })
             .collect();
         assert_eq!(index_entries(&made), b);

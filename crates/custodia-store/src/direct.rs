@@ -275,7 +275,8 @@ fn prefill_wal(conn: &mut Connection, path: &Path, size: u64) {
         .map_err(|e| std::io::Error::other(e.to_string()))
         .and_then(|tx| {
             let filled = fill();
-            tx.rollback().map_err(|e| std::io::Error::other(e.to_string()))?;
+            tx.rollback()
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
             filled
         });
     match filled {
