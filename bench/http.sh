@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # HTTP read-path benchmark: GET of a 12-field record (decrypting every field) against a bare
 # axum handler on the same server returning a constant JSON body of the same size, both
-# driven by wrk on loopback in the same run. Then p99 at half the saturated rate, and RSS.
+# driven by wrk on loopback in the same run. Then p99 at half the saturated rate, the bare
+# handler again after a durable audit event (what the read adds beyond the audit), and RSS.
 #
 # Usage: [PERF=perf.data] [CUSTODIA_BIN=other/custodia] bench/http.sh [sqlite|postgres]   (postgres uses CUSTODIA_BENCH_PG, default
 #        postgres://postgres@127.0.0.1:5432, and creates/drops database custodia_bench)
@@ -118,6 +119,12 @@ for _ in 1 2; do
   PCONNS=$(awk -v c="$PCONNS" -v h="$HALF" -v r="$PROBE" 'BEGIN {n = int(c * h / r + 0.5); print (n < 2 ? 2 : n)}')
 done
 HALF_OUT=$(run "$READ_URL" "$DELAY" "$PCONNS")
+# The bare handler again, after appending a read-shaped audit event durably, as every read
+# does: what the read path costs beyond the audit (#4's fail-closed rule applies to both).
+T3=$(ticks)
+AUDITED_OUT=$(run "http://127.0.0.1:$PORT/bench/constant-audited")
+T4=$(ticks)
+AUDITED_RATE=$(echo "$AUDITED_OUT" | rate)
 
 echo "backend              : $BACKEND"
 echo "body size            : record $SIZE bytes, constant $CSIZE bytes"
@@ -132,4 +139,6 @@ echo "paced run            : target $HALF req/s ($PCONNS connections, ${DELAY} m
 RESTART_MS=$(sed 's/\x1b\[[0-9;]*m//g' "$DIR/server.out" | { grep "audit WAL restart" || true; } | sed -E 's/.* ms=([0-9.]+).*/\1/' | sort -n)
 echo "audit WAL restarts   : $(echo "$RESTART_MS" | grep -c . || true), longest $(echo "$RESTART_MS" | tail -1 | awk '{printf "%.1f", $1}') ms"
 sed 's/\x1b\[[0-9;]*m//g' "$DIR/server.out" | grep -E "slow tree head|slow audit|audit WAL" | cut -c1-200 || true
+echo "audited bare handler : $AUDITED_RATE req/s (p99 $(echo "$AUDITED_OUT" | p99)), server CPU $(cpu_per_req "$T3" "$T4" "$AUDITED_OUT") µs per request"
+awk -v a="$READ_RATE" -v b="$AUDITED_RATE" -v c="$CONST_RATE" 'BEGIN {printf "ratio to audited bare: %.2f (the audited bare handler itself: %.2f of the bare one)\n", a / b, b / c}'
 echo "server RSS           : idle ${IDLE_RSS} MB, peak under load ${HIGH_RSS} MB"

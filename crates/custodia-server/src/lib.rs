@@ -37,7 +37,8 @@ use utoipa::OpenApi;
 pub struct ServerConfig {
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
-    /// Size of the constant body of `GET /bench/constant`; the route exists only when set.
+    /// Size of the constant body of `GET /bench/constant` and `GET /bench/constant-audited`;
+    /// the routes exist only when set.
     pub bench_body_bytes: Option<usize>,
     pub auth: auth::AuthConfig,
     pub quotas: custodia_policy::quota::QuotaConfig,
@@ -222,7 +223,12 @@ pub fn router(
         .route("/v1/auth/login", post(admin::login))
         .merge(protected);
     if cfg.bench_body_bytes.is_some() {
-        app = app.route("/bench/constant", get(handlers::bench_constant));
+        app = app
+            .route("/bench/constant", get(handlers::bench_constant))
+            .route(
+                "/bench/constant-audited",
+                get(handlers::bench_constant_audited),
+            );
     }
     app.fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {

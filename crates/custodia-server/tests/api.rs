@@ -1274,6 +1274,48 @@ async fn slow_requests_time_out() {
     s.finish().await;
 }
 
+/// The benchmark's reference routes exist only with `bench_body_bytes`; the audited one
+/// appends one read-shaped event (ids and field modes, no values) before answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_routes_exist_only_when_asked() {
+    let plain = Server::boot(None).await;
+    for path in ["/bench/constant", "/bench/constant-audited"] {
+        let (st, _, _) = plain
+            .send(plain.http.get(format!("{}{path}", plain.base)))
+            .await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{path} without bench_body_bytes");
+    }
+    plain.finish().await;
+    let s = Server::boot_with(
+        None,
+        ServerConfig {
+            bench_body_bytes: Some(767),
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    let store = custodia_store::open(&s.url).await.unwrap();
+    let before = store.audit_count().await.unwrap();
+    let mut bodies = vec![];
+    for path in ["/bench/constant", "/bench/constant-audited"] {
+        let resp = s
+            .http
+            .get(format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        bodies.push(resp.bytes().await.unwrap());
+    }
+    assert_eq!(bodies[0].len(), 767);
+    assert_eq!(bodies[0], bodies[1]);
+    let events = store.audit_events(before, 10).await.unwrap();
+    assert_eq!(events.len(), 1, "one event for the audited route only");
+    let e = custodia_audit::event::Event::from_canonical(&events[0].1).unwrap();
+    assert_eq!((e.action.as_str(), e.fields.len()), ("read", 12));
+    s.finish().await;
+}
+
 #[test]
 fn schema_example_is_valid() {
     let s = CollectionSchema::from_toml(CUSTOMERS_TOML).unwrap();

@@ -120,7 +120,8 @@ struct ServeArgs {
     /// With --dev: how many synthetic customers to load.
     #[arg(long, default_value_t = 10_000)]
     dev_records: usize,
-    /// Adds GET /bench/constant returning a constant body of this many bytes (benchmarks).
+    /// Adds GET /bench/constant returning a constant body of this many bytes, and
+    /// GET /bench/constant-audited, the same after a durable audit event (benchmarks).
     #[arg(long, hide = true)]
     bench_body_bytes: Option<usize>,
 }
