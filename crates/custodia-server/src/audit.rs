@@ -158,8 +158,9 @@ impl AuditLog {
         log.last_signed
             .store(last, std::sync::atomic::Ordering::Relaxed);
         log.catch_up().await.map_err(|e| e.to_string())?;
-        // The batches the appender appended are handed to the indexer (below), so that it
-        // need not read them back. Room for ~4 indexer rounds of group commits at full load.
+        // The index entries of the batches the appender appended are handed to the indexer
+        // (below), so that it need not read those events back nor parse them. Room for ~4
+        // indexer rounds of group commits at full load.
         let (handoff, handed) = std::sync::mpsc::sync_channel::<(i64, Vec<Entry>)>(1024);
         match store.audit_appender().map_err(|e| e.to_string())? {
             // SQLite: a thread of its own appends with its own connection — no hand-off
@@ -208,7 +209,8 @@ impl AuditLog {
             }
         }
         // The investigation index follows the log, a quarter of a second behind: a task
-        // writes through the store, and the parsing runs on a thread at the lowest priority.
+        // writes through the store; its postings are built (and events read back are parsed)
+        // on a thread at the lowest priority.
         let weak = Arc::downgrade(&log);
         let indexed = log.stats.indexed.clone();
         let niced = Niced::start()?;
@@ -1128,11 +1130,12 @@ fn entries_in(postings: &[(i64, i64, i64)]) -> i64 {
         .sum()
 }
 
-/// [`index_log`] for the indexing task: the events the appender handed over where they
-/// continue the index, else read back; parsed on the low-priority thread. Returns the mark
-/// reached. Events at the mark that were not handed over are most likely another node's,
-/// which that node indexes from memory: they are read back only if the mark is still there
-/// a round later (`waited`), so that nodes do not all read and parse each other's events.
+/// [`index_log`] for the indexing task: the entries the appender handed over where they
+/// continue the index, else events read back and parsed; postings built on the low-priority
+/// thread. Returns the mark reached. Events at the mark that were not handed over are most
+/// likely another node's, which that node indexes from memory: they are read back only if
+/// the mark is still there a round later (`waited`), so that nodes do not all read and parse
+/// each other's events.
 async fn index_async(
     store: &Arc<dyn Store>,
     niced: &Niced,
