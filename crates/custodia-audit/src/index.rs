@@ -61,8 +61,8 @@ pub fn entry(event: &[u8]) -> Option<Entry> {
 }
 
 /// The entry of an event not yet stored, from the fields its stored form will hold: what
-/// [`entry`] finds in that form. The audit thread hands these to the indexer, which then
-/// need not parse the events it was handed.
+/// [`entry`] finds in that form. The appender (SQLite's audit thread, PostgreSQL's append
+/// task) hands these to the indexer, which then need not parse the events it was handed.
 pub fn entry_of(e: &EventRef<'_>) -> Entry {
     let filters = Filters {
         time_ms: e.time_ms,

@@ -162,7 +162,13 @@ impl AuditLog {
         // (below), so that it need not read those events back nor parse them. Room for ~4
         // indexer rounds of group commits at full load.
         let (handoff, handed) = std::sync::mpsc::sync_channel::<(i64, Vec<Entry>)>(1024);
-        match store.audit_appender().map_err(|e| e.to_string())? {
+        // (Opening it writes up to 64 MB into its WAL: not on a runtime thread.)
+        let opening = store.clone();
+        let appender = tokio::task::spawn_blocking(move || opening.audit_appender())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        match appender {
             // SQLite: a thread of its own appends with its own connection — no hand-off
             // to an async task and from it to sqlx's connection thread per batch.
             Some(mut appender) => {
@@ -216,17 +222,28 @@ impl AuditLog {
         let niced = Niced::start()?;
         let handed = Arc::new(std::sync::Mutex::new((Pending::default(), handed)));
         let mut waited = None;
+        let mut failing = None;
         tokio::spawn(async move {
-            // Four times a second: what is handed over meanwhile stays under the cap.
+            // Four times a second. At the highest append rates more than `PENDING_CAP` entries
+            // can arrive in between: those past the cap are read back from the log.
             let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
                 let Some(log) = weak.upgrade() else { break };
                 match index_async(&log.store, &niced, &handed, &mut waited, 100_000).await {
-                    Ok(upto) => indexed.store(upto, std::sync::atomic::Ordering::Relaxed),
+                    Ok(upto) => {
+                        indexed.store(upto, std::sync::atomic::Ordering::Relaxed);
+                        if failing.take().is_some() {
+                            tracing::info!(target: "custodia::audit", "indexing the audit log again");
+                        }
+                    }
+                    // Said when it starts failing and once a minute while it does.
                     Err(e) => {
-                        tracing::warn!(target: "custodia::audit", error = %e, "could not index the audit log")
+                        if failing.is_none_or(|t: std::time::Instant| t.elapsed().as_secs() >= 60) {
+                            tracing::warn!(target: "custodia::audit", error = %e, "could not index the audit log");
+                            failing = Some(std::time::Instant::now());
+                        }
                     }
                 }
             }
@@ -954,8 +971,9 @@ const FOUND_WORDS: i64 = 64;
 /// The part of the log the investigation index covers is searched through it: the rarest
 /// filter's entries, each checked for the others, and a time range narrowed to the blocks of
 /// events it spans; only the events found are read. The rest of the log (what the indexer has
-/// not reached yet, at most a few seconds) is scanned. Every event is checked against the
-/// filter as read from the log, so a wrong index entry cannot add an event to the answer.
+/// not reached yet: a quarter of a second's events, more while appends outpace it) is
+/// scanned. Every event is checked against the filter as read from the log, so a wrong index
+/// entry cannot add an event to the answer; a mark past the log's end is not trusted.
 #[utoipa::path(get, path = "/v1/audit/events", security(("bearer" = [])), params(EventsQuery),
     responses((status = 200, body = AuditEventPage), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn events(
@@ -981,6 +999,25 @@ pub async fn search_events(
     q: &EventsQuery,
     use_index: bool,
 ) -> Result<AuditEventPage, ApiError> {
+    match search_once(store, q, use_index).await? {
+        Some(page) => Ok(page),
+        // The index was emptied while it was read (`audit reindex`): scan instead.
+        None => Ok(search_once(store, q, false)
+            .await?
+            .unwrap_or(AuditEventPage {
+                events: vec![],
+                next: None,
+            })),
+    }
+}
+
+/// [`search_events`]; `None` when the index's mark went back while the index was read (it
+/// was emptied meanwhile, and what was read of it may lack entries).
+async fn search_once(
+    store: &dyn Store,
+    q: &EventsQuery,
+    use_index: bool,
+) -> Result<Option<AuditEventPage>, ApiError> {
     let time = |field: &str, v: &Option<String>| -> Result<Option<i64>, ApiError> {
         match v {
             None => Ok(None),
@@ -995,7 +1032,7 @@ pub async fn search_events(
     if !(1..=1000).contains(&limit) {
         return Err(bad("limit", "limit must be between 1 and 1000"));
     }
-    let from = q.after.map_or(0, |a| a + 1).max(0);
+    let from = q.after.map_or(0, |a| a.saturating_add(1)).max(0);
     let filters = [
         ("actor", &q.actor),
         ("record", &q.record),
@@ -1018,11 +1055,24 @@ pub async fn search_events(
         out: vec![],
         next: None,
     };
-    let upto = if use_index {
+    let mut upto = if use_index {
         store.audit_index_upto().await.map_err(store_error)?
     } else {
         0
     };
+    // A mark past the log's last event (the log cut short, or the mark moved by hand) would
+    // leave the events appended below it out of both the index and the scan: scan it all.
+    if upto > 0
+        && store
+            .audit_events_at(&[upto - 1])
+            .await
+            .map_err(store_error)?
+            .is_empty()
+    {
+        tracing::error!(target: "custodia::audit", mark = upto,
+            "the audit index's mark is past the log's end; searching without the index (run `custodia audit verify --index`)");
+        upto = 0;
+    }
     // The indexed part, [lo, hi).
     let (mut lo, mut hi) = (from, upto);
     if since.is_some() || until.is_some() {
@@ -1060,10 +1110,18 @@ pub async fn search_events(
                 .audit_index_find(&keys, lo, hi, FOUND_WORDS)
                 .await
                 .map_err(store_error)?;
-            for (seq, bytes) in store.audit_events_at(&found).await.map_err(store_error)? {
-                if m.offer(seq, &bytes) {
-                    full = true;
-                    break;
+            // Read in slices of what the page still lacks (and one more, for `next`), so
+            // that a common value does not read thousands of events for a page of a few.
+            let mut rest = &found[..];
+            while !full && !rest.is_empty() {
+                let want = (m.limit + 1 - m.out.len()).max(16).min(rest.len());
+                let (now, later) = rest.split_at(want);
+                rest = later;
+                for (seq, bytes) in store.audit_events_at(now).await.map_err(store_error)? {
+                    if m.offer(seq, &bytes) {
+                        full = true;
+                        break;
+                    }
                 }
             }
             match next {
@@ -1072,13 +1130,16 @@ pub async fn search_events(
             }
         }
     }
+    if use_index && upto > 0 && store.audit_index_upto().await.map_err(store_error)? < upto {
+        return Ok(None);
+    }
     if !full {
         m.scan(store, from.max(upto), None).await?;
     }
-    Ok(AuditEventPage {
+    Ok(Some(AuditEventPage {
         events: m.out,
         next: m.next,
-    })
+    }))
 }
 
 /// Events indexed per transaction. Each transaction rewrites the last page of every key it
@@ -1101,13 +1162,7 @@ fn index_entries(entries: &[(i64, Entry)]) -> custodia_store::AuditIndexBatch {
     for (seq, entry) in entries {
         keyed.extend(entry.keys.iter().map(|k| (*k, *seq)));
         let (block, t) = (seq / custodia_store::AUDIT_INDEX_BLOCK, entry.time_ms);
-        match b.blocks.last_mut() {
-            Some(last) if last.0 == block => {
-                last.1 = last.1.min(t);
-                last.2 = last.2.max(t);
-            }
-            _ => b.blocks.push((block, t, t)),
-        }
+        add_block(&mut b.blocks, (block, t, t));
     }
     // In key order (each key's postings then land side by side in the index's tree), one
     // posting per key and word of 64 events.
@@ -1120,6 +1175,18 @@ fn index_entries(entries: &[(i64, Entry)]) -> custodia_store::AuditIndexBatch {
         }
     }
     b
+}
+
+/// Adds a block's time range `(block, earliest, latest)` to ranges in block order: widens the
+/// last one if it is the same block.
+fn add_block(blocks: &mut Vec<(i64, i64, i64)>, b: (i64, i64, i64)) {
+    match blocks.last_mut() {
+        Some(l) if l.0 == b.0 => {
+            l.1 = l.1.min(b.1);
+            l.2 = l.2.max(b.2);
+        }
+        _ => blocks.push(b),
+    }
 }
 
 /// The entries (events × keys) in postings.
@@ -1149,7 +1216,8 @@ async fn index_async(
         let h = handed.clone();
         let run = niced
             .run(move || {
-                let mut h = h.lock().ok()?;
+                // (Poisoned by a panic: what it holds is only a cache of the log.)
+                let mut h = h.lock().unwrap_or_else(|p| p.into_inner());
                 let (pending, rx) = &mut *h;
                 while let Ok((first, events)) = rx.try_recv() {
                     pending.add(first, events);
@@ -1169,6 +1237,15 @@ async fn index_async(
             None => {
                 let events = store.audit_events(from, INDEX_BATCH).await?;
                 let Some(last) = events.last().map(|e| e.0) else {
+                    if from > 0 && store.audit_events_at(&[from - 1]).await?.is_empty() {
+                        // Not indexing again until `audit reindex`; said once per mark.
+                        static SAID: std::sync::atomic::AtomicI64 =
+                            std::sync::atomic::AtomicI64::new(-1);
+                        if SAID.swap(from, std::sync::atomic::Ordering::Relaxed) != from {
+                            tracing::error!(target: "custodia::audit", mark = from,
+                                "the audit index's mark is past the log's end: the index is not kept up and searches scan the log; run `custodia audit verify --index` and `custodia audit reindex`");
+                        }
+                    }
                     return Ok(from);
                 };
                 let n = events.len() as i64;
@@ -1200,7 +1277,11 @@ impl Niced {
             .spawn(move || {
                 lower_priority();
                 while let Ok(job) = rx.recv() {
-                    job();
+                    // A job that panics fails alone (its caller gets `None`); the thread
+                    // goes on with the next.
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                        tracing::error!(target: "custodia::audit", "an audit index job panicked");
+                    }
                 }
             })
             .map_err(|e| e.to_string())?;
@@ -1227,12 +1308,12 @@ struct Pending(std::collections::BTreeMap<i64, Entry>);
 const PENDING_CAP: usize = 50_000;
 
 impl Pending {
-    /// Keeps a handed-over batch (forgetting everything kept when that would pass the cap).
+    /// Keeps a handed-over batch, unless that would pass the cap: then the batch is dropped
+    /// (read back later), and what is kept, the run the index continues with, stays.
     fn add(&mut self, first: i64, events: Vec<Entry>) {
-        if self.0.len() + events.len() > PENDING_CAP {
-            self.0.clear();
+        if self.0.len() + events.len() <= PENDING_CAP {
+            self.0.extend((first..).zip(events));
         }
-        self.0.extend((first..).zip(events));
     }
 
     /// The events from `from` on without a gap (at most a batch), taken out; `None` when the
@@ -1310,7 +1391,9 @@ pub async fn check_index(store: &dyn Store) -> Result<IndexCheck, String> {
             .await
             .map_err(|e| e.to_string())?;
         let Some(last) = events.last().map(|e| e.0) else {
-            break;
+            return Err(format!(
+                "the index's mark is at event {upto}, past the log's end (event {from} is missing)"
+            ));
         };
         let batch = index_batch(&events);
         let held = store
@@ -1335,13 +1418,7 @@ pub async fn check_index(store: &dyn Store) -> Result<IndexCheck, String> {
         }
         entries += entries_in(&batch.postings);
         for b in batch.blocks {
-            match blocks.last_mut() {
-                Some(l) if l.0 == b.0 => {
-                    l.1 = l.1.min(b.1);
-                    l.2 = l.2.max(b.2);
-                }
-                _ => blocks.push(b),
-            }
+            add_block(&mut blocks, b);
         }
         from = last + 1;
     }
@@ -1359,7 +1436,7 @@ pub async fn check_index(store: &dyn Store) -> Result<IndexCheck, String> {
     let block = custodia_store::AUDIT_INDEX_BLOCK;
     let stored_blocks: Vec<_> = stored_blocks
         .into_iter()
-        .filter(|b| b.0 * block < upto)
+        .filter(|b| b.0.saturating_mul(block) < upto)
         .collect();
     if stored_blocks.len() != blocks.len() {
         return Err(format!(
@@ -1486,13 +1563,19 @@ mod tests {
         // Past 20, what is older than the mark is dropped.
         assert_eq!(p.run_from(22).unwrap().len(), 3);
         assert!(p.0.is_empty());
-        // Past the cap, what was kept is forgotten (it is read back later).
+        // Past the cap, the batch that would pass it is dropped (it is read back later); the
+        // run kept, which the index continues with, stays.
         let (f, e) = batch(100, PENDING_CAP - 5);
         p.add(f, e);
         let (f, e) = batch(100 + PENDING_CAP as i64 - 5, 10);
         p.add(f, e);
-        assert_eq!(p.0.len(), 10);
-        assert!(p.run_from(100).is_none());
+        assert_eq!(p.0.len(), PENDING_CAP - 5);
+        assert_eq!(p.run_from(100).unwrap().len(), INDEX_BATCH as usize);
+        // Room again: kept, after the gap the dropped batch left.
+        let (f, e) = batch(100 + PENDING_CAP as i64 + 5, 3);
+        p.add(f, e);
+        assert_eq!(p.0.len(), PENDING_CAP - 5 - INDEX_BATCH as usize + 3);
+        p.0.clear();
         // A batch at most per run.
         let (f, e) = batch(0, INDEX_BATCH as usize + 7);
         let mut p = Pending::default();

@@ -961,6 +961,49 @@ async fn audit_index(s: &Server) {
             .unwrap();
         assert!(c.indexed >= indexed);
     }
+    // The mark moved past the log's end (the log cut short, or the mark set by hand): the
+    // check says so, and searches do not trust the index (events appended below such a mark
+    // would be in neither the index nor the scan) but still answer in full.
+    custodia_server::audit::index_log(&store, i64::MAX)
+        .await
+        .unwrap();
+    let end = store.audit_index_upto().await.unwrap();
+    on_index(
+        s,
+        &format!("UPDATE audit_index_state SET upto = {}", end + 5_000),
+    )
+    .await;
+    let err = custodia_server::audit::check_index(store.as_ref())
+        .await
+        .unwrap_err();
+    assert!(err.contains("past the log's end"), "{err}");
+    let later = s
+        .audit
+        .record(&custodia_audit::event::Event {
+            time_ms: 1_795_543_250_000,
+            actor: "t_cs".into(),
+            actor_kind: "user".into(),
+            action: "read".into(),
+            collection: Some("customers".into()),
+            record_ids: vec![customer.clone()],
+            purpose: Some("account_service".into()),
+            outcome: "ok".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(later < end + 5_000, "appended below the mark");
+    assert_eq!(
+        investigate(s, &inv, &format!("record={customer}")).await,
+        [by_record.clone(), vec![later]].concat()
+    );
+    store.reset_audit_index().await.unwrap();
+    custodia_server::audit::index_log(&store, i64::MAX)
+        .await
+        .unwrap();
+    custodia_server::audit::check_index(store.as_ref())
+        .await
+        .unwrap();
 }
 
 /// Proofs over a log of several 1,024-event chunks (made from the chunk hashes and three
@@ -1313,6 +1356,10 @@ async fn bench_routes_exist_only_when_asked() {
     assert_eq!(events.len(), 1, "one event for the audited route only");
     let e = custodia_audit::event::Event::from_canonical(&events[0].1).unwrap();
     assert_eq!((e.action.as_str(), e.fields.len()), ("read", 12));
+    assert_eq!(
+        (e.actor.as_str(), e.actor_kind.as_str()),
+        ("bench/constant-audited", "benchmark")
+    );
     s.finish().await;
 }
 

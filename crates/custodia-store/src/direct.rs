@@ -226,9 +226,11 @@ fn open_writer(path: &Path, pragmas: &str) -> Result<Connection> {
 fn open_audit_writer(path: &Path) -> Result<Connection> {
     open_writer(
         path,
-        "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0; \
-         PRAGMA journal_size_limit = 67108864; \
-         PRAGMA cache_size = -32768; PRAGMA secure_delete = ON;",
+        &format!(
+            "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0; \
+             PRAGMA journal_size_limit = {WAL_PREFILL}; \
+             PRAGMA cache_size = -32768; PRAGMA secure_delete = ON;"
+        ),
     )
 }
 

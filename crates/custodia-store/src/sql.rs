@@ -97,6 +97,16 @@ fn single_writer() -> SqlitePoolOptions {
         .max_lifetime(None)
 }
 
+/// Two read-only connections to a side file (the audit log, its index): searches and proofs
+/// read there without waiting for the file's single writer.
+async fn read_only_pool(opts: SqliteConnectOptions) -> Result<sqlx::SqlitePool> {
+    Ok(SqlitePoolOptions::new()
+        .test_before_acquire(false)
+        .max_connections(2)
+        .connect_with(opts.read_only(true))
+        .await?)
+}
+
 impl SqliteStore {
     pub async fn open(url: &str) -> Result<Self> {
         let opts = SqliteConnectOptions::from_str(url)?
@@ -121,19 +131,11 @@ impl SqliteStore {
                 .await?;
             Self::migrate_with(&audit, AUDIT_MIGRATIONS).await?;
             Self::move_audit_log(&write, &audit).await?;
-            let audit_read = SqlitePoolOptions::new()
-                .test_before_acquire(false)
-                .max_connections(2)
-                .connect_with(audit_opts.read_only(true))
-                .await?;
+            let audit_read = read_only_pool(audit_opts).await?;
             let index_opts = opts.clone().filename(audit_index_file(opts.get_filename()));
             let index = single_writer().connect_with(index_opts.clone()).await?;
             Self::migrate_with(&index, AUDIT_INDEX_MIGRATIONS).await?;
-            let index_read = SqlitePoolOptions::new()
-                .test_before_acquire(false)
-                .max_connections(2)
-                .connect_with(index_opts.read_only(true))
-                .await?;
+            let index_read = read_only_pool(index_opts).await?;
             (audit, audit_read, index, index_read)
         };
         let audit_path = (!in_memory).then(|| audit_file(opts.get_filename()));
@@ -1602,7 +1604,13 @@ macro_rules! sql_store {
                 .await?;
                 Ok(lo
                     .zip(hi)
-                    .map(|(lo, hi)| (lo * AUDIT_INDEX_BLOCK, (hi + 1) * AUDIT_INDEX_BLOCK)))
+                    .map(|(lo, hi)| {
+                        // (Stored rows are not trusted: no overflow on a forged block number.)
+                        (
+                            lo.saturating_mul(AUDIT_INDEX_BLOCK),
+                            hi.saturating_add(1).saturating_mul(AUDIT_INDEX_BLOCK),
+                        )
+                    }))
             }
 
             async fn audit_index_holds(&self, postings: &[(i64, i64, i64)]) -> Result<i64> {

@@ -951,7 +951,11 @@ async fn read_path_with_audit(
                     // its work on this run's events counts in this run's CPU, and must not
                     // slow the next run (until 2026-12-04 it ran into the unaudited runs).
                     let store = vault.store();
+                    let waiting = std::time::Instant::now();
                     while store.audit_index_upto().await.map_err(|e| e.to_string())? <= last {
+                        if waiting.elapsed() > std::time::Duration::from_secs(120) {
+                            return Err("the audit index did not catch up within 2 minutes".into());
+                        }
                         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                     }
                 }

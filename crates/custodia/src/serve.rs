@@ -51,6 +51,10 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         d.add_people(&vault, &server_cfg.auth).await?;
     }
     reload_on_sighup(engine.clone());
+    if let Some(bytes) = args.bench_body_bytes {
+        tracing::warn!(bytes,
+            "benchmark routes on: GET /bench/constant and GET /bench/constant-audited answer without a token, and the latter appends an audit event (actor_kind \"benchmark\") per request");
+    }
     let audit = custodia_server::audit::AuditLog::start(vault.clone())
         .await
         .map_err(|e| format!("audit log: {e}"))?;
