@@ -868,6 +868,12 @@ async fn audit_index(s: &Server) {
     let proof = investigate(s, &inv, "actor=proof-test&action=read&outcome=ok").await;
     assert_eq!(proof, expect(&|e| e.actor == "proof-test"));
     assert_eq!(proof.len(), 2_600);
+    // The largest `after` there is: nothing after it, and no overflow.
+    assert!(
+        investigate(s, &inv, &format!("actor=proof-test&after={}", i64::MAX))
+            .await
+            .is_empty()
+    );
     let (from, to) = (1_795_543_248_000, 1_795_543_249_000);
     let ranged = investigate(
         s,
