@@ -2,7 +2,8 @@
 # HTTP read-path benchmark: GET of a 12-field record (decrypting every field) against a bare
 # axum handler on the same server returning a constant JSON body of the same size, both
 # driven by wrk on loopback in the same run. Then p99 at half the saturated rate, the bare
-# handler again after a durable audit event (what the read adds beyond the audit), and RSS.
+# handler again after a durable audit event (what the read adds beyond the audit), RSS, and
+# (SQLite) the read with and without auditing in alternating restarts (#4's ratio).
 #
 # Usage: [PERF=perf.data] [CUSTODIA_BIN=other/custodia] bench/http.sh [sqlite|postgres]   (postgres uses CUSTODIA_BENCH_PG, default
 #        postgres://postgres@127.0.0.1:5432, and creates/drops database custodia_bench)
@@ -142,3 +143,32 @@ sed 's/\x1b\[[0-9;]*m//g' "$DIR/server.out" | grep -E "slow tree head|slow audit
 echo "audited bare handler : $AUDITED_RATE req/s (p99 $(echo "$AUDITED_OUT" | p99)), server CPU $(cpu_per_req "$T3" "$T4" "$AUDITED_OUT") µs per request"
 awk -v a="$READ_RATE" -v b="$AUDITED_RATE" -v c="$CONST_RATE" 'BEGIN {printf "ratio to audited bare: %.2f (the audited bare handler itself: %.2f of the bare one)\n", a / b, b / c}'
 echo "server RSS           : idle ${IDLE_RSS} MB, peak under load ${HIGH_RSS} MB"
+
+# #4's ratio on this read path: the same server and data restarted with and without auditing
+# (`--bench-unaudited`, allowed only on a --dev vault, hence SQLite only), AB_ROUNDS pairs of
+# read runs in alternation (each after a 2 s warm-up), as the machine's speed drifts.
+AB_ROUNDS="${AB_ROUNDS:-2}"
+if [ "$BACKEND" = sqlite ] && [ "$AB_ROUNDS" -gt 0 ]; then
+  AB=()
+  for _ in $(seq 1 "$AB_ROUNDS"); do
+    for mode in audited unaudited; do
+      stop
+      if [ "$mode" = audited ]; then start "${SERVE[@]}"; else start "${SERVE[@]}" --bench-unaudited; fi
+      run "$READ_URL" 0 "$CONNS" 2s >/dev/null 2>&1 || true
+      B0=$(ticks)
+      OUT=$(run "$READ_URL")
+      B1=$(ticks)
+      AB+=("$mode $(echo "$OUT" | rate) $(cpu_per_req "$B0" "$B1" "$OUT")")
+    done
+  done
+  printf '%s\n' "${AB[@]}" | awk '
+    { n[$1]++; r[$1] += $2; c[$1] += $3; runs[$1] = runs[$1] sprintf(" %d (%.1f µs)", $2, $3) }
+    END {
+      printf "read, audited        :%s req/s\n", runs["audited"]
+      printf "read, unaudited      :%s req/s\n", runs["unaudited"]
+      printf "ratio with/without audit: %.2f (mean rates; server CPU per read %.1f vs %.1f µs, ratio %.2f)\n",
+        (r["audited"] / n["audited"]) / (r["unaudited"] / n["unaudited"]),
+        c["audited"] / n["audited"], c["unaudited"] / n["unaudited"],
+        (c["unaudited"] / n["unaudited"]) / (c["audited"] / n["audited"])
+    }'
+fi

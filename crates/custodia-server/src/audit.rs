@@ -50,6 +50,9 @@ pub struct AuditLog {
     /// for larger trees: a proof then reads at most three chunks of events, not the log.
     chunk_roots: Mutex<Vec<Hash>>,
     stats: Arc<AuditStats>,
+    /// Benchmarks only (`serve --dev --bench-unaudited`): events are not built nor stored,
+    /// so that the read path can be measured without auditing. Off everywhere else.
+    discard: std::sync::atomic::AtomicBool,
 }
 
 /// Counters of the appender, for `/metrics`.
@@ -148,6 +151,7 @@ impl AuditLog {
             chunk_roots: Mutex::new(Vec::new()),
             stats: Arc::new(AuditStats::default()),
             heads_to_appender: std::sync::atomic::AtomicBool::new(false),
+            discard: std::sync::atomic::AtomicBool::new(false),
         });
         let last = store
             .audit_heads()
@@ -330,13 +334,32 @@ impl AuditLog {
 
     /// Appends one event durably; the caller must not answer before this returns `Ok`.
     pub async fn record(&self, e: &Event) -> Result<i64, ApiError> {
+        if self.discarding() {
+            return Ok(-1);
+        }
         let (bytes, entry) = e.with_ref(|e| (e.canonical(), entry_of(e)));
         self.record_canonical(bytes, entry).await
     }
 
     /// The same for an event with borrowed strings (the data paths: no `Event` built).
     pub async fn record_ref(&self, e: &EventRef<'_>) -> Result<i64, ApiError> {
+        if self.discarding() {
+            return Ok(-1);
+        }
         self.record_canonical(e.canonical(), entry_of(e)).await
+    }
+
+    /// From now on records nothing: [`AuditLog::record`] answers `Ok(-1)` at once. Only for
+    /// measuring the read path without auditing (#4's ratio); `custodia serve` allows it only
+    /// on a `--dev` vault (sealed by the public dev passphrase, synthetic data).
+    pub fn discard_events_for_benchmark(&self) {
+        tracing::warn!(target: "custodia::audit", "BENCHMARK MODE: audit events are discarded, accesses are not recorded");
+        self.discard
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn discarding(&self) -> bool {
+        self.discard.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn record_canonical(&self, bytes: Vec<u8>, entry: Entry) -> Result<i64, ApiError> {

@@ -124,6 +124,9 @@ struct ServeArgs {
     /// GET /bench/constant-audited, the same after a durable audit event (benchmarks).
     #[arg(long, hide = true)]
     bench_body_bytes: Option<usize>,
+    /// With --dev only: records no audit events (the read path measured without auditing).
+    #[arg(long, hide = true)]
+    bench_unaudited: bool,
 }
 
 #[derive(Args)]

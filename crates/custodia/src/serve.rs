@@ -30,6 +30,11 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         ));
     }
 
+    if args.bench_unaudited && !args.dev {
+        return Err(
+            "--bench-unaudited (no audit events, for benchmarks) is allowed only with --dev".into(),
+        );
+    }
     let (vault, dev) = if args.dev {
         let d = crate::dev::setup(args.data_dir.clone(), args.dev_records).await?;
         (d.vault.clone(), Some(d))
@@ -58,6 +63,9 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let audit = custodia_server::audit::AuditLog::start(vault.clone())
         .await
         .map_err(|e| format!("audit log: {e}"))?;
+    if args.bench_unaudited {
+        audit.discard_events_for_benchmark();
+    }
     let app = custodia_server::router(vault, engine, audit.clone(), &server_cfg);
 
     match tls {

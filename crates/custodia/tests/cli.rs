@@ -1257,3 +1257,70 @@ fn scan_exit_codes_formats_and_schema_proposal() {
     assert_eq!(field("email").ty.id(), "email");
     assert_eq!(field("balance").ty.id(), "decimal");
 }
+
+/// `--bench-unaudited` (benchmarks of the read path without auditing) records no events, and
+/// is refused on anything but a `--dev` vault; the same access on a normal dev server is
+/// recorded.
+#[test]
+fn bench_unaudited_only_on_a_dev_vault() {
+    let (dir, config) = init_dir("intl", None);
+    let out = custodia(&[
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--bench-unaudited",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("allowed only with --dev"));
+    // A real vault's data dir under --dev: the dev passphrase does not open it.
+    let data = dir.path().join("data");
+    assert!(data.join("custodia.db").exists());
+    let out = custodia(&[
+        "serve",
+        "--dev",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--bench-unaudited",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong passphrase"));
+    let mut appended = vec![];
+    for unaudited in [false, true] {
+        let mut args = vec![
+            "serve",
+            "--dev",
+            "--dev-records",
+            "5",
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        if unaudited {
+            args.push("--bench-unaudited");
+        }
+        let s = start(custodia(&args), Duration::from_secs(120));
+        let events = || metric(&s.url, "custodia_audit_events_appended_total ").unwrap();
+        let before = events();
+        // The admin token may not read customers: a refused access, recorded as every one is.
+        let st = client()
+            .get(format!(
+                "{}/v1/collections/customers/records/00000000-0000-0000-0000-000000000000",
+                s.url
+            ))
+            .bearer_auth(TOKEN)
+            .header("X-Custodia-Purpose", "account_service")
+            .send()
+            .unwrap()
+            .status();
+        assert_eq!(st.as_u16(), 403);
+        appended.push(events() - before);
+    }
+    assert_eq!(appended, [1.0, 0.0]);
+}
