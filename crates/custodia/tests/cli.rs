@@ -1264,34 +1264,29 @@ fn scan_exit_codes_formats_and_schema_proposal() {
 #[test]
 fn bench_unaudited_only_on_a_dev_vault() {
     let (dir, config) = init_dir("intl", None);
-    let out = custodia(&[
-        "serve",
-        "--config",
-        config.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--bench-unaudited",
-    ])
-    .output()
-    .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("allowed only with --dev"));
-    // A real vault's data dir under --dev: the dev passphrase does not open it.
     let data = dir.path().join("data");
     assert!(data.join("custodia.db").exists());
-    let out = custodia(&[
-        "serve",
-        "--dev",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--bench-unaudited",
-    ])
-    .output()
-    .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong passphrase"));
+    // `serve ARGS --listen 127.0.0.1:0 --bench-unaudited` exits 2 saying `why`.
+    let refused = |args: &[&str], why: &str| {
+        let mut all = vec!["serve"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--listen", "127.0.0.1:0", "--bench-unaudited"]);
+        let out = custodia(&all).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(why),
+            "{args:?}"
+        );
+    };
+    refused(
+        &["--config", config.to_str().unwrap()],
+        "allowed only with --dev",
+    );
+    // A real vault's data dir under --dev: the dev passphrase does not open it.
+    refused(
+        &["--dev", "--data-dir", data.to_str().unwrap()],
+        "wrong passphrase",
+    );
     let mut appended = vec![];
     for unaudited in [false, true] {
         let mut args = vec![
