@@ -199,6 +199,13 @@ const WAL_LIMIT_FRAMES: i64 = 65536;
 /// holding it back.
 const WAL_CAP: i64 = 4;
 
+/// Before the appender restarts a WAL past its cap, the checkpoint thread runs up to this
+/// many more passive passes, until fewer than [`WRAP_TAIL`] frames are left uncopied.
+const WRAP_PASSES: usize = 4;
+
+/// See [`WRAP_PASSES`]: ~4 MB.
+const WRAP_TAIL: i64 = 1024;
+
 pub(crate) struct AuditAppender {
     conn: Connection,
     _checkpointer: std::sync::mpsc::Sender<()>,
@@ -223,20 +230,35 @@ fn open_writer(path: &Path, pragmas: &str) -> Result<Connection> {
     Ok(conn)
 }
 
-fn open_audit_writer(path: &Path) -> Result<Connection> {
+/// A writer of the audit file whose WAL restarts past `wal_limit` frames (see
+/// [`WAL_LIMIT_FRAMES`]).
+///
+/// Its `journal_size_limit` is [`WAL_KEEP`] times that limit (1.5 GB by default), above the
+/// size at which the WAL is restarted in any case, so that a restart does not cut the file
+/// back. SQLite cuts it back in the first commit after a restart, and on this kind of disk
+/// (ext4, virtio) that commit took 450–495 ms after the WAL had reached ~1.1 GB: every request
+/// waiting on it showed in the p99 (2026-12-04). Kept at its size, the WAL is overwritten in
+/// place, as PostgreSQL recycles its WAL segments up to `max_wal_size` (1 GB by default). Only
+/// a WAL that a long-held reader let grow past the keep is cut back.
+fn open_audit_writer(path: &Path, wal_limit: i64) -> Result<Connection> {
+    let keep = WAL_KEEP * wal_limit * 4096;
     open_writer(
         path,
         &format!(
             "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0; \
-             PRAGMA journal_size_limit = {WAL_PREFILL}; \
+             PRAGMA journal_size_limit = {keep}; \
              PRAGMA cache_size = -32768; PRAGMA secure_delete = ON;"
         ),
     )
 }
 
-/// Bytes of the audit WAL written (as zeros) before the first append: as large as
-/// `journal_size_limit`, to which SQLite cuts it back after a restart.
+/// Bytes of the audit WAL written (as zeros) before the first append, so that the first
+/// commits overwrite rather than extend it.
 const WAL_PREFILL: u64 = 64 << 20;
+
+/// The audit WAL file keeps up to this many times its limit of frames across restarts (see
+/// [`open_audit_writer`]): above the cap at which it is restarted even without a reader.
+const WAL_KEEP: i64 = WAL_CAP + 2;
 
 /// The WAL is prefilled only where the disk has this many times [`WAL_PREFILL`] free.
 const PREFILL_ROOM: u64 = 8;
@@ -313,10 +335,10 @@ impl AuditAppender {
 
     /// With a WAL limit of `wal_limit` frames instead of [`WAL_LIMIT_FRAMES`] (tests).
     pub(crate) fn open_with(path: &Path, wal_limit: i64) -> Result<Self> {
-        let mut conn = open_audit_writer(path)?;
+        let mut conn = open_audit_writer(path, wal_limit)?;
         // No larger than the WAL may grow before it is restarted (tests set small limits).
         prefill_wal(&mut conn, path, WAL_PREFILL.min(wal_limit as u64 * 4096));
-        let checkpoints = open_audit_writer(path)?;
+        let checkpoints = open_audit_writer(path, wal_limit)?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let restarts = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counted = restarts.clone();
@@ -348,8 +370,21 @@ impl AuditAppender {
                         // from here competes for the write lock with those appends, and could
                         // lose for its whole busy timeout).
                         Ok((_, log, _)) if log > WAL_CAP * wal_limit => {
+                            // Each pass copies what was there when it began: a few more
+                            // leave the appender only the last pass's appends to copy
+                            // while it holds its requests (35–134 ms with one pass).
+                            let mut tail = Ok(());
+                            for _ in 0..WRAP_PASSES {
+                                match checkpoint("PASSIVE") {
+                                    Ok((_, log, copied)) if log - copied > WRAP_TAIL => {}
+                                    other => {
+                                        tail = other.map(|_| ());
+                                        break;
+                                    }
+                                }
+                            }
                             asked.store(true, std::sync::atomic::Ordering::Relaxed);
-                            Ok(())
+                            tail
                         }
                         other => other.map(|_| ()),
                     };
