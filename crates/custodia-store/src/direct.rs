@@ -55,20 +55,82 @@ pub(crate) const RECORD_BY_ID: &str = concat!(record_select!(), "$1 AND r.id = $
 /// Connections kept for reuse; more may be open at a moment, the rest are closed on return.
 const KEEP: usize = 8;
 
+/// A read transaction is kept open across reads for at most this long (see [`Reader`]).
+const HOLD_MAX: Duration = Duration::from_millis(10);
+
+/// Bytes at the start of the WAL index (`-shm`) that change with every commit: its header,
+/// twice (<https://www.sqlite.org/walformat.html>, "The WAL-Index Header").
+const SHM_HEADER: usize = 96;
+
+/// A pooled connection and the read transaction it holds open, if any.
+struct Pooled {
+    conn: Connection,
+    /// The WAL index's header read just before the transaction began, and when.
+    held: Option<([u8; SHM_HEADER], std::time::Instant)>,
+}
+
+impl Pooled {
+    /// Ends the held read transaction, if any.
+    fn release(&mut self) {
+        if self.held.take().is_some() && !self.conn.is_autocommit() {
+            // A read transaction: nothing to undo, and a failure leaves the connection
+            // as it was (it is then closed with the transaction, see `with`).
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Point reads on a small pool of read-only connections.
+///
+/// Beginning and ending a read transaction costs two locks on the WAL index (`fcntl` and a
+/// mutex shared by the connections of the process): under the HTTP read benchmark that was
+/// 13 % of the workers' CPU, more than the query. A connection therefore keeps its read
+/// transaction open from one read to the next, for as long as no commit happened since: the
+/// WAL index's header, which every commit of any connection or process rewrites before its
+/// write lock is released (and so before the writer is told it committed), is read with one
+/// `pread` and compared with the copy taken before the transaction began. Unchanged, the held
+/// snapshot is exactly what a new one would be; changed, the transaction is ended and a new
+/// one begun. So a read sees every commit that completed before it, as before.
+///
+/// A held transaction pins a WAL read slot, which can keep the WAL from starting over (SQLite's
+/// "checkpoint starvation"); it is therefore also ended after [`HOLD_MAX`], on its next read
+/// or, if the connection stays idle, by a sweeper thread that runs only while some
+/// transaction is held. Where the WAL index cannot be read (not WAL mode), every read has
+/// its own transaction.
 pub(crate) struct Reader {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    idle: std::sync::Arc<Mutex<Vec<Pooled>>>,
+    /// The `-shm` file, opened at the first read (SQLite creates it).
+    shm: std::sync::OnceLock<Option<std::fs::File>>,
+    /// Wakes the sweeper when it sleeps and a connection goes back holding a transaction.
+    sweep: std::sync::mpsc::Sender<()>,
+    sweeper_asleep: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Reader {
     /// Opens one connection now so that a file that cannot be read fails at start-up.
     pub(crate) fn open(path: &Path) -> Result<Self> {
+        let idle = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let (sweep, woken) = std::sync::mpsc::channel();
+        let pool = std::sync::Arc::downgrade(&idle);
+        let sweeper_asleep = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let asleep = sweeper_asleep.clone();
+        std::thread::Builder::new()
+            .name("custodia-read-sweep".into())
+            .spawn(move || sweep_held(pool, woken, asleep))
+            .map_err(|e| StoreError::Direct(e.to_string()))?;
         let reader = Reader {
             path: path.to_path_buf(),
-            idle: Mutex::new(Vec::new()),
+            idle,
+            shm: std::sync::OnceLock::new(),
+            sweep,
+            sweeper_asleep,
         };
         let first = reader.connect()?;
-        reader.idle.lock().expect("reader pool").push(first);
+        reader.idle.lock().expect("reader pool").push(Pooled {
+            conn: first,
+            held: None,
+        });
         Ok(reader)
     }
 
@@ -88,17 +150,69 @@ impl Reader {
         Ok(conn)
     }
 
-    /// Runs `f` on an idle connection (or a new one), then returns the connection.
+    /// The WAL index's header as it is now; `None` if there is no WAL index to read.
+    fn shm_header(&self, conn: &Connection) -> Option<[u8; SHM_HEADER]> {
+        let shm = self.shm.get_or_init(|| {
+            let wal: String = conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .ok()?;
+            if !wal.eq_ignore_ascii_case("wal") {
+                return None;
+            }
+            let mut p = self.path.as_os_str().to_owned();
+            p.push("-shm");
+            std::fs::File::open(p).ok()
+        });
+        let mut header = [0u8; SHM_HEADER];
+        use std::os::unix::fs::FileExt;
+        shm.as_ref()?.read_exact_at(&mut header, 0).ok()?;
+        Some(header)
+    }
+
+    /// Runs `f` on an idle connection (or a new one) inside a read transaction that may be
+    /// one it already held (see [`Reader`]), then returns the connection.
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let conn = self.idle.lock().expect("reader pool").pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => self.connect()?,
+        let pooled = self.idle.lock().expect("reader pool").pop();
+        let mut p = match pooled {
+            Some(p) => p,
+            None => Pooled {
+                conn: self.connect()?,
+                held: None,
+            },
         };
-        let out = f(&conn).map_err(direct_error);
-        let mut idle = self.idle.lock().expect("reader pool");
-        if idle.len() < KEEP {
-            idle.push(conn);
+        // Read before any new transaction begins: a commit between the two makes the copy
+        // older than the snapshot, never newer (the next read then begins again).
+        let now = self.shm_header(&p.conn);
+        let current = matches!((&p.held, &now),
+            (Some((was, since)), Some(is)) if was == is && since.elapsed() < HOLD_MAX);
+        if !current {
+            p.release();
+            if let Some(header) = now {
+                p.conn.execute_batch("BEGIN").map_err(direct_error)?;
+                p.held = Some((header, std::time::Instant::now()));
+            }
+        }
+        let out = f(&p.conn).map_err(direct_error);
+        if out.is_err() {
+            p.release();
+        }
+        if p.held.is_some() != !p.conn.is_autocommit() {
+            // Out of step (a failed ROLLBACK): not reused.
+            return out;
+        }
+        let held = p.held.is_some();
+        {
+            let mut idle = self.idle.lock().expect("reader pool");
+            if idle.len() < KEEP {
+                idle.push(p);
+            }
+        }
+        if held
+            && self
+                .sweeper_asleep
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            let _ = self.sweep.send(());
         }
         out
     }
@@ -156,6 +270,51 @@ impl Reader {
             let ids = st.query_map((collection, field, hash, limit), |r| r.get(0))?;
             ids.collect()
         })
+    }
+}
+
+/// Ends the read transactions that idle connections have held for [`HOLD_MAX`]. It looks
+/// every [`HOLD_MAX`] while some transaction is held, sleeps until woken otherwise (a read
+/// wakes it only then, see `Reader::with`), and stops with its [`Reader`].
+fn sweep_held(
+    pool: std::sync::Weak<Mutex<Vec<Pooled>>>,
+    woken: std::sync::mpsc::Receiver<()>,
+    asleep: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut holding = false;
+    loop {
+        if holding {
+            if let Err(RecvTimeoutError::Disconnected) = woken.recv_timeout(HOLD_MAX) {
+                return;
+            }
+        } else {
+            asleep.store(true, SeqCst);
+            // A connection returned before the flag was set did not wake us: look first.
+            let Some(pool) = pool.upgrade() else { return };
+            let any = pool
+                .lock()
+                .expect("reader pool")
+                .iter()
+                .any(|p| p.held.is_some());
+            drop(pool);
+            if !any && woken.recv().is_err() {
+                return;
+            }
+            asleep.store(false, SeqCst);
+        }
+        while woken.try_recv().is_ok() {}
+        let Some(pool) = pool.upgrade() else { return };
+        let mut idle = pool.lock().expect("reader pool");
+        holding = false;
+        for p in idle.iter_mut() {
+            match p.held {
+                Some((_, since)) if since.elapsed() >= HOLD_MAX => p.release(),
+                Some(_) => holding = true,
+                None => {}
+            }
+        }
     }
 }
 
