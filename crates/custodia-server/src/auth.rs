@@ -185,12 +185,24 @@ impl AuthCache {
         m.get(hash).filter(|c| c.at.elapsed() < CACHE_TTL).cloned()
     }
 
-    fn put(&self, hash: String, c: CachedPrincipal) {
+    /// Caches a freshly resolved principal and returns it. If the entry it replaces had the
+    /// same subject, that subject's `Arc` is kept: the policy's decision cache compares its
+    /// keys by pointer first and by content only when the pointers differ, which with a new
+    /// `Arc` at every refresh (each second) meant comparing every role, purpose and grant
+    /// on each request.
+    fn put(&self, hash: String, mut c: CachedPrincipal) -> Principal {
         let mut m = self.entries.lock().expect("auth cache");
+        if let Some(old) = m.get(&hash) {
+            if old.principal.subject == c.principal.subject {
+                c.principal.subject = old.principal.subject.clone();
+            }
+        }
         if m.len() >= CACHE_MAX {
             m.retain(|_, v| v.at.elapsed() < CACHE_TTL);
         }
+        let principal = c.principal.clone();
         m.insert(hash, c);
+        principal
     }
 
     /// Forgets every cached credential of a user or service account.
@@ -229,15 +241,14 @@ pub async fn authenticate(
             return Ok(c.principal);
         }
         let (principal, session) = resolve(vault, cfg, token, &hash, now).await?;
-        cache.put(
+        return Ok(cache.put(
             hash,
             CachedPrincipal {
                 at: std::time::Instant::now(),
-                principal: principal.clone(),
+                principal,
                 session,
             },
-        );
-        return Ok(principal);
+        ));
     }
     let t = vault
         .authenticate(token)
@@ -667,5 +678,47 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Principal {
             .get::<Principal>()
             .cloned()
             .ok_or_else(ApiError::unauthorized)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolved(roles: &[&str]) -> CachedPrincipal {
+        CachedPrincipal {
+            at: std::time::Instant::now(),
+            principal: Principal {
+                name: "app".into(),
+                kind: PrincipalKind::Service,
+                session: None,
+                subject: Arc::new(Subject {
+                    kind: SubjectKind::Service,
+                    name: "app".into(),
+                    roles: roles.iter().map(|r| r.to_string()).collect(),
+                    branch: String::new(),
+                    clearance: Tier::Standard,
+                    purposes: vec!["account_service".into()],
+                    compliant: false,
+                    mfa: false,
+                    grants: vec!["read".into()],
+                    collections: vec!["customers".into()],
+                }),
+            },
+            session: None,
+        }
+    }
+
+    #[test]
+    fn a_refreshed_entry_keeps_its_subject_unless_the_subject_changed() {
+        let cache = AuthCache::default();
+        let first = cache.put("h".into(), resolved(&["service"]));
+        let again = cache.put("h".into(), resolved(&["service"]));
+        assert!(Arc::ptr_eq(&first.subject, &again.subject));
+        let changed = cache.put("h".into(), resolved(&["auditor"]));
+        assert!(!Arc::ptr_eq(&first.subject, &changed.subject));
+        assert_eq!(changed.subject.roles, ["auditor"]);
+        let other = cache.put("other".into(), resolved(&["service"]));
+        assert!(!Arc::ptr_eq(&first.subject, &other.subject));
     }
 }
