@@ -196,7 +196,7 @@ impl Reader {
         if out.is_err() {
             p.release();
         }
-        if p.held.is_some() != !p.conn.is_autocommit() {
+        if p.held.is_some() == p.conn.is_autocommit() {
             // Out of step (a failed ROLLBACK): not reused.
             return out;
         }
