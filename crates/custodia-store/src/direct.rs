@@ -72,7 +72,8 @@ struct Pooled {
 impl Pooled {
     /// Ends the held read transaction, if any.
     fn release(&mut self) {
-        if self.held.take().is_some() && !self.conn.is_autocommit() {
+        self.held = None;
+        if !self.conn.is_autocommit() {
             // A read transaction: nothing to undo, and a failure leaves the connection
             // as it was (it is then closed with the transaction, see `with`).
             let _ = self.conn.execute_batch("ROLLBACK");
@@ -187,9 +188,11 @@ impl Reader {
             (Some((was, since)), Some(is)) if was == is && since.elapsed() < HOLD_MAX);
         if !current {
             p.release();
+            // A BEGIN that fails leaves this read on a transaction of its own, as before.
             if let Some(header) = now {
-                p.conn.execute_batch("BEGIN").map_err(direct_error)?;
-                p.held = Some((header, std::time::Instant::now()));
+                if p.conn.execute_batch("BEGIN").is_ok() {
+                    p.held = Some((header, std::time::Instant::now()));
+                }
             }
         }
         let out = f(&p.conn).map_err(direct_error);
@@ -315,6 +318,8 @@ fn sweep_held(
                 None => {}
             }
         }
+        // A connection whose ROLLBACK failed is still in a transaction: not reused.
+        idle.retain(|p| p.held.is_some() != p.conn.is_autocommit());
     }
 }
 
