@@ -58,9 +58,38 @@ const KEEP: usize = 8;
 /// A read transaction is kept open across reads for at most this long (see [`Reader`]).
 const HOLD_MAX: Duration = Duration::from_millis(10);
 
+/// How long the WAL must go without a commit before the sweeper checkpoints it, so that
+/// reads can hold their transactions again (see [`Reader`]).
+const QUIET: Duration = Duration::from_millis(100);
+
 /// Bytes at the start of the WAL index (`-shm`) that change with every commit: its header,
 /// twice (<https://www.sqlite.org/walformat.html>, "The WAL-Index Header").
 const SHM_HEADER: usize = 96;
+
+/// The WAL index as a read finds it.
+struct ShmState {
+    header: [u8; SHM_HEADER],
+    /// Every frame of the WAL is in the database file (`mxFrame == nBackfill`): a read
+    /// transaction begun now uses read slot 0, which blocks neither a checkpoint's end nor
+    /// the WAL starting over.
+    settled: bool,
+}
+
+/// Reads the WAL index's header and the checkpoint's progress (`nBackfill`, the first field
+/// after the two header copies) with one `pread`. Both are in the host's byte order.
+fn read_shm(shm: &std::fs::File) -> Option<ShmState> {
+    use std::os::unix::fs::FileExt;
+    let mut b = [0u8; SHM_HEADER + 4];
+    shm.read_exact_at(&mut b, 0).ok()?;
+    let u32_at = |i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let mut header = [0u8; SHM_HEADER];
+    header.copy_from_slice(&b[..SHM_HEADER]);
+    Some(ShmState {
+        header,
+        // mxFrame is at byte 16 of the header.
+        settled: u32_at(16) == u32_at(SHM_HEADER),
+    })
+}
 
 /// A pooled connection and the read transaction it holds open, if any.
 struct Pooled {
@@ -81,6 +110,17 @@ impl Pooled {
     }
 }
 
+/// What the readers and their sweeper thread share.
+struct Shared {
+    idle: Mutex<Vec<Pooled>>,
+    /// The `-shm` file, opened at the first read (SQLite creates it).
+    shm: std::sync::OnceLock<Option<std::fs::File>>,
+    /// The sweeper sleeps until woken (nothing held, nothing to checkpoint).
+    sweeper_asleep: std::sync::atomic::AtomicBool,
+    /// A read found the WAL not wholly checkpointed.
+    unsettled: std::sync::atomic::AtomicBool,
+}
+
 /// Point reads on a small pool of read-only connections.
 ///
 /// Beginning and ending a read transaction costs two locks on the WAL index (`fcntl` and a
@@ -93,45 +133,60 @@ impl Pooled {
 /// snapshot is exactly what a new one would be; changed, the transaction is ended and a new
 /// one begun. So a read sees every commit that completed before it, as before.
 ///
-/// A held transaction pins a WAL read slot, which can keep the WAL from starting over (SQLite's
-/// "checkpoint starvation"); it is therefore also ended after [`HOLD_MAX`], on its next read
-/// or, if the connection stays idle, by a sweeper thread that runs only while some
-/// transaction is held. Where the WAL index cannot be read (not WAL mode), every read has
-/// its own transaction.
+/// A held transaction must not keep the WAL from being checkpointed and starting over: a
+/// transaction on one of SQLite's read slots 1..N keeps the WAL from starting over, and one
+/// with an older snapshot also stops a checkpoint short of the frames after it. Under steady
+/// reads with commits every few milliseconds, that made the WAL grow without end (a test
+/// measured 12.5 MB where it should stay near 0.4 MB). So a transaction is held only when it
+/// begins on read slot 0, which SQLite gives when the WAL is wholly checkpointed
+/// (`settled`): such a reader reads the database file alone and blocks nothing but the
+/// copying of frames committed after it, which it gives up on its next read (the header
+/// changed) or after [`HOLD_MAX`] idle, by a sweeper thread. While the WAL holds frames that
+/// are not in the database file, each read has its own transaction, as before.
+///
+/// The server's writer checkpoints only every 16,384 frames, so a read-mostly service could
+/// stay unsettled for good after a few writes. The sweeper therefore also checkpoints
+/// (`PASSIVE`: it waits for no one) once the WAL has seen no commit for [`QUIET`] while reads
+/// found it unsettled. Where the WAL index cannot be read (not WAL mode), every read has its
+/// own transaction.
 pub(crate) struct Reader {
     path: PathBuf,
-    idle: std::sync::Arc<Mutex<Vec<Pooled>>>,
-    /// The `-shm` file, opened at the first read (SQLite creates it).
-    shm: std::sync::OnceLock<Option<std::fs::File>>,
-    /// Wakes the sweeper when it sleeps and a connection goes back holding a transaction.
+    shared: std::sync::Arc<Shared>,
+    /// Wakes the sweeper when it sleeps and there is work for it.
     sweep: std::sync::mpsc::Sender<()>,
-    sweeper_asleep: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Reader {
     /// Opens one connection now so that a file that cannot be read fails at start-up.
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        let idle = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let shared = std::sync::Arc::new(Shared {
+            idle: Mutex::new(Vec::new()),
+            shm: std::sync::OnceLock::new(),
+            sweeper_asleep: std::sync::atomic::AtomicBool::new(false),
+            unsettled: std::sync::atomic::AtomicBool::new(false),
+        });
         let (sweep, woken) = std::sync::mpsc::channel();
-        let pool = std::sync::Arc::downgrade(&idle);
-        let sweeper_asleep = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let asleep = sweeper_asleep.clone();
+        let weak = std::sync::Arc::downgrade(&shared);
+        let file = path.to_path_buf();
         std::thread::Builder::new()
             .name("custodia-read-sweep".into())
-            .spawn(move || sweep_held(pool, woken, asleep))
+            .spawn(move || Sweeper::new(file).run(weak, woken))
             .map_err(|e| StoreError::Direct(e.to_string()))?;
         let reader = Reader {
             path: path.to_path_buf(),
-            idle,
-            shm: std::sync::OnceLock::new(),
+            shared,
             sweep,
-            sweeper_asleep,
         };
         let first = reader.connect()?;
-        reader.idle.lock().expect("reader pool").push(Pooled {
-            conn: first,
-            held: None,
-        });
+        reader
+            .shared
+            .idle
+            .lock()
+            .expect("reader pool")
+            .push(Pooled {
+                conn: first,
+                held: None,
+            });
         Ok(reader)
     }
 
@@ -151,9 +206,9 @@ impl Reader {
         Ok(conn)
     }
 
-    /// The WAL index's header as it is now; `None` if there is no WAL index to read.
-    fn shm_header(&self, conn: &Connection) -> Option<[u8; SHM_HEADER]> {
-        let shm = self.shm.get_or_init(|| {
+    /// The WAL index as it is now; `None` if there is no WAL index to read.
+    fn shm_state(&self, conn: &Connection) -> Option<ShmState> {
+        let shm = self.shared.shm.get_or_init(|| {
             let wal: String = conn
                 .query_row("PRAGMA journal_mode", [], |r| r.get(0))
                 .ok()?;
@@ -164,16 +219,25 @@ impl Reader {
             p.push("-shm");
             std::fs::File::open(p).ok()
         });
-        let mut header = [0u8; SHM_HEADER];
-        use std::os::unix::fs::FileExt;
-        shm.as_ref()?.read_exact_at(&mut header, 0).ok()?;
-        Some(header)
+        read_shm(shm.as_ref()?)
+    }
+
+    /// Wakes the sweeper if it sleeps.
+    fn wake_sweeper(&self) {
+        if self
+            .shared
+            .sweeper_asleep
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            let _ = self.sweep.send(());
+        }
     }
 
     /// Runs `f` on an idle connection (or a new one) inside a read transaction that may be
     /// one it already held (see [`Reader`]), then returns the connection.
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let pooled = self.idle.lock().expect("reader pool").pop();
+        use std::sync::atomic::Ordering::SeqCst;
+        let pooled = self.shared.idle.lock().expect("reader pool").pop();
         let mut p = match pooled {
             Some(p) => p,
             None => Pooled {
@@ -183,16 +247,21 @@ impl Reader {
         };
         // Read before any new transaction begins: a commit between the two makes the copy
         // older than the snapshot, never newer (the next read then begins again).
-        let now = self.shm_header(&p.conn);
+        let now = self.shm_state(&p.conn);
         let current = matches!((&p.held, &now),
-            (Some((was, since)), Some(is)) if was == is && since.elapsed() < HOLD_MAX);
+            (Some((was, since)), Some(is)) if *was == is.header && since.elapsed() < HOLD_MAX);
         if !current {
             p.release();
-            // A BEGIN that fails leaves this read on a transaction of its own, as before.
-            if let Some(header) = now {
-                if p.conn.execute_batch("BEGIN").is_ok() {
-                    p.held = Some((header, std::time::Instant::now()));
+            match now {
+                // A BEGIN that fails leaves this read on a transaction of its own, as before.
+                Some(s) if s.settled && p.conn.execute_batch("BEGIN").is_ok() => {
+                    p.held = Some((s.header, std::time::Instant::now()));
                 }
+                Some(s) if !s.settled && !self.shared.unsettled.load(SeqCst) => {
+                    self.shared.unsettled.store(true, SeqCst);
+                    self.wake_sweeper();
+                }
+                _ => {}
             }
         }
         let out = f(&p.conn).map_err(direct_error);
@@ -205,17 +274,13 @@ impl Reader {
         }
         let held = p.held.is_some();
         {
-            let mut idle = self.idle.lock().expect("reader pool");
+            let mut idle = self.shared.idle.lock().expect("reader pool");
             if idle.len() < KEEP {
                 idle.push(p);
             }
         }
-        if held
-            && self
-                .sweeper_asleep
-                .swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
-            let _ = self.sweep.send(());
+        if held {
+            self.wake_sweeper();
         }
         out
     }
@@ -276,51 +341,116 @@ impl Reader {
     }
 }
 
-/// Ends the read transactions that idle connections have held for [`HOLD_MAX`]. It looks
-/// every [`HOLD_MAX`] while some transaction is held, sleeps until woken otherwise (a read
-/// wakes it only then, see `Reader::with`), and stops with its [`Reader`].
-fn sweep_held(
-    pool: std::sync::Weak<Mutex<Vec<Pooled>>>,
-    woken: std::sync::mpsc::Receiver<()>,
-    asleep: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
-    use std::sync::atomic::Ordering::SeqCst;
-    use std::sync::mpsc::RecvTimeoutError;
-    let mut holding = false;
-    loop {
-        if holding {
-            if let Err(RecvTimeoutError::Disconnected) = woken.recv_timeout(HOLD_MAX) {
-                return;
-            }
-        } else {
-            asleep.store(true, SeqCst);
-            // A connection returned before the flag was set did not wake us: look first.
-            let Some(pool) = pool.upgrade() else { return };
-            let any = pool
-                .lock()
-                .expect("reader pool")
-                .iter()
-                .any(|p| p.held.is_some());
-            drop(pool);
-            if !any && woken.recv().is_err() {
-                return;
-            }
-            asleep.store(false, SeqCst);
+/// The thread beside a [`Reader`]: it ends the read transactions that idle connections have
+/// held for [`HOLD_MAX`], and checkpoints a WAL that reads found unsettled once it has seen no
+/// commit for [`QUIET`]. It looks every [`HOLD_MAX`] while it has either to do, sleeps until
+/// woken otherwise (see `Reader::with`), and stops with its [`Reader`].
+struct Sweeper {
+    path: PathBuf,
+    /// A read-write connection for checkpoints, opened at the first one.
+    checkpoints: Option<Connection>,
+    /// While waiting for the WAL to go quiet: its header, and since when it has not changed.
+    watching: Option<([u8; SHM_HEADER], std::time::Instant)>,
+}
+
+impl Sweeper {
+    fn new(path: PathBuf) -> Sweeper {
+        Sweeper {
+            path,
+            checkpoints: None,
+            watching: None,
         }
-        while woken.try_recv().is_ok() {}
-        let Some(pool) = pool.upgrade() else { return };
-        let mut idle = pool.lock().expect("reader pool");
-        holding = false;
-        for p in idle.iter_mut() {
-            match p.held {
-                Some((_, since)) if since.elapsed() >= HOLD_MAX => p.release(),
-                Some(_) => holding = true,
-                None => {}
-            }
-        }
-        // A connection whose ROLLBACK failed is still in a transaction: not reused.
-        idle.retain(|p| p.held.is_some() != p.conn.is_autocommit());
     }
+
+    fn run(mut self, shared: std::sync::Weak<Shared>, woken: std::sync::mpsc::Receiver<()>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        use std::sync::mpsc::RecvTimeoutError;
+        let mut holding = false;
+        loop {
+            if holding || self.watching.is_some() {
+                if let Err(RecvTimeoutError::Disconnected) = woken.recv_timeout(HOLD_MAX) {
+                    return;
+                }
+            } else {
+                let Some(s) = shared.upgrade() else { return };
+                s.sweeper_asleep.store(true, SeqCst);
+                // A read that came before the flag was set did not wake us: look first.
+                let work = s.unsettled.load(SeqCst)
+                    || s.idle
+                        .lock()
+                        .expect("reader pool")
+                        .iter()
+                        .any(|p| p.held.is_some());
+                drop(s);
+                if !work && woken.recv().is_err() {
+                    return;
+                }
+                let Some(s) = shared.upgrade() else { return };
+                s.sweeper_asleep.store(false, SeqCst);
+            }
+            while woken.try_recv().is_ok() {}
+            let Some(s) = shared.upgrade() else { return };
+            holding = sweep_held(&s);
+            if s.unsettled.swap(false, SeqCst) || self.watching.is_some() {
+                let state = s.shm.get().and_then(|f| f.as_ref()).and_then(read_shm);
+                self.settle(state);
+            }
+        }
+    }
+
+    /// Checkpoints the WAL once it has been unsettled and without a commit for [`QUIET`].
+    fn settle(&mut self, state: Option<ShmState>) {
+        let Some(state) = state.filter(|s| !s.settled) else {
+            self.watching = None;
+            return;
+        };
+        match self.watching {
+            Some((header, since)) if header == state.header => {
+                if since.elapsed() >= QUIET {
+                    self.checkpoint();
+                    // If it could not copy everything (a read was in the way), reads say
+                    // so again and the next try waits for another quiet spell.
+                    self.watching = None;
+                }
+            }
+            _ => self.watching = Some((state.header, std::time::Instant::now())),
+        }
+    }
+
+    fn checkpoint(&mut self) {
+        if self.checkpoints.is_none() {
+            self.checkpoints = Connection::open_with_flags(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .map_err(|e| tracing::debug!(error = %e, "checkpoint connection"))
+            .ok();
+        }
+        let Some(c) = &self.checkpoints else { return };
+        if let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(error = %e, "idle checkpoint of the records file");
+            self.checkpoints = None;
+        }
+    }
+}
+
+/// Ends the transactions idle connections have held for [`HOLD_MAX`]; whether some are
+/// still held.
+fn sweep_held(s: &Shared) -> bool {
+    let mut idle = s.idle.lock().expect("reader pool");
+    let mut holding = false;
+    for p in idle.iter_mut() {
+        match p.held {
+            Some((_, since)) if since.elapsed() >= HOLD_MAX => p.release(),
+            Some(_) => holding = true,
+            None => {}
+        }
+    }
+    // A connection whose ROLLBACK failed is still in a transaction: not reused.
+    idle.retain(|p| p.held.is_some() != p.conn.is_autocommit());
+    holding
 }
 
 fn decode_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<(RecordRow, Option<DekRow>)> {
