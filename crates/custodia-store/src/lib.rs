@@ -10,6 +10,7 @@
 use async_trait::async_trait;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+mod batch;
 mod direct;
 mod held;
 mod sql;
