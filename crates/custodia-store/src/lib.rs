@@ -174,6 +174,12 @@ pub fn now_unix() -> i64 {
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
+    /// Record reads by id gathered into batch queries since the store opened (PostgreSQL):
+    /// (batch queries run, reads they answered). `None` where reads are not batched.
+    fn read_batches(&self) -> Option<(u64, u64)> {
+        None
+    }
+
     async fn get_meta(&self, key: &str) -> Result<Option<String>>;
     /// Sets a value only if the key is absent; returns whether it was set.
     async fn insert_meta(&self, key: &str, value: &str) -> Result<bool>;

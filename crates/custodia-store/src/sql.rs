@@ -275,6 +275,10 @@ impl SqliteStore {
         self.direct.as_ref()
     }
 
+    fn read_batches_impl(&self) -> Option<(u64, u64)> {
+        None
+    }
+
     /// SQLite files read directly, and in memory a read has no round trip to save.
     async fn batched_get(
         &self,
@@ -465,10 +469,8 @@ impl PgStore {
         self.batch.get(&self.hot, collection, id).await
     }
 
-    /// Record reads by id since the store opened: (batch queries run, reads they answered).
-    /// Their ratio is the mean batch size.
-    pub fn read_batch_stats(&self) -> (u64, u64) {
-        self.batch.stats()
+    fn read_batches_impl(&self) -> Option<(u64, u64)> {
+        Some(self.batch.stats())
     }
 
     /// A connection for one hot-path query; call [`Done::done`] once it completed.
@@ -754,6 +756,10 @@ macro_rules! sql_store {
 
         #[async_trait]
         impl Store for $store {
+            fn read_batches(&self) -> Option<(u64, u64)> {
+                self.read_batches_impl()
+            }
+
             fn backend(&self) -> Backend {
                 $backend
             }

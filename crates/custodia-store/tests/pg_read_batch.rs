@@ -83,9 +83,9 @@ async fn batched_reads_answer_each_caller_with_its_own_fresh_record() {
             pairs.push(("nope".to_string(), format!("r{i}"), false));
         }
     }
-    let before = store.read_batch_stats();
+    let before = store.read_batches().unwrap();
     read_all_at_once(&store, pairs.clone()).await;
-    let (batches, reads) = store.read_batch_stats();
+    let (batches, reads) = store.read_batches().unwrap();
     let (batches, reads) = (batches - before.0, reads - before.1);
     assert_eq!(
         reads,
