@@ -91,11 +91,8 @@ run "$CONST_URL" >/dev/null 2>&1 || true   # warm-up
 T0=$(ticks)
 CONST_OUT=$(run "$CONST_URL")
 # Audit group commits and events so far (the events per commit of the read run).
-# With them, PostgreSQL's batched record reads (queries, reads answered).
 commits() { curl -sf -H "Authorization: Bearer $CUSTODIA_ADMIN_TOKEN" "http://127.0.0.1:$PORT/metrics" |
-  awk '/^custodia_audit_group_commits_total/ {c=$2} /^custodia_audit_events_appended_total/ {e=$2}
-       /^custodia_store_read_batches_total/ {b=$2} /^custodia_store_batched_reads_total/ {r=$2}
-       END {print c+0, e+0, b+0, r+0}'; }
+  awk '/^custodia_audit_group_commits_total/ {c=$2} /^custodia_audit_events_appended_total/ {e=$2} END {print c+0, e+0}'; }
 T1=$(ticks)
 A1=$(audit_ticks)
 C1=$(commits)
@@ -136,8 +133,7 @@ echo "bare handler         : $CONST_RATE req/s (p99 $(echo "$CONST_OUT" | p99))"
 echo "record read (12 flds): $READ_RATE req/s (p99 $(echo "$READ_OUT" | p99))"
 awk -v a="$READ_RATE" -v b="$CONST_RATE" 'BEGIN {printf "ratio                : %.2f\n", a / b}'
 echo "server CPU per request: bare $(cpu_per_req "$T0" "$T1" "$CONST_OUT") µs, record read $(cpu_per_req "$T1" "$T2" "$READ_OUT") µs (audit thread $(cpu_per_req "$A1" "$A2" "$READ_OUT") µs)"
-echo "audit group commits  : $(echo "$C1 $C2" | awk '{c = $5 - $1; printf "%d in the read run, %.1f events each", c, c ? ($6 - $2) / c : 0}')"
-[ "$BACKEND" = postgres ] && echo "batched record reads : $(echo "$C1 $C2" | awk '{b = $7 - $3; printf "%d queries in the read run, %.1f reads each", b, b ? ($8 - $4) / b : 0}')"
+echo "audit group commits  : $(echo "$C1 $C2" | awk '{c = $3 - $1; printf "%d in the read run, %.1f events each", c, c ? ($4 - $2) / c : 0}')"
 HALF_RATE=$(echo "$HALF_OUT" | rate)
 echo "paced run            : target $HALF req/s ($PCONNS connections, ${DELAY} ms between requests), achieved $HALF_RATE req/s ($(awk -v a="$HALF_RATE" -v b="$READ_RATE" 'BEGIN {printf "%.2f", a / b}') of saturated), p99 $(echo "$HALF_OUT" | p99)"
 # Audit WAL restarts (storage.md): how many, and the longest hold of the appends (ms).

@@ -248,18 +248,6 @@ pub async fn metrics(State(s): State<AppState>, a: Admin) -> Result<Response, Ap
         {
             let mut text = s.metrics.render(&counts, s.guard.engine.reloads());
             s.audit.render_metrics(&mut text);
-            if let Some((batches, reads)) = s.vault.store().read_batches() {
-                use std::fmt::Write;
-                let _ = write!(
-                    text,
-                    "# HELP custodia_store_read_batches_total Queries that read records by id in batches (PostgreSQL).\n\
-                     # TYPE custodia_store_read_batches_total counter\n\
-                     custodia_store_read_batches_total {batches}\n\
-                     # HELP custodia_store_batched_reads_total Record reads answered by those queries.\n\
-                     # TYPE custodia_store_batched_reads_total counter\n\
-                     custodia_store_batched_reads_total {reads}\n"
-                );
-            }
             text
         },
     )

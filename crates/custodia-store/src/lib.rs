@@ -10,7 +10,6 @@
 use async_trait::async_trait;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-mod batch;
 mod direct;
 mod held;
 mod sql;
@@ -173,12 +172,6 @@ pub fn now_unix() -> i64 {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
-
-    /// Record reads by id gathered into batch queries since the store opened (PostgreSQL):
-    /// (batch queries run, reads they answered). `None` where reads are not batched.
-    fn read_batches(&self) -> Option<(u64, u64)> {
-        None
-    }
 
     async fn get_meta(&self, key: &str) -> Result<Option<String>>;
     /// Sets a value only if the key is absent; returns whether it was set.

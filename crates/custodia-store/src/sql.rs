@@ -79,8 +79,6 @@ pub struct PgStore {
     /// Connections for the hot paths, outside sqlx's pool (which pings each connection
     /// returned to it: a round trip per query; see `held.rs`).
     hot: crate::held::PgConns,
-    /// Record reads by id gathered into one query under load (see `batch.rs`).
-    batch: crate::batch::RecordBatcher,
     write: sqlx::PgPool,
     /// The next audit sequence number, when known (as for SQLite: another node appending
     /// makes an insert collide; then it is read again under the lock).
@@ -275,19 +273,6 @@ impl SqliteStore {
         self.direct.as_ref()
     }
 
-    fn read_batches_impl(&self) -> Option<(u64, u64)> {
-        None
-    }
-
-    /// SQLite files read directly, and in memory a read has no round trip to save.
-    async fn batched_get(
-        &self,
-        _collection: &str,
-        _id: &str,
-    ) -> Option<Option<(RecordRow, Option<DekRow>)>> {
-        None
-    }
-
     /// A pooled connection for a hot-path query (only in memory: files read directly).
     async fn hot(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
         Ok(self.read.acquire().await?)
@@ -447,7 +432,6 @@ impl PgStore {
         Self::migrate(&pool).await?;
         Ok(PgStore {
             hot: crate::held::PgConns::new(options, 16, Duration::from_secs(10)),
-            batch: crate::batch::RecordBatcher::new(),
             read: pool.clone(),
             write: pool,
             audit_next: std::sync::Mutex::new(None),
@@ -457,20 +441,6 @@ impl PgStore {
     /// PostgreSQL reads are network round trips: always through sqlx.
     fn direct(&self) -> Option<&crate::direct::Reader> {
         None
-    }
-
-    /// A record read in a batch with the others in flight (see `batch.rs`); `None` when the
-    /// batch could not answer and the caller reads it alone.
-    async fn batched_get(
-        &self,
-        collection: &str,
-        id: &str,
-    ) -> Option<Option<(RecordRow, Option<DekRow>)>> {
-        self.batch.get(&self.hot, collection, id).await
-    }
-
-    fn read_batches_impl(&self) -> Option<(u64, u64)> {
-        Some(self.batch.stats())
     }
 
     /// A connection for one hot-path query; call [`Done::done`] once it completed.
@@ -756,10 +726,6 @@ macro_rules! sql_store {
 
         #[async_trait]
         impl Store for $store {
-            fn read_batches(&self) -> Option<(u64, u64)> {
-                self.read_batches_impl()
-            }
-
             fn backend(&self) -> Backend {
                 $backend
             }
@@ -946,9 +912,6 @@ macro_rules! sql_store {
             ) -> Result<Option<(RecordRow, Option<DekRow>)>> {
                 if let Some(direct) = self.direct() {
                     return direct.get_record(collection, id);
-                }
-                if let Some(found) = self.batched_get(collection, id).await {
-                    return Ok(found);
                 }
                 let row = hot_read!(self, |conn| sqlx::query(crate::direct::RECORD_BY_ID)
                     .bind(collection)
@@ -1753,7 +1716,7 @@ where
     })
 }
 
-pub(crate) fn decode_record_row<R>(r: &R) -> Result<(RecordRow, Option<DekRow>)>
+fn decode_record_row<R>(r: &R) -> Result<(RecordRow, Option<DekRow>)>
 where
     R: Row,
     usize: sqlx::ColumnIndex<R>,
