@@ -113,7 +113,8 @@ impl Pooled {
 /// What the readers and their sweeper thread share.
 struct Shared {
     idle: Mutex<Vec<Pooled>>,
-    /// The `-shm` file, opened at the first read (SQLite creates it).
+    /// The `-shm` file, opened at the first read that finds it (SQLite creates it); `None`
+    /// when the database is not in WAL mode.
     shm: std::sync::OnceLock<Option<std::fs::File>>,
     /// The sweeper sleeps until woken (nothing held, nothing to checkpoint).
     sweeper_asleep: std::sync::atomic::AtomicBool,
@@ -208,18 +209,28 @@ impl Reader {
 
     /// The WAL index as it is now; `None` if there is no WAL index to read.
     fn shm_state(&self, conn: &Connection) -> Option<ShmState> {
-        let shm = self.shared.shm.get_or_init(|| {
-            let wal: String = conn
-                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-                .ok()?;
-            if !wal.eq_ignore_ascii_case("wal") {
-                return None;
-            }
-            let mut p = self.path.as_os_str().to_owned();
-            p.push("-shm");
-            std::fs::File::open(p).ok()
-        });
-        read_shm(shm.as_ref()?)
+        if let Some(shm) = self.shared.shm.get() {
+            return read_shm(shm.as_ref()?);
+        }
+        // The first read, or the `-shm` file could not be opened before.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .ok()?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            let _ = self.shared.shm.set(None);
+            return None;
+        }
+        // Beside the file SQLite opened (it resolves symbolic links), not the name given.
+        let mut p = conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(std::ffi::OsString::from)
+            .unwrap_or_else(|| self.path.as_os_str().to_owned());
+        p.push("-shm");
+        // Not remembered when it fails: the next read tries again.
+        let file = std::fs::File::open(p).ok()?;
+        let _ = self.shared.shm.set(Some(file));
+        read_shm(self.shared.shm.get()?.as_ref()?)
     }
 
     /// Wakes the sweeper if it sleeps.

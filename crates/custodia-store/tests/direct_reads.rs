@@ -183,7 +183,30 @@ async fn read_transactions_left_idle_are_ended_so_the_wal_can_be_checkpointed() 
 async fn a_quiet_wal_is_checkpointed_while_reads_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let (store, db) = file_store(dir.path()).await;
-    store.insert_records("c", &[record("r1")]).await.unwrap();
+    quiet_wal_gets_checkpointed(&store, &db).await;
+}
+
+/// The same through a symbolic link to the database file: SQLite keeps the WAL and its index
+/// beside the file the link points to, and the reader must find them there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_opened_through_a_symbolic_link_is_checkpointed_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    // Create the database where it really lives, then open it through the link.
+    drop(file_store(&real).await);
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(real.join("custodia.db"), &link).unwrap();
+    let store = custodia_store::open(&format!("sqlite://{}", link.display()))
+        .await
+        .unwrap();
+    assert!(!Path::new(&format!("{}-shm", link.display())).exists());
+    quiet_wal_gets_checkpointed(&store, &real.join("custodia.db")).await;
+}
+
+async fn quiet_wal_gets_checkpointed(store: &Arc<dyn Store>, db: &Path) {
+    let n = format!("q{}", rand_suffix());
+    store.insert_records("c", &[record(&n)]).await.unwrap();
     let shm = std::fs::File::open(format!("{}-shm", db.display())).unwrap();
     // mxFrame (byte 16 of the WAL index) and nBackfill (byte 96), host byte order.
     let frames = || {
@@ -200,7 +223,7 @@ async fn a_quiet_wal_is_checkpointed_while_reads_go_on() {
     );
     let since = Instant::now();
     loop {
-        assert_eq!(version_of(&store, "r1").await, Some(1));
+        assert_eq!(version_of(store, &n).await, Some(1));
         let (max, backfilled) = frames();
         if max == backfilled {
             break;
@@ -211,6 +234,13 @@ async fn a_quiet_wal_is_checkpointed_while_reads_go_on() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 /// Steady reads while another connection commits more often than a held transaction lives
