@@ -62,6 +62,9 @@ const HOLD_MAX: Duration = Duration::from_millis(10);
 /// reads can hold their transactions again (see [`Reader`]).
 const QUIET: Duration = Duration::from_millis(100);
 
+/// How long the sweeper waits before it tries to checkpoint again after a failure.
+const CHECKPOINT_RETRY: Duration = Duration::from_secs(60);
+
 /// Bytes at the start of the WAL index (`-shm`) that change with every commit: its header,
 /// twice (<https://www.sqlite.org/walformat.html>, "The WAL-Index Header").
 const SHM_HEADER: usize = 96;
@@ -70,8 +73,9 @@ const SHM_HEADER: usize = 96;
 struct ShmState {
     header: [u8; SHM_HEADER],
     /// Every frame of the WAL is in the database file (`mxFrame == nBackfill`): a read
-    /// transaction begun now uses read slot 0, which blocks neither a checkpoint's end nor
-    /// the WAL starting over.
+    /// transaction begun now uses read slot 0, which does not keep the WAL from starting
+    /// over; it keeps checkpoints from copying frames committed after it began, until it
+    /// ends (at the next read, or 10–20 ms after it began, by the sweeper).
     settled: bool,
 }
 
@@ -116,6 +120,8 @@ struct Shared {
     /// The `-shm` file, opened at the first read that finds it (SQLite creates it); `None`
     /// when the database is not in WAL mode.
     shm: std::sync::OnceLock<Option<std::fs::File>>,
+    /// When to try opening the `-shm` file again after it could not be.
+    shm_retry: Mutex<Option<std::time::Instant>>,
     /// The sweeper sleeps until woken (nothing held, nothing to checkpoint).
     sweeper_asleep: std::sync::atomic::AtomicBool,
     /// A read found the WAL not wholly checkpointed.
@@ -163,6 +169,7 @@ impl Reader {
         let shared = std::sync::Arc::new(Shared {
             idle: Mutex::new(Vec::new()),
             shm: std::sync::OnceLock::new(),
+            shm_retry: Mutex::new(None),
             sweeper_asleep: std::sync::atomic::AtomicBool::new(false),
             unsettled: std::sync::atomic::AtomicBool::new(false),
         });
@@ -212,7 +219,16 @@ impl Reader {
         if let Some(shm) = self.shared.shm.get() {
             return read_shm(shm.as_ref()?);
         }
-        // The first read, or the `-shm` file could not be opened before.
+        // The first read, or the `-shm` file could not be opened before: tried again at
+        // most once a second.
+        {
+            let mut next = self.shared.shm_retry.lock().expect("shm retry");
+            let now = std::time::Instant::now();
+            if next.is_some_and(|t| now < t) {
+                return None;
+            }
+            *next = Some(now + Duration::from_secs(1));
+        }
         let mode: String = conn
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .ok()?;
@@ -227,7 +243,7 @@ impl Reader {
             .map(std::ffi::OsString::from)
             .unwrap_or_else(|| self.path.as_os_str().to_owned());
         p.push("-shm");
-        // Not remembered when it fails: the next read tries again.
+        // Not remembered when it fails: a read tries again (see above).
         let file = std::fs::File::open(p).ok()?;
         let _ = self.shared.shm.set(Some(file));
         read_shm(self.shared.shm.get()?.as_ref()?)
@@ -278,6 +294,16 @@ impl Reader {
         let out = f(&p.conn).map_err(direct_error);
         if out.is_err() {
             p.release();
+        } else if let (false, Some((before, _))) = (current, &p.held) {
+            // A new transaction takes its read slot at its first read, not at `BEGIN`. A
+            // commit in between (or one half-written when the header was read) may have put
+            // it on a slot other than 0: then the header has changed, or is no longer
+            // settled, and the transaction is not kept.
+            let kept =
+                matches!(self.shm_state(&p.conn), Some(s) if s.settled && s.header == *before);
+            if !kept {
+                p.release();
+            }
         }
         if p.held.is_some() == p.conn.is_autocommit() {
             // Out of step (a failed ROLLBACK): not reused.
@@ -360,6 +386,8 @@ struct Sweeper {
     path: PathBuf,
     /// A read-write connection for checkpoints, opened at the first one.
     checkpoints: Option<Connection>,
+    /// When the last checkpoint failed, if it did.
+    failed_at: Option<std::time::Instant>,
     /// While waiting for the WAL to go quiet: its header, and since when it has not changed.
     watching: Option<([u8; SHM_HEADER], std::time::Instant)>,
 }
@@ -369,6 +397,7 @@ impl Sweeper {
         Sweeper {
             path,
             checkpoints: None,
+            failed_at: None,
             watching: None,
         }
     }
@@ -429,6 +458,14 @@ impl Sweeper {
     }
 
     fn checkpoint(&mut self) {
+        // After a failure (a read-only file or file system, say) the next try waits a minute:
+        // reads then simply do not hold their transactions.
+        if self
+            .failed_at
+            .is_some_and(|t| t.elapsed() < CHECKPOINT_RETRY)
+        {
+            return;
+        }
         if self.checkpoints.is_none() {
             self.checkpoints = Connection::open_with_flags(
                 &self.path,
@@ -439,10 +476,16 @@ impl Sweeper {
             .map_err(|e| tracing::debug!(error = %e, "checkpoint connection"))
             .ok();
         }
-        let Some(c) = &self.checkpoints else { return };
-        if let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::debug!(error = %e, "idle checkpoint of the records file");
+        let done = match &self.checkpoints {
+            Some(c) => c
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                .map_err(|e| tracing::debug!(error = %e, "idle checkpoint of the records file"))
+                .is_ok(),
+            None => false,
+        };
+        if !done {
             self.checkpoints = None;
+            self.failed_at = Some(std::time::Instant::now());
         }
     }
 }
