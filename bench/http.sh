@@ -5,7 +5,7 @@
 # handler again after a durable audit event (what the read adds beyond the audit), RSS, and
 # (SQLite) the read with and without auditing in alternating restarts (#4's ratio).
 #
-# Usage: [PERF=perf.data] [CUSTODIA_BIN=other/custodia] bench/http.sh [sqlite|postgres]   (postgres uses CUSTODIA_BENCH_PG, default
+# Usage: [PERF=perf.data] [STRACE=1] [CUSTODIA_BIN=other/custodia] bench/http.sh [sqlite|postgres]   (postgres uses CUSTODIA_BENCH_PG, default
 #        postgres://postgres@127.0.0.1:5432, and creates/drops database custodia_bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -96,6 +96,19 @@ commits() { curl -sf -H "Authorization: Bearer $CUSTODIA_ADMIN_TOKEN" "http://12
 T1=$(ticks)
 A1=$(audit_ticks)
 C1=$(commits)
+# STRACE=1: count the system calls of the runtime's threads ("workers": the request workers
+# and the blocking pool, where the audit indexer writes) and of the audit thread during the
+# saturated read run (strace slows the server: that run's rates are then not figures).
+threads() { for t in /proc/$PID/task/*; do [ "$(cat "$t/comm")" = "$1" ] && echo -n "-p ${t##*/} "; done; }
+if [ -n "${STRACE:-}" ]; then
+  command -v strace >/dev/null || { echo "install strace (apt-get install strace)" >&2; exit 1; }
+  # shellcheck disable=SC2046
+  timeout "${DURATION%s}" strace -c -o "$DIR/strace.workers" $(threads tokio-rt-worker) >/dev/null 2>&1 &
+  ST1=$!
+  # shellcheck disable=SC2046
+  timeout "${DURATION%s}" strace -c -o "$DIR/strace.audit" $(threads custodia-audit) >/dev/null 2>&1 &
+  ST2=$!
+fi
 if [ -n "${PERF:-}" ]; then   # PERF=FILE: profile the server during the saturated read run
   perf record ${PERF_ARGS:--F 999} -p "$PID" -o "$PERF" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
   PERF_PID=$!
@@ -105,6 +118,17 @@ T2=$(ticks)
 A2=$(audit_ticks)
 C2=$(commits)
 [ -n "${PERF:-}" ] && wait "$PERF_PID"
+if [ -n "${STRACE:-}" ]; then
+  wait "$ST1" "$ST2" || true
+  N=$(echo "$READ_OUT" | requests)
+  G=$(echo "$C1 $C2" | awk '{print $3 - $1}')
+  echo "system calls in the saturated read run (strace -c; ${N} requests, ${G} audit group commits):"
+  for who in workers audit; do
+    awk -v who="$who" -v n="$N" -v g="$G" '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "total" {
+        printf "  %-8s %-14s %9d calls  %6.2f per request  %6.2f per group commit\n", who, $NF, $4, $4 / n, g ? $4 / g : 0 }' \
+      "$DIR/strace.$who" | sort -k3 -nr | head -8
+  done
+fi
 CONST_RATE=$(echo "$CONST_OUT" | rate)
 READ_RATE=$(echo "$READ_OUT" | rate)
 HIGH_RSS=$(awk '/VmHWM/ {print int($2/1024)}' /proc/$PID/status)
