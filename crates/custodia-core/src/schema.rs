@@ -229,6 +229,7 @@ pub struct CollectionSchema {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    #[schema(min_items = 1, max_items = 128)]
     pub fields: Vec<FieldDef>,
 }
 
@@ -403,6 +404,7 @@ pub struct Attributes {
     pub tier: Tier,
     /// Org unit that owns the customer relationship, e.g. `BJ-001`.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{0,64}$", max_length = 64)]
     pub branch: String,
 }
 

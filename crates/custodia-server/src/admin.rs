@@ -213,9 +213,13 @@ pub async fn whoami(State(s): State<AppState>, who: Principal) -> Json<WhoAmI> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     pub name: String,
     /// At least 12 characters, not containing the username.
+    #[schema(min_length = 12)]
     pub password: String,
+    /// At least one.
+    #[schema(min_items = 1)]
     pub roles: Vec<String>,
     #[serde(default)]
     pub branch: String,
@@ -620,6 +624,7 @@ pub async fn reset_totp(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateService {
+    #[schema(pattern = "^[a-z][a-z0-9_-]{0,62}$")]
     pub name: String,
     /// Collections the key may touch.
     pub collections: Vec<String>,
@@ -860,6 +865,7 @@ pub async fn reload_policies(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// RFC 3339 time or date; default: the last 24 hours.

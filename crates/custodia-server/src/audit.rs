@@ -791,11 +791,14 @@ pub async fn tree_head(State(s): State<crate::AppState>) -> Result<Json<TreeHead
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InclusionQuery {
-    /// Event index (0-based).
+    /// Event index (0-based), below the tree size.
+    #[param(minimum = 0)]
     pub index: i64,
     /// Tree size the proof is for; default: the latest signed tree head.
+    #[param(minimum = 1)]
     pub size: Option<i64>,
 }
 
@@ -811,7 +814,8 @@ pub struct InclusionProof {
 
 /// RFC 6962 audit path of one event.
 #[utoipa::path(get, path = "/v1/audit/proof/inclusion", security(("bearer" = [])), params(InclusionQuery),
-    responses((status = 200, body = InclusionProof), (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = InclusionProof), (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody, description = "no_tree_head: none signed yet")))]
 pub async fn inclusion(
     State(s): State<crate::AppState>,
     q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
@@ -838,10 +842,14 @@ pub async fn inclusion(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyQuery {
+    /// The older tree size, 1 up to `to`.
+    #[param(minimum = 1)]
     pub from: i64,
     /// Default: the latest signed tree head.
+    #[param(minimum = 1)]
     pub to: Option<i64>,
 }
 
@@ -854,7 +862,8 @@ pub struct ConsistencyProof {
 
 /// RFC 6962 consistency proof between two tree sizes.
 #[utoipa::path(get, path = "/v1/audit/proof/consistency", security(("bearer" = [])), params(ConsistencyQuery),
-    responses((status = 200, body = ConsistencyProof), (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = ConsistencyProof), (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody, description = "no_tree_head: none signed yet")))]
 pub async fn consistency(
     State(s): State<crate::AppState>,
     q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
@@ -877,6 +886,7 @@ pub async fn consistency(
 }
 
 #[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     pub actor: Option<String>,
@@ -891,6 +901,7 @@ pub struct EventsQuery {
     /// Continue after this sequence number (the `next` of the previous page).
     pub after: Option<i64>,
     /// At most 1000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

@@ -52,8 +52,9 @@ pub struct PatchRecord {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub fields: Map<String, Value>,
+    /// The attributes to change; those left out keep their value.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<custodia_core::Attributes>)]
     pub attributes: Option<custodia_vault::AttributesPatch>,
 }
 
@@ -72,7 +73,27 @@ pub struct SearchRequest {
     #[schema(value_type = Object)]
     pub conditions: Map<String, Value>,
     /// At most 100; default 20.
+    #[schema(minimum = 1, maximum = 100)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub limit: Option<i64>,
+}
+
+/// An optional integer that may also arrive as a float without a fraction (`20.0`, as some
+/// JSON encoders write every number): JSON Schema counts both as integers.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => n
+            .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                    .map(|f| f as i64)
+            })
+            .map(Some)
+            .ok_or_else(|| D::Error::custom("expected an integer")),
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -625,11 +646,13 @@ pub async fn search(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Return ids after this one (the last id of the previous page).
     pub after: Option<String>,
     /// At most 1000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

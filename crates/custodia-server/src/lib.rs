@@ -352,7 +352,7 @@ clear, masked or omitted as the Cedar policy decides (`access`)."
         audit::consistency,
         audit::events,
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &Conformance)
 )]
 struct ApiDoc;
 
@@ -366,6 +366,130 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Makes the document say what the extractors and middleware do on every route, so that
+/// a client generated from it, or a contract test run against it (`tests/contract.sh`),
+/// meets no undocumented status and no request the spec allows but the server refuses:
+/// the shared headers and path segments get the patterns the server checks, and each
+/// operation lists the error statuses its extractors can answer with.
+struct Conformance;
+
+const NAME_PATTERN: &str = "^[a-z][a-z0-9_]{0,62}$";
+const ID_PATTERN: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+
+impl utoipa::Modify for Conformance {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
+        let text = |pattern: &str, max: Option<usize>| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(pattern))
+                .max_length(max)
+                .build()
+        };
+        // Lists of ids in request bodies: what `check_names` accepts.
+        if let Some(components) = openapi.components.as_mut() {
+            use utoipa::openapi::schema::{ArrayItems, Schema};
+            use utoipa::openapi::RefOr;
+            for schema in components.schemas.values_mut() {
+                let RefOr::T(Schema::Object(o)) = schema else {
+                    continue;
+                };
+                for (prop, p) in o.properties.iter_mut() {
+                    let ids = ["roles", "allowed_purposes", "purposes", "collections"];
+                    if let (true, RefOr::T(Schema::Array(a))) = (ids.contains(&prop.as_str()), p) {
+                        a.items =
+                            ArrayItems::RefOrSchema(Box::new(text(NAME_PATTERN, Some(63)).into()));
+                        a.max_items = Some(64);
+                    }
+                }
+            }
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            // Service account names may also hold '-' (`demo-app`).
+            let name_pattern = if path.starts_with("/v1/service-accounts") {
+                "^[a-z][a-z0-9_-]{0,62}$"
+            } else {
+                NAME_PATTERN
+            };
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let mut errors: Vec<(u16, &str)> = vec![];
+                if op.security.is_some() {
+                    errors.push((401, "unauthorized: no valid bearer token"));
+                    errors.push((403, "forbidden: the policy does not permit it"));
+                    errors.push((503, "storage_error, audit_unavailable or timeout"));
+                }
+                if op.request_body.is_some() {
+                    errors.push((400, "invalid_json, invalid_body or invalid_field"));
+                    errors.push((413, "payload_too_large"));
+                    errors.push((415, "unsupported_media_type: send application/json"));
+                }
+                for p in op.parameters.iter_mut().flatten() {
+                    let schema = match (&p.parameter_in, p.name.as_str()) {
+                        (ParameterIn::Header, "X-Custodia-Purpose") => {
+                            p.required = Required::True;
+                            errors.push((400, "missing_purpose or invalid_header"));
+                            errors.push((429, "quota_exceeded"));
+                            text(NAME_PATTERN, Some(63))
+                        }
+                        (ParameterIn::Header, "X-Custodia-Reason") => {
+                            errors.push((400, "invalid_header"));
+                            text("^[^\\u0000-\\u001f\\u007f-\\u009f]*$", Some(500))
+                        }
+                        (ParameterIn::Header, "If-Match") => {
+                            p.required = Required::True;
+                            errors.push((400, "invalid_header"));
+                            errors.push((428, "precondition_required: send If-Match"));
+                            text("^(W/)?\"?[1-9][0-9]{0,17}\"?$", None)
+                        }
+                        (ParameterIn::Path, "name") => {
+                            errors.push((404, "no such collection, user or service account"));
+                            text(name_pattern, Some(63))
+                        }
+                        (ParameterIn::Path, "id") => {
+                            errors.push((404, "record_not_found"));
+                            text(ID_PATTERN, Some(36))
+                        }
+                        (ParameterIn::Query, _) => {
+                            errors.push((400, "invalid_query"));
+                            continue;
+                        }
+                        _ => continue,
+                    };
+                    p.schema = Some(schema.into());
+                }
+                for (status, what) in errors {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| {
+                            ResponseBuilder::new()
+                                .description(what)
+                                .content(
+                                    "application/json",
+                                    ContentBuilder::new()
+                                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                        .build(),
+                                )
+                                .build()
+                                .into()
+                        });
+                }
+            }
+        }
     }
 }
 
@@ -424,5 +548,101 @@ impl MakeRequestId for RequestIds {
         axum::http::HeaderValue::from_str(&id)
             .ok()
             .map(RequestId::new)
+    }
+}
+
+#[cfg(test)]
+mod openapi_tests {
+    use serde_json::Value;
+
+    fn operations() -> Vec<(String, String, Value)> {
+        let doc: Value = serde_json::from_str(&super::openapi_json()).unwrap();
+        let mut out = vec![];
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                out.push((path.clone(), method.clone(), op.clone()));
+            }
+        }
+        assert!(out.len() >= 33, "{} operations", out.len());
+        out
+    }
+
+    fn params<'a>(op: &'a Value, location: &str) -> Vec<&'a Value> {
+        op["parameters"]
+            .as_array()
+            .map(|ps| ps.iter().filter(|p| p["in"] == location).collect())
+            .unwrap_or_default()
+    }
+
+    /// Query strings were once documented as path parameters (utoipa's default for an
+    /// `IntoParams` struct), so a generated client would have put `?index=` into the path.
+    #[test]
+    fn path_parameters_are_exactly_the_template_segments() {
+        for (path, method, op) in operations() {
+            let mut documented: Vec<&str> = params(&op, "path")
+                .iter()
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            let mut template: Vec<&str> = path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                .collect();
+            documented.sort();
+            template.sort();
+            assert_eq!(documented, template, "{method} {path}");
+            for p in params(&op, "path") {
+                assert!(p["schema"]["pattern"].is_string(), "{method} {path} {p}");
+            }
+        }
+        let (_, _, inclusion) = operations()
+            .into_iter()
+            .find(|(p, _, _)| p == "/v1/audit/proof/inclusion")
+            .unwrap();
+        let query: Vec<(&str, bool)> = params(&inclusion, "query")
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap(), p["required"] == true))
+            .collect();
+        assert_eq!(query, [("index", true), ("size", false)]);
+    }
+
+    #[test]
+    fn every_operation_documents_the_errors_its_extractors_give() {
+        for (path, method, op) in operations() {
+            let has = |status: &str| op["responses"].get(status).is_some();
+            let secured = op.get("security").is_some();
+            assert_eq!(
+                secured,
+                path != "/healthz" && path != "/v1/auth/login",
+                "{path}"
+            );
+            for status in ["401", "403", "503"] {
+                assert!(!secured || has(status), "{method} {path} lacks {status}");
+            }
+            if op.get("requestBody").is_some() {
+                for status in ["400", "413", "415"] {
+                    assert!(has(status), "{method} {path} lacks {status}");
+                }
+            }
+            if !params(&op, "path").is_empty() {
+                assert!(has("404"), "{method} {path} lacks 404");
+            }
+            for p in params(&op, "header") {
+                match p["name"].as_str().unwrap() {
+                    "X-Custodia-Purpose" => {
+                        assert_eq!(p["required"], true, "{method} {path}");
+                        assert_eq!(p["schema"]["pattern"], "^[a-z][a-z0-9_]{0,62}$");
+                        assert!(has("400") && has("429"), "{method} {path}");
+                    }
+                    "X-Custodia-Reason" => {
+                        assert_eq!(p["schema"]["maxLength"], 500, "{method} {path}")
+                    }
+                    "If-Match" => {
+                        assert_eq!(p["required"], true, "{method} {path}");
+                        assert!(has("412") && has("428"), "{method} {path}");
+                    }
+                    other => panic!("{method} {path}: undocumented header rule for {other}"),
+                }
+            }
+        }
     }
 }

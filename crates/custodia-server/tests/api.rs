@@ -393,7 +393,8 @@ async fn records_crud(s: &Server) {
     let (st, _, body) = s
         .send(
             s.req(Method::POST, "/v1/collections/customers/search")
-                .json(&json!({"where": {"mobile": dashed}, "limit": 5})),
+                // A whole number written as a float is an integer to JSON Schema too.
+                .json(&json!({"where": {"mobile": dashed}, "limit": 5.0})),
         )
         .await;
     assert_eq!(st, StatusCode::OK);
@@ -563,6 +564,13 @@ async fn bad_input(s: &Server) {
             StatusCode::BAD_REQUEST,
             "invalid_field",
             Some("limit"),
+        ),
+        (
+            s.req(Method::POST, "/v1/collections/customers/search")
+                .json(&json!({"where": {"mobile": "13812345678"}, "limit": 2.5})),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            Some("body"),
         ),
         (
             s.req(Method::POST, "/v1/collections/customers/search").json(&json!({"where": {}})),
