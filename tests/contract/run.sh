@@ -9,6 +9,7 @@
 #   tests/contract/run.sh                 # the debug build (cargo build first)
 #   CUSTODIA_BIN=target/release/custodia MAX_EXAMPLES=200 tests/contract/run.sh
 #   DEEP=300 tests/contract/run.sh        # random cases for 300 s per run
+#   CONTRACT_DATABASE=postgres://postgres@127.0.0.1:5432/contract tests/contract/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=tests/contract
@@ -28,7 +29,11 @@ URL="http://127.0.0.1:$PORT"
 WORK="$(mktemp -d)"
 export CUSTODIA_ADMIN_TOKEN="contract-admin-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 export CUSTODIA_DEV_APP_KEY="csk_contract$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-"$BIN" serve --dev --listen "127.0.0.1:$PORT" --data-dir "$WORK/vault" >"$WORK/serve.log" 2>&1 &
+# CONTRACT_DATABASE=postgres://… runs the server on that database (create it empty) instead
+# of SQLite.
+db=()
+[ -n "${CONTRACT_DATABASE:-}" ] && db=(--database "$CONTRACT_DATABASE" --dev-records 2000)
+"$BIN" serve --dev --listen "127.0.0.1:$PORT" --data-dir "$WORK/vault" "${db[@]}" >"$WORK/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$WORK"; echo "logs: $WORK"' EXIT
 for _ in $(seq 1 120); do
@@ -50,14 +55,31 @@ st_run() {
     --request-timeout 20 "$@"
 }
 
+# A run fails on what it found about the API. Schemathesis's own crashes are not findings:
+# CPython 3.11.7 (this machine's) sometimes raises "SystemError: AST constructor recursion
+# depth mismatch" inside Hypothesis while it describes a strategy; such an error is reported
+# and passed over, any other error (a refused connection: the server died) fails the run.
+judge() {
+  local log="$1" errors tool_bugs
+  sed -n '/^=* SUMMARY/,$p' "$log"
+  grep -q "SUMMARY" "$log" || return 1
+  grep -q "^Failures:" "$log" && return 1
+  errors=$(sed -n '/^=* ERRORS/,/^=* \(FAILURES\|WARNINGS\|SUMMARY\)/p' "$log" | grep -c '^_\{3,\} .* _\{3,\}$' || true)
+  tool_bugs=$(grep -c 'SystemError: AST constructor recursion depth mismatch' "$log" || true)
+  if [ "$errors" -gt 0 ]; then
+    [ "$tool_bugs" -ge "$errors" ] || return 1
+    echo "note: $errors Schemathesis-internal error(s) (CPython AST bug) passed over"
+  fi
+}
+
 status=0
 echo "==> as service account demo-app, purpose account_service"
 st_run -H "Authorization: Bearer $CUSTODIA_DEV_APP_KEY" -H "X-Custodia-Purpose: account_service" \
-  >"$WORK/app.log" 2>&1 || status=1
-sed -n '/^=* SUMMARY/,$p' "$WORK/app.log"
+  >"$WORK/app.log" 2>&1 || true
+judge "$WORK/app.log" || status=1
 echo "==> as the admin token"
-st_run -H "Authorization: Bearer $CUSTODIA_ADMIN_TOKEN" >"$WORK/admin.log" 2>&1 || status=1
-sed -n '/^=* SUMMARY/,$p' "$WORK/admin.log"
+st_run -H "Authorization: Bearer $CUSTODIA_ADMIN_TOKEN" >"$WORK/admin.log" 2>&1 || true
+judge "$WORK/admin.log" || status=1
 
 if grep -q "panicked" "$WORK/serve.log"; then
   echo "FAILED: the server panicked:" >&2

@@ -409,13 +409,17 @@ pub struct Attributes {
 }
 
 impl Attributes {
-    pub fn validate(&self) -> Result<(), SchemaError> {
-        let ok = self.branch.len() <= 64
-            && self
-                .branch
+    /// A branch (org unit) id, on records and on users alike: at most 64 characters of
+    /// A-Z, a-z, 0-9, '-' or '_' (empty: none).
+    pub fn is_valid_branch(branch: &str) -> bool {
+        branch.len() <= 64
+            && branch
                 .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
-        if ok {
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    }
+
+    pub fn validate(&self) -> Result<(), SchemaError> {
+        if Self::is_valid_branch(&self.branch) {
             Ok(())
         } else {
             Err(schema_err(

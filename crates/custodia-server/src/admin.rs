@@ -46,6 +46,18 @@ fn check_names(field: &str, names: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
+fn check_branch(branch: &str) -> Result<(), ApiError> {
+    if custodia_core::Attributes::is_valid_branch(branch) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_field",
+            "branch",
+            "branch must be at most 64 characters of A-Z, a-z, 0-9, '-' or '_'",
+        ))
+    }
+}
+
 fn check_principal_name(name: &str) -> Result<(), ApiError> {
     if custodia_core::is_valid_name(name) {
         Ok(())
@@ -222,6 +234,7 @@ pub struct CreateUser {
     #[schema(min_items = 1)]
     pub roles: Vec<String>,
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{0,64}$")]
     pub branch: String,
     #[serde(default)]
     pub clearance: Tier,
@@ -248,6 +261,7 @@ fn yes() -> bool {
 pub struct PatchUser {
     pub password: Option<String>,
     pub roles: Option<Vec<String>>,
+    #[schema(pattern = "^[A-Za-z0-9_-]{0,64}$")]
     pub branch: Option<String>,
     pub clearance: Option<Tier>,
     pub allowed_purposes: Option<Vec<String>>,
@@ -378,13 +392,7 @@ pub async fn install_user(
             "give the user at least one role",
         ));
     }
-    if b.branch.len() > 64 {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            "branch",
-            "at most 64 bytes",
-        ));
-    }
+    check_branch(&b.branch)?;
     let purposes = b
         .allowed_purposes
         .clone()
@@ -517,6 +525,7 @@ pub async fn patch_user(
         doc.roles = r;
     }
     if let Some(v) = b.branch {
+        check_branch(&v)?;
         doc.branch = v;
     }
     if let Some(v) = b.clearance {
