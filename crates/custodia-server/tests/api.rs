@@ -1927,30 +1927,27 @@ async fn identity(s: &Server) {
         .await;
     assert_error(st, &b, StatusCode::CONFLICT, "user_exists", Some("name"));
     // A user's branch follows the rule of a record's branch (policies compare the two).
-    let (st, _, b) = s
-        .send(s.req(Method::POST, "/v1/users").json(&json!({
-            "name": "branchless", "password": PASSWORD, "roles": ["cs_agent"], "branch": "a\u{0}b"})))
-        .await;
-    assert_error(
-        st,
-        &b,
-        StatusCode::BAD_REQUEST,
-        "invalid_field",
-        Some("branch"),
-    );
-    let (st, _, b) = s
-        .send(
-            s.req(Method::PATCH, "/v1/users/otp_user")
-                .json(&json!({"branch": "华东"})),
-        )
-        .await;
-    assert_error(
-        st,
-        &b,
-        StatusCode::BAD_REQUEST,
-        "invalid_field",
-        Some("branch"),
-    );
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/v1/users",
+            json!({"name": "branchless", "password": PASSWORD, "roles": ["cs_agent"], "branch": "a\u{0}b"}),
+        ),
+        (
+            Method::PATCH,
+            "/v1/users/otp_user",
+            json!({"branch": "华东"}),
+        ),
+    ] {
+        let (st, _, b) = s.send(s.req(method, path).json(&body)).await;
+        assert_error(
+            st,
+            &b,
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            Some("branch"),
+        );
+    }
 
     // API keys: shown once, rotated, the old one dead at once.
     let (st, _, b) = s
