@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Contract test of the HTTP API against its own OpenAPI document: starts `custodia serve
 # --dev` on a free port and runs Schemathesis (property-based requests generated from
-# /openapi.json) twice — as the service account demo-app with a purpose (data calls) and as
-# the admin token (administration). Fails on any 5xx, any undocumented status, any response
-# that does not match its schema, any request the document allows that the server refuses
-# (except where schemathesis.toml says why), and any panic in the server's log.
+# /openapi.json) three times — as the service account demo-app with a purpose (data calls),
+# as the signed-in user auditor (investigations, proofs) and as the admin token
+# (administration). Fails on any 5xx, any undocumented status, any response that does not
+# match its schema, any request the document allows that the server refuses (except where
+# schemathesis.toml says why), and any panic in the server's log.
 #
 #   tests/contract/run.sh                 # the debug build (cargo build first)
 #   CUSTODIA_BIN=target/release/custodia MAX_EXAMPLES=200 tests/contract/run.sh
@@ -29,6 +30,8 @@ URL="http://127.0.0.1:$PORT"
 WORK="$(mktemp -d)"
 export CUSTODIA_ADMIN_TOKEN="contract-admin-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 export CUSTODIA_DEV_APP_KEY="csk_contract$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+export CUSTODIA_DEV_PASSWORD="contract-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+export CUSTODIA_DEV_TOTP_SECRET=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
 # CONTRACT_DATABASE=postgres://… runs the server on that database (create it empty) instead
 # of SQLite.
 db=()
@@ -77,6 +80,16 @@ echo "==> as service account demo-app, purpose account_service"
 st_run -H "Authorization: Bearer $CUSTODIA_DEV_APP_KEY" -H "X-Custodia-Purpose: account_service" \
   >"$WORK/app.log" 2>&1 || true
 judge "$WORK/app.log" || status=1
+echo "==> as the user auditor (a signed-in session: investigations and proofs)"
+code="$("$BIN" totp --secret "$CUSTODIA_DEV_TOTP_SECRET")"
+session="$(curl -fs -H 'Content-Type: application/json' \
+  -d "{\"username\":\"auditor\",\"password\":\"$CUSTODIA_DEV_PASSWORD\",\"totp\":\"$code\"}" \
+  "$URL/v1/auth/login" | sed 's/.*"token":"\([^"]*\)".*/\1/')"
+# Signing out would end the session the run is using.
+st_run -H "Authorization: Bearer $session" --exclude-path /v1/auth/logout \
+  >"$WORK/auditor.log" 2>&1 || true
+judge "$WORK/auditor.log" || status=1
+# Last: its stateful phase may delete the demo users (auditor among them).
 echo "==> as the admin token"
 st_run -H "Authorization: Bearer $CUSTODIA_ADMIN_TOKEN" >"$WORK/admin.log" 2>&1 || true
 judge "$WORK/admin.log" || status=1
@@ -87,9 +100,11 @@ if grep -q "panicked" "$WORK/serve.log"; then
   status=1
 fi
 if [ "$status" -ne 0 ]; then
-  for f in app admin; do
+  for f in app admin auditor; do
     if grep -q "SUMMARY" "$WORK/$f.log"; then
-      sed -n '/^=* FAILURES/,/^=* WARNINGS/p;/^=* ERRORS/,/^=* FAILURES/p' "$WORK/$f.log" >&2
+      sed -n '/^=* FAILURES/,/^=* WARNINGS/p' "$WORK/$f.log" >&2
+      sed -n '/^=* ERRORS/,/^=* FAILURES/p' "$WORK/$f.log" \
+        | grep -E '^(=|_{3,} )|^[A-Za-z]*(Error|Exception)\b' | cut -c1-300 >&2 || true
     else
       tail -20 "$WORK/$f.log" >&2
     fi

@@ -878,6 +878,9 @@ pub async fn reload_policies(
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// RFC 3339 time or date; default: the last 24 hours.
+    #[param(
+        pattern = "^([0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?)?$"
+    )]
     pub since: Option<String>,
     /// At most 1000; default 100.
     pub limit: Option<i64>,

@@ -895,8 +895,14 @@ pub struct EventsQuery {
     pub action: Option<String>,
     pub purpose: Option<String>,
     pub outcome: Option<String>,
-    /// RFC 3339 time or date.
+    /// RFC 3339 time or date; empty: no bound.
+    #[param(
+        pattern = "^([0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?)?$"
+    )]
     pub since: Option<String>,
+    #[param(
+        pattern = "^([0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?)?$"
+    )]
     pub until: Option<String>,
     /// Continue after this sequence number (the `next` of the previous page).
     pub after: Option<i64>,
@@ -1055,6 +1061,8 @@ async fn search_once(
     let time = |field: &str, v: &Option<String>| -> Result<Option<i64>, ApiError> {
         match v {
             None => Ok(None),
+            // `?since=` (empty) is no bound, as on /v1/security-events.
+            Some(t) if t.is_empty() => Ok(None),
             Some(t) => custodia_detect::parse_timestamp(t)
                 .map(|x| Some(x * 1000))
                 .ok_or_else(|| bad(field, "expected a date or an RFC 3339 time")),

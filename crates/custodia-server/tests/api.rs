@@ -1267,6 +1267,26 @@ async fn audit_trail(s: &Server) {
     assert_eq!(st, StatusCode::OK, "{page}");
     let found = page["events"].as_array().unwrap();
     assert!(found.len() >= 2, "created and read");
+    // An empty `since` is no bound (as on /v1/security-events); a bad one is named.
+    let (st, _, same) = s
+        .send(s.as_token(
+            &inv,
+            Method::GET,
+            &format!("/v1/audit/events?record={customer}&since="),
+        ))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{same}");
+    assert_eq!(same["events"], page["events"]);
+    let (st, _, b) = s
+        .send(s.as_token(&inv, Method::GET, "/v1/audit/events?since=2026-02-30"))
+        .await;
+    assert_error(
+        st,
+        &b,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+        Some("since"),
+    );
     assert!(found.iter().all(|e| e["event"]["record_ids"]
         .as_array()
         .unwrap()
