@@ -39,12 +39,21 @@ db=()
 [ -n "${CONTRACT_DATABASE:-}" ] && db=(--database "$CONTRACT_DATABASE" --dev-records 2000)
 "$BIN" serve --dev --listen "127.0.0.1:$PORT" --data-dir "$WORK/vault" "${db[@]}" >"$WORK/serve.log" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$WORK"; echo "logs: $WORK"' EXIT
+# KEEP=1 keeps the server's and Schemathesis's logs (the server's holds the run's throwaway
+# dev secrets, never personal data: the customers are synthetic).
+trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true
+      if [ -n "${KEEP:-}" ]; then echo "logs: $WORK"; else rm -rf "$WORK"; fi' EXIT
+up=
 for _ in $(seq 1 120); do
-  curl -fs "$URL/healthz" >/dev/null 2>&1 && break
-  kill -0 $SERVER 2>/dev/null || { cat "$WORK/serve.log" >&2; exit 1; }
+  curl -fs "$URL/healthz" >/dev/null 2>&1 && { up=1; break; }
+  kill -0 $SERVER 2>/dev/null || break
   sleep 0.5
 done
+if [ -z "$up" ]; then
+  echo "FAILED: serve --dev exited or did not answer /healthz within 60 s:" >&2
+  tail -20 "$WORK/serve.log" >&2
+  exit 1
+fi
 
 # CI runs a fixed set of cases (deterministic generation); DEEP=SECONDS explores with random
 # ones for that long per run instead (reproduce a failure with the SEED it prints).
@@ -81,7 +90,8 @@ judge() {
 code="$("$BIN" totp --secret "$CUSTODIA_DEV_TOTP_SECRET")"
 session="$(curl -fs -H 'Content-Type: application/json' \
   -d "{\"username\":\"auditor\",\"password\":\"$CUSTODIA_DEV_PASSWORD\",\"totp\":\"$code\"}" \
-  "$URL/v1/auth/login" | sed 's/.*"token":"\([^"]*\)".*/\1/')"
+  "$URL/v1/auth/login" | sed 's/.*"token":"\([^"]*\)".*/\1/')" \
+  || { echo "FAILED: the demo user auditor could not sign in" >&2; exit 1; }
 
 status=0
 echo "==> as service account demo-app, purpose account_service"

@@ -404,7 +404,6 @@ pub struct Attributes {
     pub tier: Tier,
     /// Org unit that owns the customer relationship, e.g. `BJ-001`.
     #[serde(default)]
-    #[schema(pattern = "^[A-Za-z0-9_-]{0,64}$", max_length = 64)]
     pub branch: String,
 }
 

@@ -234,7 +234,6 @@ pub struct CreateUser {
     #[schema(min_items = 1)]
     pub roles: Vec<String>,
     #[serde(default)]
-    #[schema(pattern = "^[A-Za-z0-9_-]{0,64}$")]
     pub branch: String,
     #[serde(default)]
     pub clearance: Tier,
@@ -261,7 +260,6 @@ fn yes() -> bool {
 pub struct PatchUser {
     pub password: Option<String>,
     pub roles: Option<Vec<String>>,
-    #[schema(pattern = "^[A-Za-z0-9_-]{0,64}$")]
     pub branch: Option<String>,
     pub clearance: Option<Tier>,
     pub allowed_purposes: Option<Vec<String>>,
@@ -878,9 +876,6 @@ pub async fn reload_policies(
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// RFC 3339 time or date; default: the last 24 hours.
-    #[param(
-        pattern = "^([0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?)?$"
-    )]
     pub since: Option<String>,
     /// At most 1000; default 100.
     pub limit: Option<i64>,

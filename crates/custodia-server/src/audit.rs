@@ -896,13 +896,7 @@ pub struct EventsQuery {
     pub purpose: Option<String>,
     pub outcome: Option<String>,
     /// RFC 3339 time or date; empty: no bound.
-    #[param(
-        pattern = "^([0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?)?$"
-    )]
     pub since: Option<String>,
-    #[param(
-        pattern = "^([0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?)?$"
-    )]
     pub until: Option<String>,
     /// Continue after this sequence number (the `next` of the previous page).
     pub after: Option<i64>,

@@ -370,13 +370,17 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// Makes the document say what the extractors and middleware do on every route, so that
-/// a client generated from it, or a contract test run against it (`tests/contract.sh`),
+/// a client generated from it, or a contract test run against it (`tests/contract/run.sh`),
 /// meets no undocumented status and no request the spec allows but the server refuses:
 /// the shared headers and path segments get the patterns the server checks, and each
 /// operation lists the error statuses its extractors can answer with.
 struct Conformance;
 
 const NAME_PATTERN: &str = "^[a-z][a-z0-9_]{0,62}$";
+/// `Attributes::is_valid_branch`, on records and users.
+const BRANCH_PATTERN: &str = "^[A-Za-z0-9_-]{0,64}$";
+/// What `parse_timestamp` reads (a date, or an RFC 3339 time); empty: no bound.
+const TIME_PATTERN: &str = "^([0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?)?$";
 const ID_PATTERN: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 
 impl utoipa::Modify for Conformance {
@@ -391,7 +395,7 @@ impl utoipa::Modify for Conformance {
                 .max_length(max)
                 .build()
         };
-        // Lists of ids in request bodies: what `check_names` accepts.
+        // Lists of ids (what `check_names` accepts) and branches in bodies.
         if let Some(components) = openapi.components.as_mut() {
             use utoipa::openapi::schema::{ArrayItems, Schema};
             use utoipa::openapi::RefOr;
@@ -401,10 +405,18 @@ impl utoipa::Modify for Conformance {
                 };
                 for (prop, p) in o.properties.iter_mut() {
                     let ids = ["roles", "allowed_purposes", "purposes", "collections"];
-                    if let (true, RefOr::T(Schema::Array(a))) = (ids.contains(&prop.as_str()), p) {
-                        a.items =
-                            ArrayItems::RefOrSchema(Box::new(text(NAME_PATTERN, Some(63)).into()));
-                        a.max_items = Some(64);
+                    match (prop.as_str(), p) {
+                        (name, RefOr::T(Schema::Array(a))) if ids.contains(&name) => {
+                            a.items = ArrayItems::RefOrSchema(Box::new(
+                                text(NAME_PATTERN, Some(63)).into(),
+                            ));
+                            a.max_items = Some(64);
+                        }
+                        ("branch", RefOr::T(Schema::Object(b))) => {
+                            b.pattern = Some(BRANCH_PATTERN.into());
+                            b.max_length = Some(64);
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -463,9 +475,12 @@ impl utoipa::Modify for Conformance {
                             errors.push((404, "record_not_found"));
                             text(ID_PATTERN, Some(36))
                         }
-                        (ParameterIn::Query, _) => {
+                        (ParameterIn::Query, name) => {
                             errors.push((400, "invalid_query"));
-                            continue;
+                            if name != "since" && name != "until" {
+                                continue;
+                            }
+                            text(TIME_PATTERN, None)
                         }
                         _ => continue,
                     };
@@ -603,6 +618,30 @@ mod openapi_tests {
             .map(|p| (p["name"].as_str().unwrap(), p["required"] == true))
             .collect();
         assert_eq!(query, [("index", true), ("size", false)]);
+    }
+
+    /// Times and branches carry the rules the server checks, wherever they appear.
+    #[test]
+    fn times_and_branches_have_their_patterns() {
+        let mut times = 0;
+        for (path, method, op) in operations() {
+            for p in params(&op, "query") {
+                if p["name"] == "since" || p["name"] == "until" {
+                    assert_eq!(
+                        p["schema"]["pattern"],
+                        super::TIME_PATTERN,
+                        "{method} {path}"
+                    );
+                    times += 1;
+                }
+            }
+        }
+        assert_eq!(times, 3, "since/until of audit and security events");
+        let doc: Value = serde_json::from_str(&super::openapi_json()).unwrap();
+        for schema in ["Attributes", "CreateUser", "PatchUser"] {
+            let branch = &doc["components"]["schemas"][schema]["properties"]["branch"];
+            assert_eq!(branch["pattern"], super::BRANCH_PATTERN, "{schema}");
+        }
     }
 
     #[test]
