@@ -5,7 +5,7 @@
 # handler again after a durable audit event (what the read adds beyond the audit), RSS, and
 # (SQLite) the read with and without auditing in alternating restarts (#4's ratio).
 #
-# Usage: [PERF=perf.data] [STRACE=1] [CUSTODIA_BIN=other/custodia] bench/http.sh [sqlite|postgres]   (postgres uses CUSTODIA_BENCH_PG, default
+# Usage: [PERF=perf.data [PERF_SYSTEM=1]] [STRACE=1] [CUSTODIA_BIN=other/custodia] bench/http.sh [sqlite|postgres]   (postgres uses CUSTODIA_BENCH_PG, default
 #        postgres://postgres@127.0.0.1:5432, and creates/drops database custodia_bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,8 +35,9 @@ if [ "$BACKEND" = sqlite ]; then
   SERVE=(serve --dev --data-dir "$DIR/data" --config bench/quotas.toml)
 else
   PG="${CUSTODIA_BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
-  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS custodia_bench WITH (FORCE)" -c "CREATE DATABASE custodia_bench" >/dev/null
-  "$BIN" init --data-dir "$DIR/data" --database "$PG/custodia_bench" --collection examples/customers.toml >/dev/null
+  PGQ="${CUSTODIA_BENCH_PG_PARAMS:-}"   # e.g. ?host=/var/run/postgresql (the Unix socket)
+  psql "$PG/postgres$PGQ" -qc "DROP DATABASE IF EXISTS custodia_bench WITH (FORCE)" -c "CREATE DATABASE custodia_bench" >/dev/null
+  "$BIN" init --data-dir "$DIR/data" --database "$PG/custodia_bench$PGQ" --collection examples/customers.toml >/dev/null
   "$BIN" bench gen-csv --rows 10000 --out "$DIR/c.csv"
   "$BIN" records import --config "$DIR/data/custodia.toml" --collection customers "$DIR/c.csv" >/dev/null || true
   cat bench/quotas.toml >> "$DIR/data/custodia.toml"
@@ -87,6 +88,28 @@ cpu_per_req() { # TICKS_BEFORE TICKS_AFTER WRK_OUTPUT
     'BEGIN {printf "%.1f", t / hz * 1e6 / n}'
 }
 
+# PostgreSQL: the database's side of the read run (its processes' CPU, commits, rows written
+# and index scans per table), from /proc and pg_stat_* (statistics are flushed about once a
+# second: sleep first). The CPU sums the processes alive at each snapshot: approximate.
+pg_snap() {
+  [ "$BACKEND" = postgres ] || return 0
+  sleep 1.2
+  { for p in $(pgrep -x postgres); do awk '{printf "cpu %d\n", $14 + $15}' "/proc/$p/stat" 2>/dev/null; done
+    psql "$PG/custodia_bench$PGQ" -Atc "SELECT 'commits', xact_commit FROM pg_stat_database WHERE datname = 'custodia_bench'
+      UNION ALL SELECT 'rows inserted ' || relname, n_tup_ins FROM pg_stat_user_tables
+      UNION ALL SELECT 'rows updated ' || relname, n_tup_upd FROM pg_stat_user_tables
+      UNION ALL SELECT 'index scans ' || relname, COALESCE(idx_scan, 0) FROM pg_stat_user_tables" | tr '|' ' '
+  } | awk '{k = $1; for (i = 2; i < NF; i++) k = k " " $i; v[k] += $NF} END {for (k in v) print k "\t" v[k]}' | sort > "$1"
+}
+pg_report() { # REQUESTS
+  [ "$BACKEND" = postgres ] || return 0
+  echo "PostgreSQL per request of the read run:"
+  join -t $'\t' "$DIR/pg.before" "$DIR/pg.after" | awk -F '\t' -v n="$1" -v hz="$(getconf CLK_TCK)" '
+    { d = $3 - $2; if (d == 0) next
+      if ($1 == "cpu") printf "  %-40s %8.1f µs\n", "CPU of its processes", d / hz * 1e6 / n
+      else printf "  %-40s %8.3f\n", $1, d / n }'
+}
+
 run "$CONST_URL" >/dev/null 2>&1 || true   # warm-up
 T0=$(ticks)
 CONST_OUT=$(run "$CONST_URL")
@@ -110,11 +133,14 @@ if [ -n "${STRACE:-}" ]; then
   ST2=$!
 fi
 if [ -n "${PERF:-}" ]; then   # PERF=FILE: profile the server during the saturated read run
-  perf record ${PERF_ARGS:--F 999} -p "$PID" -o "$PERF" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
+  # PERF_SYSTEM=1: the whole machine (with PostgreSQL, wrk and the kernel), not the server alone
+  perf record ${PERF_ARGS:--F 999} $([ -n "${PERF_SYSTEM:-}" ] && echo -a || echo -p "$PID") -o "$PERF" -- sleep "${DURATION%s}" >/dev/null 2>&1 &
   PERF_PID=$!
 fi
+pg_snap "$DIR/pg.before"
 READ_OUT=$(run "$READ_URL")
 T2=$(ticks)
+pg_snap "$DIR/pg.after"
 A2=$(audit_ticks)
 C2=$(commits)
 [ -n "${PERF:-}" ] && wait "$PERF_PID"
@@ -166,6 +192,7 @@ echo "audit WAL restarts   : $(echo "$RESTART_MS" | grep -c . || true), longest 
 sed 's/\x1b\[[0-9;]*m//g' "$DIR/server.out" | grep -E "slow tree head|slow audit|audit WAL" | cut -c1-200 || true
 echo "audited bare handler : $AUDITED_RATE req/s (p99 $(echo "$AUDITED_OUT" | p99)), server CPU $(cpu_per_req "$T3" "$T4" "$AUDITED_OUT") µs per request"
 awk -v a="$READ_RATE" -v b="$AUDITED_RATE" -v c="$CONST_RATE" 'BEGIN {printf "ratio to audited bare: %.2f (the audited bare handler itself: %.2f of the bare one)\n", a / b, b / c}'
+pg_report "$(echo "$READ_OUT" | requests)"
 echo "server RSS           : idle ${IDLE_RSS} MB, peak under load ${HIGH_RSS} MB"
 
 # #4's ratio on this read path: the same server and data restarted with and without auditing

@@ -380,6 +380,11 @@ const NAME_PATTERN: &str = "^[a-z][a-z0-9_]{0,62}$";
 /// `Attributes::is_valid_branch`, on records and users.
 const BRANCH_PATTERN: &str = "^[A-Za-z0-9_-]{0,64}$";
 /// What `parse_timestamp` reads (a date, or an RFC 3339 time); empty: no bound.
+/// Secured routes that any authenticated caller may use whatever its roles and grants (no
+/// policy decision, no role check): they document no 403. `api.rs` calls them as a service
+/// account without a single grant.
+const OPEN_TO_EVERY_CALLER: [&str; 3] = ["/openapi.json", "/v1/auth/logout", "/v1/auth/whoami"];
+
 const TIME_PATTERN: &str = "^([0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?)?$";
 const ID_PATTERN: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 
@@ -441,7 +446,9 @@ impl utoipa::Modify for Conformance {
                 let mut errors: Vec<(u16, &str)> = vec![];
                 if op.security.is_some() {
                     errors.push((401, "unauthorized: no valid bearer token"));
-                    errors.push((403, "forbidden: the policy does not permit it"));
+                    if !OPEN_TO_EVERY_CALLER.contains(&path.as_str()) {
+                        errors.push((403, "forbidden: the policy does not permit it"));
+                    }
                     errors.push((503, "storage_error, audit_unavailable or timeout"));
                 }
                 if op.request_body.is_some() {
@@ -654,9 +661,12 @@ mod openapi_tests {
                 path != "/healthz" && path != "/v1/auth/login",
                 "{path}"
             );
-            for status in ["401", "403", "503"] {
+            for status in ["401", "503"] {
                 assert!(!secured || has(status), "{method} {path} lacks {status}");
             }
+            // 403 wherever a policy or role check can refuse, and only there.
+            let open = super::OPEN_TO_EVERY_CALLER.contains(&path.as_str());
+            assert_eq!(has("403"), secured && !open, "{method} {path}: 403");
             if op.get("requestBody").is_some() {
                 for status in ["400", "413", "415"] {
                     assert!(has(status), "{method} {path} lacks {status}");

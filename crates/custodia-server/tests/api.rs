@@ -1992,6 +1992,24 @@ async fn identity(s: &Server) {
         !list.to_string().contains(&new[4..]),
         "keys are never listed"
     );
+
+    // The routes whose OpenAPI entries document no 403 (`OPEN_TO_EVERY_CALLER`) answer a
+    // caller without a single grant, collection or purpose; an administrative one refuses it.
+    let (st, _, b) = s
+        .send(s.req(Method::POST, "/v1/service-accounts").json(&json!({
+            "name": "bare", "collections": [], "purposes": [], "grants": []})))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let bare = b["api_key"].as_str().unwrap().to_string();
+    for (method, path, want) in [
+        (Method::GET, "/openapi.json", StatusCode::OK),
+        (Method::GET, "/v1/auth/whoami", StatusCode::OK),
+        (Method::POST, "/v1/auth/logout", StatusCode::NO_CONTENT),
+        (Method::GET, "/metrics", StatusCode::FORBIDDEN),
+    ] {
+        let (st, _, b) = s.send(s.as_token(&bare, method.clone(), path)).await;
+        assert_eq!(st, want, "{method} {path}: {b}");
+    }
     let (st, _, b) = s
         .send(s.req(Method::POST, "/v1/service-accounts").json(&json!({
             "name": "bad", "collections": ["customers"], "purposes": [], "grants": ["everything"]})))
