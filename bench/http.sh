@@ -5,6 +5,7 @@
 # handler again after a durable audit event (what the read adds beyond the audit), RSS, and
 # (SQLite) the read with and without auditing in alternating restarts (#4's ratio).
 #
+# The server takes CUSTODIA_* settings from the environment (e.g. CUSTODIA_AUDIT_COMMIT_DELAY_US=0).
 # Usage: [PERF=perf.data [PERF_SYSTEM=1]] [STRACE=1] [CUSTODIA_BIN=other/custodia] bench/http.sh [sqlite|postgres]   (postgres uses CUSTODIA_BENCH_PG, default
 #        postgres://postgres@127.0.0.1:5432, and creates/drops database custodia_bench)
 set -euo pipefail
@@ -115,7 +116,8 @@ T0=$(ticks)
 CONST_OUT=$(run "$CONST_URL")
 # Audit group commits and events so far (the events per commit of the read run).
 commits() { curl -sf -H "Authorization: Bearer $CUSTODIA_ADMIN_TOKEN" "http://127.0.0.1:$PORT/metrics" |
-  awk '/^custodia_audit_group_commits_total/ {c=$2} /^custodia_audit_events_appended_total/ {e=$2} END {print c+0, e+0}'; }
+  awk '/^custodia_audit_group_commits_total/ {c=$2} /^custodia_audit_events_appended_total/ {e=$2}
+       /^custodia_audit_delayed_commits_total/ {d=$2} END {print c+0, e+0, d+0}'; }
 T1=$(ticks)
 A1=$(audit_ticks)
 C1=$(commits)
@@ -147,7 +149,7 @@ C2=$(commits)
 if [ -n "${STRACE:-}" ]; then
   wait "$ST1" "$ST2" || true
   N=$(echo "$READ_OUT" | requests)
-  G=$(echo "$C1 $C2" | awk '{print $3 - $1}')
+  G=$(echo "$C1 $C2" | awk '{print $4 - $1}')
   echo "system calls in the saturated read run (strace -c; ${N} requests, ${G} audit group commits):"
   for who in workers audit; do
     awk -v who="$who" -v n="$N" -v g="$G" '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "total" {
@@ -169,7 +171,9 @@ for _ in 1 2; do
   PROBE=$(run "$READ_URL" "$DELAY" "$PCONNS" 3s | rate)
   PCONNS=$(awk -v c="$PCONNS" -v h="$HALF" -v r="$PROBE" 'BEGIN {n = int(c * h / r + 0.5); print (n < 2 ? 2 : n)}')
 done
+C3=$(commits)
 HALF_OUT=$(run "$READ_URL" "$DELAY" "$PCONNS")
+C4=$(commits)
 # The bare handler again, after appending a read-shaped audit event durably, as every read
 # does: what the read path costs beyond the audit (#4's fail-closed rule applies to both).
 T3=$(ticks)
@@ -183,9 +187,9 @@ echo "bare handler         : $CONST_RATE req/s (p99 $(echo "$CONST_OUT" | p99))"
 echo "record read (12 flds): $READ_RATE req/s (p99 $(echo "$READ_OUT" | p99))"
 awk -v a="$READ_RATE" -v b="$CONST_RATE" 'BEGIN {printf "ratio                : %.2f\n", a / b}'
 echo "server CPU per request: bare $(cpu_per_req "$T0" "$T1" "$CONST_OUT") µs, record read $(cpu_per_req "$T1" "$T2" "$READ_OUT") µs (audit thread $(cpu_per_req "$A1" "$A2" "$READ_OUT") µs)"
-echo "audit group commits  : $(echo "$C1 $C2" | awk '{c = $3 - $1; printf "%d in the read run, %.1f events each", c, c ? ($4 - $2) / c : 0}')"
+echo "audit group commits  : $(echo "$C1 $C2" | awk '{c = $4 - $1; printf "%d in the read run, %.1f events each, %d delayed", c, c ? ($5 - $2) / c : 0, $6 - $3}')"
 HALF_RATE=$(echo "$HALF_OUT" | rate)
-echo "paced run            : target $HALF req/s ($PCONNS connections, ${DELAY} ms between requests), achieved $HALF_RATE req/s ($(awk -v a="$HALF_RATE" -v b="$READ_RATE" 'BEGIN {printf "%.2f", a / b}') of saturated), p99 $(echo "$HALF_OUT" | p99)"
+echo "paced run            : target $HALF req/s ($PCONNS connections, ${DELAY} ms between requests), achieved $HALF_RATE req/s ($(awk -v a="$HALF_RATE" -v b="$READ_RATE" 'BEGIN {printf "%.2f", a / b}') of saturated), p99 $(echo "$HALF_OUT" | p99), $(echo "$C3 $C4" | awk '{printf "%d of %d group commits delayed", $6 - $3, $4 - $1}')"
 # Audit WAL restarts (storage.md): how many, and the longest hold of the appends (ms).
 RESTART_MS=$(sed 's/\x1b\[[0-9;]*m//g' "$DIR/server.out" | { grep "audit WAL restart" || true; } | sed -E 's/.* ms=([0-9.]+).*/\1/' | sort -n)
 echo "audit WAL restarts   : $(echo "$RESTART_MS" | grep -c . || true), longest $(echo "$RESTART_MS" | tail -1 | awk '{printf "%.1f", $1}') ms"

@@ -20,6 +20,11 @@ const META_PUBLIC: &str = "audit_public_key";
 const KEY_LABEL: &str = "audit/signing-key";
 /// Events appended in one transaction at most.
 const BATCH: usize = 1000;
+/// The commit delay applies to batches smaller than this: a larger group already shares
+/// its sync well.
+const DELAY_BELOW: usize = 64;
+/// The default of [`AuditLog::set_commit_delay`] (config key `audit_commit_delay_us`).
+pub const DEFAULT_COMMIT_DELAY: std::time::Duration = std::time::Duration::from_micros(200);
 
 /// What the appender is handed: an event to append (and who waits for its sequence
 /// number), or a signed tree head to store.
@@ -53,6 +58,9 @@ pub struct AuditLog {
     /// Benchmarks only (`serve --dev --bench-unaudited`): events are not built nor stored,
     /// so that the read path can be measured without auditing. Off everywhere else.
     discard: std::sync::atomic::AtomicBool,
+    /// SQLite's appender: microseconds to wait before a group commit while the CPU is
+    /// saturated (see [`AuditLog::set_commit_delay`]); 0 = never.
+    commit_delay: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Counters of the appender, for `/metrics`.
@@ -62,6 +70,8 @@ struct AuditStats {
     appended: std::sync::atomic::AtomicU64,
     /// Group commits (one durable write each).
     groups: std::sync::atomic::AtomicU64,
+    /// Group commits held back by the commit delay (see [`AuditLog::set_commit_delay`]).
+    delayed: std::sync::atomic::AtomicU64,
     /// Events whose append failed (their requests got 503 and no data).
     failed: std::sync::atomic::AtomicU64,
     /// The investigation index's mark, as its indexer last saw it.
@@ -152,6 +162,9 @@ impl AuditLog {
             stats: Arc::new(AuditStats::default()),
             heads_to_appender: std::sync::atomic::AtomicBool::new(false),
             discard: std::sync::atomic::AtomicBool::new(false),
+            commit_delay: Arc::new(std::sync::atomic::AtomicU64::new(
+                DEFAULT_COMMIT_DELAY.as_micros() as u64,
+            )),
         });
         let last = store
             .audit_heads()
@@ -179,12 +192,30 @@ impl AuditLog {
                 let mut rx = rx;
                 let weak = Arc::downgrade(&log);
                 let stats = log.stats.clone();
+                let delay = log.commit_delay.clone();
+                let mut busy = Saturation::new();
                 std::thread::Builder::new()
                     .name("custodia-audit".into())
                     .spawn(move || {
                         while let Some(first) = rx.blocking_recv() {
-                            let (events, entries, waiting, head) = take_batch(first, &mut rx);
+                            let mut batch = take_batch(first, &mut rx);
+                            let wait = delay.load(std::sync::atomic::Ordering::Relaxed);
+                            if wait > 0
+                                && batch.3.is_none()
+                                && batch.0.len() < DELAY_BELOW
+                                && busy.saturated()
+                            {
+                                std::thread::sleep(std::time::Duration::from_micros(wait));
+                                stats
+                                    .delayed
+                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                if let Ok(next) = rx.try_recv() {
+                                    take_more(&mut batch, next, &mut rx);
+                                }
+                            }
+                            let (events, entries, waiting, head) = batch;
                             if !events.is_empty() {
+                                busy.committing();
                                 let t = std::time::Instant::now();
                                 let appended = appender.append(&events);
                                 slow_commit(t, events.len());
@@ -285,6 +316,12 @@ impl AuditLog {
                 s.groups.load(Relaxed),
             ),
             (
+                "custodia_audit_delayed_commits_total",
+                "counter",
+                "Group commits the appender held back to gather more events (CPU saturated).",
+                s.delayed.load(Relaxed),
+            ),
+            (
                 "custodia_audit_append_failures_total",
                 "counter",
                 "Audit events that could not be stored (their requests were refused with 503).",
@@ -356,6 +393,19 @@ impl AuditLog {
         tracing::warn!(target: "custodia::audit", "BENCHMARK MODE: audit events are discarded, accesses are not recorded");
         self.discard
             .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// SQLite's appender only (PostgreSQL's is an async task, whose timers are too coarse):
+    /// while the runtime's workers have not idled since the last group commit, so that the
+    /// CPU is saturated, a group of fewer than 64 events waits `delay` once before it is
+    /// committed and takes the events queued meanwhile. Like PostgreSQL's `commit_delay`,
+    /// it trades latency for fewer syncs, but only under saturation, where requests wait in
+    /// queues anyway; a server with idle time never waits. Zero turns it off.
+    pub fn set_commit_delay(&self, delay: std::time::Duration) {
+        self.commit_delay.store(
+            delay.as_micros().min(u64::MAX as u128) as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     fn discarding(&self) -> bool {
@@ -499,11 +549,21 @@ type Waiting = Vec<oneshot::Sender<Result<i64, ()>>>;
 /// The first job and whatever events are queued after it, up to a batch; a tree head met on
 /// the way ends the batch and is returned to be stored after it.
 fn take_batch(first: Job, rx: &mut mpsc::Receiver<Job>) -> Batch {
-    let (mut events, mut entries, mut waiting) = (vec![], vec![], vec![]);
+    let mut batch = (vec![], vec![], vec![], None);
+    take_more(&mut batch, first, rx);
+    batch
+}
+
+/// Adds `first` and the events queued after it to a batch that has no tree head yet.
+fn take_more(batch: &mut Batch, first: Job, rx: &mut mpsc::Receiver<Job>) {
+    let (events, entries, waiting, head) = batch;
     let mut next = Some(first);
     while let Some(job) = next.take() {
         match job {
-            Job::Head(row, done) => return (events, entries, waiting, Some((row, done))),
+            Job::Head(row, done) => {
+                *head = Some((row, done));
+                return;
+            }
             Job::Event(e, entry, done) => {
                 events.push(e);
                 entries.push(entry);
@@ -514,7 +574,54 @@ fn take_batch(first: Job, rx: &mut mpsc::Receiver<Job>) -> Batch {
             next = rx.try_recv().ok();
         }
     }
-    (events, entries, waiting, None)
+}
+
+/// Whether the runtime's workers have had work without a break since the last group commit:
+/// none of them parked (went idle) or was woken in between, and none is parked now. Then
+/// every request is busy on the CPU, and a commit's fixed cost (an `fdatasync` is ~60–90 µs
+/// of kernel CPU on a small VM) is better shared by more events. When any worker idles, the
+/// CPU has room and nothing is delayed; a request to an idle server woke a worker, so it is
+/// never delayed either.
+struct Saturation {
+    metrics: Option<tokio::runtime::RuntimeMetrics>,
+    /// The workers' park/unpark counts summed at the last commit (`None`: some was parked).
+    at_commit: Option<u64>,
+}
+
+impl Saturation {
+    fn new() -> Saturation {
+        let metrics = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|h| h.metrics());
+        let mut s = Saturation {
+            metrics,
+            at_commit: None,
+        };
+        s.committing();
+        s
+    }
+
+    /// The summed park/unpark counts if every worker is running (an odd count: parked).
+    fn all_running(&self) -> Option<u64> {
+        let m = self.metrics.as_ref()?;
+        let mut sum = 0u64;
+        for w in 0..m.num_workers() {
+            let n = m.worker_park_unpark_count(w);
+            if n % 2 == 1 {
+                return None;
+            }
+            sum = sum.wrapping_add(n);
+        }
+        Some(sum)
+    }
+
+    fn saturated(&self) -> bool {
+        self.at_commit.is_some() && self.all_running() == self.at_commit
+    }
+
+    fn committing(&mut self) {
+        self.at_commit = self.all_running();
+    }
 }
 
 /// A group commit's events, their index entries, their requests, and a tree head to store

@@ -50,6 +50,9 @@ pub enum BenchCmd {
         /// Concurrent readers in the read-path comparison (a list: each is measured).
         #[arg(long, value_delimiter = ',', default_value = "32,128,256")]
         readers: Vec<usize>,
+        /// The appender's commit delay under saturation, µs (`audit_commit_delay_us`).
+        #[arg(long, default_value_t = 200)]
+        commit_delay_us: u64,
     },
     /// Scanner accuracy per type (byte-span overlap against the corpus's truth) and its
     /// speed in process, on a seeded synthetic corpus (generated when DIR has none).
@@ -102,7 +105,8 @@ pub async fn run(cmd: BenchCmd) -> Result<(), String> {
             events,
             writers,
             readers,
-        } => audit(events.max(1000), writers.max(1), &readers).await,
+            commit_delay_us,
+        } => audit(events.max(1000), writers.max(1), &readers, commit_delay_us).await,
     }
 }
 
@@ -589,7 +593,12 @@ fn bench_event(i: usize) -> custodia_audit::event::Event {
     }
 }
 
-async fn audit(events: usize, writers: usize, readers: &[usize]) -> Result<(), String> {
+async fn audit(
+    events: usize,
+    writers: usize,
+    readers: &[usize],
+    commit_delay_us: u64,
+) -> Result<(), String> {
     use std::sync::Arc;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
@@ -602,6 +611,7 @@ async fn audit(events: usize, writers: usize, readers: &[usize]) -> Result<(), S
             .map_err(|e| e.to_string())?,
     );
     let log = custodia_server::audit::AuditLog::start(vault.clone()).await?;
+    log.set_commit_delay(std::time::Duration::from_micros(commit_delay_us));
     let per = events / writers;
     let start = Instant::now();
     let mut tasks = vec![];

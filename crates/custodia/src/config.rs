@@ -23,6 +23,9 @@ pub struct Config {
     pub log: Option<String>,
     /// Directory of the operator's Cedar policy pack (default: the built-in pack).
     pub policy_dir: Option<PathBuf>,
+    /// SQLite audit appender: µs a small group commit waits, only while the CPU is
+    /// saturated, to gather more events (0 = never; default 200).
+    pub audit_commit_delay_us: Option<u64>,
     /// Sign-in, sessions, back-off, MFA roles (`[auth]`).
     pub auth: Option<custodia_server::auth::AuthConfig>,
     /// Bulk-harvest limits per role (`[quotas.default]`, `[quotas.roles.<role>]`).
@@ -50,6 +53,7 @@ pub const KEYS: &[&str] = &[
     "request_timeout_secs",
     "log",
     "policy_dir",
+    "audit_commit_delay_us",
 ];
 
 impl Config {
@@ -70,10 +74,12 @@ impl Config {
                     "insecure_http" => {
                         toml::Value::Boolean(matches!(v.as_str(), "1" | "true" | "yes" | "on"))
                     }
-                    "body_limit_bytes" | "request_timeout_secs" => toml::Value::Integer(
-                        v.parse()
-                            .map_err(|_| format!("{var} must be a whole number"))?,
-                    ),
+                    "body_limit_bytes" | "request_timeout_secs" | "audit_commit_delay_us" => {
+                        toml::Value::Integer(
+                            v.parse()
+                                .map_err(|_| format!("{var} must be a whole number"))?,
+                        )
+                    }
                     _ => toml::Value::String(v),
                 };
                 table.insert(key.to_string(), value);
@@ -131,11 +137,17 @@ mod tests {
             "database_url = \"sqlite://data/c.db\"\nlisten = \"127.0.0.1:1\"\ntls_cert = \"cert.pem\"\n",
         )
         .unwrap();
-        // Only this test sets this variable.
+        // Only this test sets these variables.
         std::env::set_var("CUSTODIA_REQUEST_TIMEOUT_SECS", "7");
+        std::env::set_var("CUSTODIA_AUDIT_COMMIT_DELAY_US", "0");
         let cfg = Config::load(Some(&path)).unwrap();
+        std::env::set_var("CUSTODIA_AUDIT_COMMIT_DELAY_US", "soon");
+        let bad = Config::load(Some(&path)).unwrap_err();
         std::env::remove_var("CUSTODIA_REQUEST_TIMEOUT_SECS");
+        std::env::remove_var("CUSTODIA_AUDIT_COMMIT_DELAY_US");
         assert_eq!(cfg.request_timeout_secs, Some(7));
+        assert_eq!(cfg.audit_commit_delay_us, Some(0));
+        assert!(bad.contains("CUSTODIA_AUDIT_COMMIT_DELAY_US"), "{bad}");
         assert_eq!(
             cfg.database_url.unwrap(),
             format!("sqlite://{}", dir.path().join("data/c.db").display())

@@ -63,6 +63,9 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let audit = custodia_server::audit::AuditLog::start(vault.clone())
         .await
         .map_err(|e| format!("audit log: {e}"))?;
+    if let Some(us) = cfg.audit_commit_delay_us {
+        audit.set_commit_delay(Duration::from_micros(us));
+    }
     if args.bench_unaudited {
         audit.discard_events_for_benchmark();
     }
