@@ -84,6 +84,8 @@ audit_ticks() {
   echo 0
 }
 requests() { awk '/requests in/ {print $1}'; }
+# The whole machine's idle and total CPU ticks (/proc/stat; iowait counts as idle).
+machine_ticks() { awk '/^cpu / {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
 cpu_per_req() { # TICKS_BEFORE TICKS_AFTER WRK_OUTPUT
   awk -v t="$(( $2 - $1 ))" -v hz="$(getconf CLK_TCK)" -v n="$(echo "$3" | requests)" \
     'BEGIN {printf "%.1f", t / hz * 1e6 / n}'
@@ -113,7 +115,9 @@ pg_report() { # REQUESTS
 
 run "$CONST_URL" >/dev/null 2>&1 || true   # warm-up
 T0=$(ticks)
+M0=$(machine_ticks)
 CONST_OUT=$(run "$CONST_URL")
+M0="$M0 $(machine_ticks)"
 # Audit group commits and events so far (the events per commit of the read run).
 commits() { curl -sf -H "Authorization: Bearer $CUSTODIA_ADMIN_TOKEN" "http://127.0.0.1:$PORT/metrics" |
   awk '/^custodia_audit_group_commits_total/ {c=$2} /^custodia_audit_events_appended_total/ {e=$2}
@@ -140,7 +144,9 @@ if [ -n "${PERF:-}" ]; then   # PERF=FILE: profile the server during the saturat
   PERF_PID=$!
 fi
 pg_snap "$DIR/pg.before"
+M1=$(machine_ticks)
 READ_OUT=$(run "$READ_URL")
+M2=$(machine_ticks)
 T2=$(ticks)
 pg_snap "$DIR/pg.after"
 A2=$(audit_ticks)
@@ -187,6 +193,8 @@ echo "bare handler         : $CONST_RATE req/s (p99 $(echo "$CONST_OUT" | p99))"
 echo "record read (12 flds): $READ_RATE req/s (p99 $(echo "$READ_OUT" | p99))"
 awk -v a="$READ_RATE" -v b="$CONST_RATE" 'BEGIN {printf "ratio                : %.2f\n", a / b}'
 echo "server CPU per request: bare $(cpu_per_req "$T0" "$T1" "$CONST_OUT") µs, record read $(cpu_per_req "$T1" "$T2" "$READ_OUT") µs (audit thread $(cpu_per_req "$A1" "$A2" "$READ_OUT") µs)"
+idle() { awk '{printf "%.0f %%", ($4 - $2) ? 100 * ($3 - $1) / ($4 - $2) : 0}'; }
+echo "machine idle         : bare run $(echo "$M0" | idle), read run $(echo "$M1 $M2" | idle) (both cores; wrk included)"
 echo "audit group commits  : $(echo "$C1 $C2" | awk '{c = $4 - $1; printf "%d in the read run, %.1f events each, %d delayed", c, c ? ($5 - $2) / c : 0, $6 - $3}')"
 HALF_RATE=$(echo "$HALF_OUT" | rate)
 echo "paced run            : target $HALF req/s ($PCONNS connections, ${DELAY} ms between requests), achieved $HALF_RATE req/s ($(awk -v a="$HALF_RATE" -v b="$READ_RATE" 'BEGIN {printf "%.2f", a / b}') of saturated), p99 $(echo "$HALF_OUT" | p99), $(echo "$C3 $C4" | awk '{printf "%d of %d group commits delayed", $6 - $3, $4 - $1}')"
