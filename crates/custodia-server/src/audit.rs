@@ -25,6 +25,8 @@ const BATCH: usize = 1000;
 const DELAY_BELOW: usize = 64;
 /// The default of [`AuditLog::set_commit_delay`] (config key `audit_commit_delay_us`).
 pub const DEFAULT_COMMIT_DELAY: std::time::Duration = std::time::Duration::from_micros(200);
+/// The longest commit delay allowed (longer ones are cut to this).
+pub const MAX_COMMIT_DELAY: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// What the appender is handed: an event to append (and who waits for its sequence
 /// number), or a signed tree head to store.
@@ -400,10 +402,11 @@ impl AuditLog {
     /// CPU is saturated, a group of fewer than 64 events waits `delay` once before it is
     /// committed and takes the events queued meanwhile. Like PostgreSQL's `commit_delay`,
     /// it trades latency for fewer syncs, but only under saturation, where requests wait in
-    /// queues anyway; a server with idle time never waits. Zero turns it off.
+    /// queues anyway; a server with idle time never waits. Zero turns it off; at most
+    /// [`MAX_COMMIT_DELAY`].
     pub fn set_commit_delay(&self, delay: std::time::Duration) {
         self.commit_delay.store(
-            delay.as_micros().min(u64::MAX as u128) as u64,
+            delay.min(MAX_COMMIT_DELAY).as_micros() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
     }
