@@ -559,6 +559,7 @@ fn take_batch(first: Job, rx: &mut mpsc::Receiver<Job>) -> Batch {
 
 /// Adds `first` and the events queued after it to a batch that has no tree head yet.
 fn take_more(batch: &mut Batch, first: Job, rx: &mut mpsc::Receiver<Job>) {
+    debug_assert!(batch.3.is_none(), "a batch ends at its tree head");
     let (events, entries, waiting, head) = batch;
     let mut next = Some(first);
     while let Some(job) = next.take() {

@@ -72,23 +72,8 @@ async fn two_nodes(url: &str) {
     a.sign_head().await.unwrap();
     b.sign_head().await.unwrap();
     let store = first.store();
-    let heads: Vec<_> = store
-        .audit_heads()
-        .await
-        .unwrap()
-        .iter()
-        .map(|h| custodia_server::audit::head_of(h).unwrap())
-        .collect();
-    assert_eq!(heads.last().unwrap().tree_size, 800);
-    let events = store.audit_events(0, 10_000).await.unwrap();
-    let v = custodia_audit::verify::verify_log(
-        a.alg,
-        events.iter().map(|(_, e)| e.as_slice()),
-        &heads,
-        &a.public_key,
-    )
-    .unwrap();
-    assert_eq!(v.events, 800);
+    let events = verify_stored(&a, store).await;
+    assert_eq!(events.len(), 800);
     // Both nodes index the log at once: each batch is written by one of them, once. The logs
     // are stopped first (their background indexers end with them: a round holds the log), and
     // the index emptied, so that the two calls are the only indexers.
@@ -206,7 +191,6 @@ fn delayed_commits(log: &AuditLog) -> u64 {
 /// gets its own place and the log verifies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_delay_only_while_saturated() {
-    use std::sync::atomic::{AtomicBool, Ordering};
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("c.db").display());
     let vault = Arc::new(
@@ -230,7 +214,23 @@ async fn commit_delay_only_while_saturated() {
     .await
     .unwrap();
     assert_eq!(delayed_commits(&log), 0, "an idle runtime never waits");
-    // Tasks that always have work (they yield, never block) keep both workers from idling.
+    let seqs = saturated_writes(&log, 1).await;
+    assert_eq!(seqs, (50..370).collect::<Vec<i64>>());
+    let delayed = delayed_commits(&log);
+    assert!(delayed > 0, "a saturated runtime waits");
+    // Zero turns it off, saturated or not.
+    log.set_commit_delay(std::time::Duration::ZERO);
+    let seqs = saturated_writes(&log, 2).await;
+    assert_eq!(seqs, (370..690).collect::<Vec<i64>>());
+    assert_eq!(delayed_commits(&log), delayed, "a zero delay never waits");
+    log.sign_head().await.unwrap();
+    assert_eq!(verify_stored(&log, vault.store()).await.len(), 690);
+}
+
+/// 16 writers record 20 events each while tasks that always have work (they yield, never
+/// block) keep both workers from idling; their sequence numbers, sorted.
+async fn saturated_writes(log: &Arc<AuditLog>, node: usize) -> Vec<i64> {
+    use std::sync::atomic::{AtomicBool, Ordering};
     let stop = Arc::new(AtomicBool::new(false));
     let spinners: Vec<_> = (0..4)
         .map(|_| {
@@ -249,7 +249,7 @@ async fn commit_delay_only_while_saturated() {
             tokio::spawn(async move {
                 let mut seqs = vec![];
                 for i in 0..20 {
-                    seqs.push(log.record(&event(1, w * 20 + i)).await.unwrap());
+                    seqs.push(log.record(&event(node, w * 20 + i)).await.unwrap());
                 }
                 seqs
             })
@@ -264,10 +264,15 @@ async fn commit_delay_only_while_saturated() {
         s.await.unwrap();
     }
     seqs.sort();
-    assert_eq!(seqs, (50..370).collect::<Vec<i64>>());
-    assert!(delayed_commits(&log) > 0, "a saturated runtime waits");
-    log.sign_head().await.unwrap();
-    let store = vault.store();
+    seqs
+}
+
+/// The stored log verified against its stored signed heads, whose last covers all of it;
+/// its events.
+async fn verify_stored(
+    log: &AuditLog,
+    store: &Arc<dyn custodia_store::Store>,
+) -> Vec<(i64, Vec<u8>)> {
     let heads: Vec<_> = store
         .audit_heads()
         .await
@@ -275,7 +280,8 @@ async fn commit_delay_only_while_saturated() {
         .iter()
         .map(|h| custodia_server::audit::head_of(h).unwrap())
         .collect();
-    let events = store.audit_events(0, 1_000).await.unwrap();
+    let events = store.audit_events(0, 10_000).await.unwrap();
+    assert_eq!(heads.last().unwrap().tree_size, events.len() as u64);
     let v = custodia_audit::verify::verify_log(
         log.alg,
         events.iter().map(|(_, e)| e.as_slice()),
@@ -283,5 +289,6 @@ async fn commit_delay_only_while_saturated() {
         &log.public_key,
     )
     .unwrap();
-    assert_eq!(v.events, 370);
+    assert_eq!(v.events as usize, events.len());
+    events
 }

@@ -51,7 +51,7 @@ pub enum BenchCmd {
         #[arg(long, value_delimiter = ',', default_value = "32,128,256")]
         readers: Vec<usize>,
         /// The appender's commit delay under saturation, µs (`audit_commit_delay_us`).
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = custodia_server::audit::DEFAULT_COMMIT_DELAY.as_micros() as u64)]
         commit_delay_us: u64,
     },
     /// Scanner accuracy per type (byte-span overlap against the corpus's truth) and its
