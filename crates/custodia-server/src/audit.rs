@@ -1635,6 +1635,95 @@ mod tests {
         (seq, event_at(seq, actor, record).canonical())
     }
 
+    /// A queued event job whose bytes are its number, and the receiver of its answer.
+    fn event_job(n: u32) -> (Job, oneshot::Receiver<Result<i64, ()>>) {
+        let (done, wait) = oneshot::channel();
+        let e = event_at(n as i64, "a", "r");
+        let entry = e.with_ref(entry_of);
+        (Job::Event(n.to_be_bytes().to_vec(), entry, done), wait)
+    }
+
+    fn head_job(size: i64) -> Job {
+        let (done, _) = oneshot::channel();
+        let row = AuditHeadRow {
+            tree_size: size,
+            root_hash: String::new(),
+            timestamp_ms: 0,
+            signature: String::new(),
+        };
+        Job::Head(row, done)
+    }
+
+    fn numbers(events: &[Vec<u8>]) -> Vec<u32> {
+        events
+            .iter()
+            .map(|e| u32::from_be_bytes(e[..4].try_into().unwrap()))
+            .collect()
+    }
+
+    /// A batch takes the events queued after its first job, in order, and ends at a tree
+    /// head met on the way; what follows the head stays queued for the next batch. The
+    /// commit delay's second take (`take_more`) keeps the same rule.
+    #[test]
+    fn a_batch_ends_at_its_tree_head_and_keeps_the_order() {
+        let (tx, mut rx) = mpsc::channel(16);
+        // The answers' receivers stay alive, as the waiting requests do.
+        let queue = |n| {
+            let (job, wait) = event_job(n);
+            tx.try_send(job).ok().unwrap();
+            wait
+        };
+        let first = event_job(0);
+        let mut answers = vec![first.1, queue(1), queue(2)];
+        let batch = take_batch(first.0, &mut rx);
+        assert_eq!(numbers(&batch.0), [0, 1, 2]);
+        assert_eq!((batch.1.len(), batch.2.len()), (3, 3));
+        assert!(batch.3.is_none(), "no head was queued");
+
+        // The delay's second take: more events, then a head in the middle of the queue.
+        let mut batch = batch;
+        let (e3, w3) = event_job(3);
+        answers.extend([w3, queue(4)]);
+        tx.try_send(head_job(5)).ok().unwrap();
+        answers.push(queue(6));
+        take_more(&mut batch, e3, &mut rx);
+        assert_eq!(numbers(&batch.0), [0, 1, 2, 3, 4]);
+        assert_eq!(batch.2.len(), 5, "one answer per event");
+        assert_eq!(batch.3.as_ref().map(|h| h.0.tree_size), Some(5));
+        // The event after the head begins the next batch.
+        let next = rx.try_recv().ok().unwrap();
+        let after = take_batch(next, &mut rx);
+        assert_eq!(numbers(&after.0), [6]);
+        assert!(rx.try_recv().is_err(), "nothing left behind");
+        // A head first in the queue makes a batch of no events (stored on its own).
+        tx.try_send(head_job(7)).ok().unwrap();
+        let alone = take_batch(rx.try_recv().ok().unwrap(), &mut rx);
+        assert!(alone.0.is_empty() && alone.2.is_empty());
+        assert_eq!(alone.3.map(|h| h.0.tree_size), Some(7));
+    }
+
+    /// A batch holds at most `BATCH` events (one transaction's worth); the rest wait.
+    #[test]
+    fn a_batch_holds_at_most_batch_events() {
+        let (tx, mut rx) = mpsc::channel(BATCH + 16);
+        let mut answers = vec![];
+        let (first, w) = event_job(0);
+        answers.push(w);
+        for n in 1..(BATCH as u32 + 10) {
+            let (job, w) = event_job(n);
+            answers.push(w);
+            tx.try_send(job).ok().unwrap();
+        }
+        let batch = take_batch(first, &mut rx);
+        assert_eq!(batch.0.len(), BATCH);
+        assert_eq!(numbers(&batch.0), (0..BATCH as u32).collect::<Vec<_>>());
+        let rest = take_batch(rx.try_recv().ok().unwrap(), &mut rx);
+        assert_eq!(
+            numbers(&rest.0),
+            (BATCH as u32..BATCH as u32 + 10).collect::<Vec<_>>()
+        );
+    }
+
     #[test]
     fn postings_hold_one_bit_per_event_in_words_of_64() {
         use custodia_audit::index::key;
