@@ -294,11 +294,16 @@ pub async fn list_collections(
     State(s): State<AppState>,
     a: Admin,
 ) -> Result<Json<CollectionList>, ApiError> {
-    s.guard
-        .require(&a.asker, Action::ReadSchema, &Target::System)?;
-    Ok(Json(CollectionList {
-        collections: s.vault.list_collections().await?,
-    }))
+    // Only the collections whose schema the caller may read (none: an empty list).
+    let mut collections = s.vault.list_collections().await?;
+    collections.retain(|name| {
+        s.guard.engine.allows(
+            &a.asker,
+            Action::ReadSchema,
+            &Target::Collection(name.clone()),
+        )
+    });
+    Ok(Json(CollectionList { collections }))
 }
 
 /// Creates or evolves a collection. The body is the schema as JSON, or as TOML with
@@ -371,8 +376,11 @@ pub async fn get_collection(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<CollectionInfo>, ApiError> {
     check_name("collection", &name)?;
-    s.guard
-        .require(&a.asker, Action::ReadSchema, &Target::System)?;
+    s.guard.require(
+        &a.asker,
+        Action::ReadSchema,
+        &Target::Collection(name.clone()),
+    )?;
     let (schema, version) = s.vault.collection(&name).await?;
     Ok(Json(CollectionInfo {
         name,

@@ -383,7 +383,12 @@ const BRANCH_PATTERN: &str = "^[A-Za-z0-9_-]{0,64}$";
 /// Secured routes that any authenticated caller may use whatever its roles and grants (no
 /// policy decision, no role check): they document no 403. `api.rs` calls them as a service
 /// account without a single grant.
-const OPEN_TO_EVERY_CALLER: [&str; 3] = ["/openapi.json", "/v1/auth/logout", "/v1/auth/whoami"];
+const OPEN_TO_EVERY_CALLER: [&str; 4] = [
+    "/openapi.json",
+    "/v1/auth/logout",
+    "/v1/auth/whoami",
+    "/v1/collections",
+];
 
 const TIME_PATTERN: &str = "^([0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?)?$";
 const ID_PATTERN: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";

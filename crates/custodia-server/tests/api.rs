@@ -534,6 +534,13 @@ async fn bad_input(s: &Server) {
         ),
         (
             s.req(Method::GET, "/v1/collections/nobody"),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            None,
+        ),
+        // A user may read every schema: an unknown one is then simply not found.
+        (
+            s.as_token(TOKEN, Method::GET, "/v1/collections/nobody"),
             StatusCode::NOT_FOUND,
             "collection_not_found",
             None,
@@ -1987,6 +1994,39 @@ async fn identity(s: &Server) {
     assert_ne!(new, old);
     assert_eq!(whoami(old).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(whoami(new.clone()).await.0, StatusCode::OK);
+
+    // Schemas: a service account reads and lists only its own collections' schemas; users
+    // read every schema.
+    let (st, _, b) = s
+        .send(
+            s.req(Method::PUT, "/v1/collections/leads")
+                .json(&json!({"fields": [{"name": "note", "type": "string", "level": "C1"}]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let (st, _, b) = s
+        .send(s.as_token(TOKEN, Method::GET, "/v1/collections"))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let all = b["collections"].as_array().unwrap();
+    assert!(
+        all.contains(&json!("leads")) && all.contains(&json!("customers")),
+        "{b}"
+    );
+    let (st, _, b) = s
+        .send(s.as_token(&new, Method::GET, "/v1/collections/customers"))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["name"], "customers");
+    let (st, _, b) = s
+        .send(s.as_token(&new, Method::GET, "/v1/collections/leads"))
+        .await;
+    assert_error(st, &b, StatusCode::FORBIDDEN, "forbidden", None);
+    let (st, _, b) = s
+        .send(s.as_token(&new, Method::GET, "/v1/collections"))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b, json!({"collections": ["customers"]}));
     let (_, _, list) = s.send(s.req(Method::GET, "/v1/service-accounts")).await;
     assert!(
         !list.to_string().contains(&new[4..]),
@@ -2004,11 +2044,24 @@ async fn identity(s: &Server) {
     for (method, path, want) in [
         (Method::GET, "/openapi.json", StatusCode::OK),
         (Method::GET, "/v1/auth/whoami", StatusCode::OK),
-        (Method::POST, "/v1/auth/logout", StatusCode::NO_CONTENT),
+        (Method::GET, "/v1/collections", StatusCode::OK),
+        (
+            Method::GET,
+            "/v1/collections/customers",
+            StatusCode::FORBIDDEN,
+        ),
         (Method::GET, "/metrics", StatusCode::FORBIDDEN),
+        (Method::POST, "/v1/auth/logout", StatusCode::NO_CONTENT),
     ] {
         let (st, _, b) = s.send(s.as_token(&bare, method.clone(), path)).await;
         assert_eq!(st, want, "{method} {path}: {b}");
+        if path == "/v1/collections" {
+            assert_eq!(
+                b,
+                json!({"collections": []}),
+                "no schema is the bare account's"
+            );
+        }
     }
     let (st, _, b) = s
         .send(s.req(Method::POST, "/v1/service-accounts").json(&json!({
