@@ -110,6 +110,19 @@ pub fn head_of(row: &AuditHeadRow) -> Option<custodia_audit::sth::SignedTreeHead
     })
 }
 
+/// Every stored tree head as the verifier's type, oldest first; an error names a malformed one.
+pub async fn stored_heads(
+    store: &dyn Store,
+) -> Result<Vec<custodia_audit::sth::SignedTreeHead>, String> {
+    let rows = store.audit_heads().await.map_err(|e| e.to_string())?;
+    rows.iter()
+        .map(|r| {
+            head_of(r)
+                .ok_or_else(|| format!("a stored tree head (size {}) is malformed", r.tree_size))
+        })
+        .collect()
+}
+
 /// The log's public key as stored next to it (a verifier that trusts nobody brings its own).
 pub async fn stored_public_key(store: &dyn Store) -> Option<PublicKey> {
     let text = store.get_meta(META_PUBLIC).await.ok()??;

@@ -5,6 +5,7 @@ use crate::config::Config;
 use custodia_audit::merkle::HashAlg;
 use custodia_audit::sth::{PublicKey, SigAlg, SignedTreeHead};
 use custodia_audit::verify::{Failure, LogVerifier};
+use custodia_server::audit::stored_heads;
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -55,16 +56,6 @@ async fn open(cfg: &Config) -> Result<std::sync::Arc<dyn custodia_store::Store>,
     custodia_store::open(crate::database_url(cfg)?)
         .await
         .map_err(|e| e.to_string())
-}
-
-async fn stored_heads(store: &dyn custodia_store::Store) -> Result<Vec<SignedTreeHead>, String> {
-    let rows = store.audit_heads().await.map_err(|e| e.to_string())?;
-    rows.iter()
-        .map(|r| {
-            custodia_server::audit::head_of(r)
-                .ok_or_else(|| format!("a stored tree head (size {}) is malformed", r.tree_size))
-        })
-        .collect()
 }
 
 fn failed(f: Failure) -> Result<ExitCode, String> {
