@@ -195,6 +195,10 @@ awk -v a="$READ_RATE" -v b="$CONST_RATE" 'BEGIN {printf "ratio                : 
 echo "server CPU per request: bare $(cpu_per_req "$T0" "$T1" "$CONST_OUT") µs, record read $(cpu_per_req "$T1" "$T2" "$READ_OUT") µs (audit thread $(cpu_per_req "$A1" "$A2" "$READ_OUT") µs)"
 idle() { awk '{printf "%.0f %%", ($4 - $2) ? 100 * ($3 - $1) / ($4 - $2) : 0}'; }
 echo "machine idle         : bare run $(echo "$M0" | idle), read run $(echo "$M1 $M2" | idle) (both cores; wrk included)"
+# More than 10 % idle: the requests wait (on the audit's sync, on PostgreSQL) more than the
+# CPU works, so this "saturated" rate is partly a latency figure; more connections saturate.
+echo "$M1 $M2" | awk -v c="$CONNS" '{i = ($4 - $2) ? 100 * ($3 - $1) / ($4 - $2) : 0;
+  if (i > 10) printf "  note: the read run left %.0f %% of the CPU idle at %d connections: not saturated; CONNS=128 saturates\n", i, c}'
 echo "audit group commits  : $(echo "$C1 $C2" | awk '{c = $4 - $1; printf "%d in the read run, %.1f events each, %d delayed", c, c ? ($5 - $2) / c : 0, $6 - $3}')"
 HALF_RATE=$(echo "$HALF_OUT" | rate)
 echo "paced run            : target $HALF req/s ($PCONNS connections, ${DELAY} ms between requests), achieved $HALF_RATE req/s ($(awk -v a="$HALF_RATE" -v b="$READ_RATE" 'BEGIN {printf "%.2f", a / b}') of saturated), p99 $(echo "$HALF_OUT" | p99), $(echo "$C3 $C4" | awk '{printf "%d of %d group commits delayed", $6 - $3, $4 - $1}')"
