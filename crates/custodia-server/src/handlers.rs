@@ -288,6 +288,7 @@ pub async fn openapi() -> Response {
         .into_response()
 }
 
+/// The collections whose schema the caller may read (`read_schema`); empty if none.
 #[utoipa::path(get, path = "/v1/collections", security(("bearer" = [])),
     responses((status = 200, body = CollectionList), (status = 401, body = ErrorBody)))]
 pub async fn list_collections(
@@ -367,6 +368,8 @@ pub async fn put_collection(
 
 use axum::extract::FromRequest;
 
+/// A collection's schema: names, types, levels and flags, no customer data. Outside the
+/// caller's `read_schema` it is refused (403) before the collection is looked up.
 #[utoipa::path(get, path = "/v1/collections/{name}", security(("bearer" = [])),
     params(("name" = String, Path, description = "collection name")),
     responses((status = 200, body = CollectionInfo), (status = 404, body = ErrorBody)))]
