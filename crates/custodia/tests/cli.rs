@@ -324,6 +324,19 @@ fn policy_check_reports_file_and_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ops.cedar:5:"), "{err}");
     assert!(err.contains("nickname"), "{err}");
+    // `read_schema` is on collections (since 2026-12-05): a pack written for `System` is
+    // refused at its line, not loaded with a rule that can never apply.
+    std::fs::write(
+        dir.path().join("ops.cedar"),
+        "// old\npermit(principal, action == Action::\"read_schema\", resource == System::\"custodia\");\n",
+    )
+    .unwrap();
+    let out = custodia(&["policy", "check", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ops.cedar:2:"), "{err}");
 }
 
 /// `custodia init` into a new temporary dir (SQLite there, or the given database).
