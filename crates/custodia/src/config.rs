@@ -102,6 +102,12 @@ impl Config {
         let mut cfg: Config = table
             .try_into()
             .map_err(|e: toml::de::Error| format!("config: {e}"))?;
+        let max_delay = custodia_server::audit::MAX_COMMIT_DELAY.as_micros() as u64;
+        if cfg.audit_commit_delay_us.is_some_and(|us| us > max_delay) {
+            return Err(format!(
+                "config: audit_commit_delay_us (CUSTODIA_AUDIT_COMMIT_DELAY_US) must be at most {max_delay}"
+            ));
+        }
         // Relative paths in a config file are relative to the file, not to the caller.
         if let Some(dir) = path.and_then(Path::parent) {
             for p in [&mut cfg.tls_cert, &mut cfg.tls_key, &mut cfg.policy_dir]
@@ -141,6 +147,10 @@ mod tests {
         std::env::set_var("CUSTODIA_REQUEST_TIMEOUT_SECS", "7");
         std::env::set_var("CUSTODIA_AUDIT_COMMIT_DELAY_US", "0");
         let cfg = Config::load(Some(&path)).unwrap();
+        std::env::set_var("CUSTODIA_AUDIT_COMMIT_DELAY_US", "10001");
+        let too_long = Config::load(Some(&path)).unwrap_err();
+        std::env::set_var("CUSTODIA_AUDIT_COMMIT_DELAY_US", "10000");
+        let longest = Config::load(Some(&path)).unwrap().audit_commit_delay_us;
         std::env::set_var("CUSTODIA_AUDIT_COMMIT_DELAY_US", "soon");
         let bad = Config::load(Some(&path)).unwrap_err();
         std::env::remove_var("CUSTODIA_REQUEST_TIMEOUT_SECS");
@@ -148,6 +158,8 @@ mod tests {
         assert_eq!(cfg.request_timeout_secs, Some(7));
         assert_eq!(cfg.audit_commit_delay_us, Some(0));
         assert!(bad.contains("CUSTODIA_AUDIT_COMMIT_DELAY_US"), "{bad}");
+        assert!(too_long.contains("at most 10000"), "{too_long}");
+        assert_eq!(longest, Some(10_000));
         assert_eq!(
             cfg.database_url.unwrap(),
             format!("sqlite://{}", dir.path().join("data/c.db").display())

@@ -309,33 +309,32 @@ fn policy_check_reports_file_and_line() {
         out.status.success(),
         "the policies/ directory is the built-in pack"
     );
+    // A pack of one file: `policy check`'s exit code and its error output.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("ops.cedar"),
+    let check = |text: &str| {
+        std::fs::write(dir.path().join("ops.cedar"), text).unwrap();
+        let out = custodia(&["policy", "check", dir.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = check(
         "// ok\npermit(principal, action == Action::\"read_schema\", resource);\n\n\
          permit(principal is User, action == Action::\"read_clear\", resource)\n\
          when { principal.nickname == \"x\" };\n",
-    )
-    .unwrap();
-    let out = custodia(&["policy", "check", dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    );
+    assert_eq!(code, Some(1));
     assert!(err.contains("ops.cedar:5:"), "{err}");
     assert!(err.contains("nickname"), "{err}");
     // `read_schema` is on collections (since 2026-12-05): a pack written for `System` is
     // refused at its line, not loaded with a rule that can never apply.
-    std::fs::write(
-        dir.path().join("ops.cedar"),
+    let (code, err) = check(
         "// old\npermit(principal, action == Action::\"read_schema\", resource == System::\"custodia\");\n",
-    )
-    .unwrap();
-    let out = custodia(&["policy", "check", dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    );
+    assert_eq!(code, Some(1));
     assert!(err.contains("ops.cedar:2:"), "{err}");
 }
 
