@@ -211,6 +211,17 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Refuses (403) a caller who may not read `collection`'s schema, before anything is looked
+/// up: the record routes then answer the same for a collection outside the caller's reach
+/// whether or not it exists, as `GET /v1/collections/{name}` does.
+fn require_visible(s: &AppState, a: &Access, collection: &str) -> Result<(), ApiError> {
+    s.guard.require(
+        &a.asker,
+        Action::ReadSchema,
+        &Target::Collection(collection.to_string()),
+    )
+}
+
 /// The record's attributes, once the policy permits `action` on it.
 async fn require_on_record(
     s: &AppState,
@@ -219,6 +230,7 @@ async fn require_on_record(
     id: &str,
     action: Action,
 ) -> Result<custodia_core::Attributes, ApiError> {
+    require_visible(s, a, collection)?;
     let (_, current) = s.vault.attributes(collection, id).await?;
     s.guard.require(
         &a.asker,
@@ -454,6 +466,7 @@ pub async fn get_record(
     check_name("collection", &name)?;
     check_id(&id)?;
     let r = async {
+        require_visible(&s, &a, &name)?;
         let (schema, version, rec) = s.vault.get_with_schema(&name, &id).await?;
         s.guard.require(
             &a.asker,

@@ -380,8 +380,9 @@ const NAME_PATTERN: &str = "^[a-z][a-z0-9_]{0,62}$";
 /// `Attributes::is_valid_branch`, on records and users.
 const BRANCH_PATTERN: &str = "^[A-Za-z0-9_-]{0,64}$";
 /// What `parse_timestamp` reads (a date, or an RFC 3339 time); empty: no bound.
-/// Secured routes that any authenticated caller may use whatever its roles and grants (no
-/// policy decision, no role check): they document no 403. `api.rs` calls them as a service
+/// Secured routes that any authenticated caller may use whatever its roles and grants: they
+/// never answer 403 and document none (`/v1/collections` asks the policy about each
+/// collection, but only to filter its list). `api.rs` calls them as a service
 /// account without a single grant.
 const OPEN_TO_EVERY_CALLER: [&str; 4] = [
     "/openapi.json",

@@ -2023,6 +2023,38 @@ async fn identity(s: &Server) {
         .await;
     assert_eq!(st, StatusCode::OK, "{b}");
     assert_eq!(b, json!({"collections": ["customers"]}));
+    // Nor do its record routes tell whether a collection outside its reach exists: the
+    // same 403 for `leads` (exists) and `nowhere` (does not), before any lookup.
+    let id = "01900000-0000-7000-8000-000000000000";
+    for coll in ["leads", "nowhere"] {
+        let base = format!("/v1/collections/{coll}/records/{id}");
+        for rb in [
+            s.as_token(&new, Method::GET, &base),
+            s.as_token(&new, Method::DELETE, &base),
+            s.as_token(&new, Method::PATCH, &base)
+                .header("If-Match", "1")
+                .json(&json!({"fields": {"note": "x"}})),
+            s.as_token(&new, Method::POST, &format!("{base}/verify"))
+                .json(&json!({"field": "note", "value": "x"})),
+        ] {
+            let (st, _, b) = s
+                .send(rb.header("X-Custodia-Purpose", "customer_service"))
+                .await;
+            assert_error(st, &b, StatusCode::FORBIDDEN, "forbidden", None);
+        }
+    }
+    // Within its reach, a missing record is still a 404.
+    let (st, _, b) = s
+        .send(
+            s.as_token(
+                &new,
+                Method::GET,
+                &format!("/v1/collections/customers/records/{id}"),
+            )
+            .header("X-Custodia-Purpose", "customer_service"),
+        )
+        .await;
+    assert_error(st, &b, StatusCode::NOT_FOUND, "record_not_found", None);
     let (_, _, list) = s.send(s.req(Method::GET, "/v1/service-accounts")).await;
     assert!(
         !list.to_string().contains(&new[4..]),
