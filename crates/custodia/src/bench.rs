@@ -50,8 +50,10 @@ pub enum BenchCmd {
         /// Concurrent readers in the read-path comparison (a list: each is measured).
         #[arg(long, value_delimiter = ',', default_value = "32,128,256")]
         readers: Vec<usize>,
-        /// The appender's commit delay under saturation, µs (`audit_commit_delay_us`).
-        #[arg(long, default_value_t = custodia_server::audit::DEFAULT_COMMIT_DELAY.as_micros() as u64)]
+        /// The appender's commit delay under saturation, µs (`audit_commit_delay_us`; at
+        /// most 10000, as in the configuration).
+        #[arg(long, default_value_t = custodia_server::audit::DEFAULT_COMMIT_DELAY.as_micros() as u64,
+              value_parser = clap::value_parser!(u64).range(..=custodia_server::audit::MAX_COMMIT_DELAY.as_micros() as u64))]
         commit_delay_us: u64,
     },
     /// Scanner accuracy per type (byte-span overlap against the corpus's truth) and its

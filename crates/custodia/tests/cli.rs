@@ -1270,6 +1270,21 @@ fn scan_exit_codes_formats_and_schema_proposal() {
     assert_eq!(field("balance").ty.id(), "decimal");
 }
 
+/// `bench audit --commit-delay-us` has the configuration key's bound (10000): above it the
+/// command is refused, naming the flag, before it runs anything.
+#[test]
+fn bench_commit_delay_is_bounded() {
+    let out = custodia(&["bench", "audit", "--commit-delay-us", "10001"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--commit-delay-us") && err.contains("10000"),
+        "{err}"
+    );
+}
+
 /// `--bench-unaudited` (benchmarks of the read path without auditing) records no events, and
 /// is refused on anything but a `--dev` vault; the same access on a normal dev server is
 /// recorded.
