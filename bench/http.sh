@@ -104,10 +104,10 @@ pg_snap() {
       UNION ALL SELECT 'index scans ' || relname, COALESCE(idx_scan, 0) FROM pg_stat_user_tables" | tr '|' ' '
   } | awk '{k = $1; for (i = 2; i < NF; i++) k = k " " $i; v[k] += $NF} END {for (k in v) print k "\t" v[k]}' | sort > "$1"
 }
-pg_report() { # REQUESTS
+pg_report() { # REQUESTS RUN (pg: the read run, pga: the audited bare run)
   [ "$BACKEND" = postgres ] || return 0
-  echo "PostgreSQL per request of the read run:"
-  join -t $'\t' "$DIR/pg.before" "$DIR/pg.after" | awk -F '\t' -v n="$1" -v hz="$(getconf CLK_TCK)" '
+  echo "PostgreSQL per request of the $([ "$2" = pg ] && echo read || echo audited bare) run:"
+  join -t $'\t' "$DIR/$2.before" "$DIR/$2.after" | awk -F '\t' -v n="$1" -v hz="$(getconf CLK_TCK)" '
     { d = $3 - $2; if (d == 0) next
       if ($1 == "cpu") printf "  %-40s %8.1f µs\n", "CPU of its processes", d / hz * 1e6 / n
       else printf "  %-40s %8.3f\n", $1, d / n }'
@@ -182,9 +182,11 @@ HALF_OUT=$(run "$READ_URL" "$DELAY" "$PCONNS")
 C4=$(commits)
 # The bare handler again, after appending a read-shaped audit event durably, as every read
 # does: what the read path costs beyond the audit (#4's fail-closed rule applies to both).
+pg_snap "$DIR/pga.before"
 T3=$(ticks)
 AUDITED_OUT=$(run "http://127.0.0.1:$PORT/bench/constant-audited")
 T4=$(ticks)
+pg_snap "$DIR/pga.after"
 AUDITED_RATE=$(echo "$AUDITED_OUT" | rate)
 
 echo "backend              : $BACKEND"
@@ -208,7 +210,24 @@ echo "audit WAL restarts   : $(echo "$RESTART_MS" | grep -c . || true), longest 
 sed 's/\x1b\[[0-9;]*m//g' "$DIR/server.out" | grep -E "slow tree head|slow audit|audit WAL" | cut -c1-200 || true
 echo "audited bare handler : $AUDITED_RATE req/s (p99 $(echo "$AUDITED_OUT" | p99)), server CPU $(cpu_per_req "$T3" "$T4" "$AUDITED_OUT") µs per request"
 awk -v a="$READ_RATE" -v b="$AUDITED_RATE" -v c="$CONST_RATE" 'BEGIN {printf "ratio to audited bare: %.2f (the audited bare handler itself: %.2f of the bare one)\n", a / b, b / c}'
-pg_report "$(echo "$READ_OUT" | requests)"
+pg_report "$(echo "$READ_OUT" | requests)" pg
+pg_report "$(echo "$AUDITED_OUT" | requests)" pga
+# PostgreSQL: the read's query alone (RECORD_BY_ID in crates/custodia-store/src/direct.rs),
+# run by pgbench with prepared statements on as many connections as the server's reads use
+# (16) and on 4: what PostgreSQL and a C client reach on this machine with no HTTP, no
+# decryption, no policy and no audit. A ceiling for the read, measured in the same run.
+if [ "$BACKEND" = postgres ] && command -v pgbench >/dev/null; then
+  cat > "$DIR/read.sql" <<'SQL'
+SELECT r.id, r.version, r.tier, r.branch, r.fields, r.created_at, r.updated_at, k.key_id, k.kek_version, k.wrapped FROM records r LEFT JOIN record_keys k ON k.collection = r.collection AND k.record_id = r.id WHERE r.collection = 'customers' AND r.id = :id;
+SQL
+  for c in 16 4; do
+    TPS=$(pgbench -n -M prepared -c "$c" -j 2 -T "${DURATION%s}" -D "id=$ID" -f "$DIR/read.sql" "$PG/custodia_bench$PGQ" 2>&1 |
+      awk '/^tps/ {printf "%d", $3}')
+    awk -v t="${TPS:-0}" -v c="$c" -v b="$CONST_RATE" -v r="$READ_RATE" 'BEGIN {
+      printf "the query alone      : %d/s (pgbench -M prepared, %d connections): %.2f of the bare handler; the read is %.2f of it\n",
+        t, c, t / b, t ? r / t : 0 }'
+  done
+fi
 echo "server RSS           : idle ${IDLE_RSS} MB, peak under load ${HIGH_RSS} MB"
 
 # #4's ratio on this read path: the same server and data restarted with and without auditing

@@ -55,6 +55,9 @@ pub(crate) struct PgConns {
     wait: Duration,
     /// [`MAX_IDLE`], shorter in tests.
     max_idle: Duration,
+    /// A connection idle for longer is pinged before it is handed out (see
+    /// [`PgConns::ping_after`]).
+    ping_after: Option<Duration>,
 }
 
 pub(crate) struct PgHeld<'a> {
@@ -72,7 +75,18 @@ impl PgConns {
             options,
             wait,
             max_idle: MAX_IDLE,
+            ping_after: None,
         }
+    }
+
+    /// Pings a connection idle for longer than `idle` before handing it out, and replaces it
+    /// (and drops the other idle ones) if the ping fails. For a query that cannot be retried
+    /// (the audit append: a lost insert may have committed), so that the first one after a
+    /// database restart does not meet a dead connection; under load connections are never
+    /// idle that long and nothing is pinged.
+    pub(crate) fn ping_after(mut self, idle: Duration) -> PgConns {
+        self.ping_after = Some(idle);
+        self
     }
 
     /// An idle connection, or a new one if none is idle and fewer than the maximum are open.
@@ -87,8 +101,19 @@ impl PgConns {
             idle.retain(|(_, since)| now.duration_since(*since) < self.max_idle);
             idle.pop()
         };
+        let idle = match (idle, self.ping_after) {
+            (Some((mut c, since)), Some(after)) if since.elapsed() > after => {
+                if c.ping().await.is_ok() {
+                    Some(c)
+                } else {
+                    self.clear_idle();
+                    None
+                }
+            }
+            (idle, _) => idle.map(|(c, _)| c),
+        };
         let conn = match idle {
-            Some((c, _)) => c,
+            Some(c) => c,
             None => PgConnection::connect_with(&self.options).await?,
         };
         Ok(PgHeld {
@@ -224,6 +249,51 @@ mod tests {
             Err(crate::StoreError::Db(sqlx::Error::PoolTimedOut))
         ));
         drop(held);
+
+        // Pinged after idling: a live connection is kept; one the database dropped meanwhile
+        // is replaced before the query, which then succeeds (without the ping it would fail:
+        // checked just below on a set without it).
+        let pinged = PgConns::new(
+            PgConnectOptions::from_str(&url).unwrap(),
+            1,
+            Duration::from_secs(10),
+        )
+        .ping_after(Duration::from_millis(50));
+        let unpinged = PgConns::new(
+            PgConnectOptions::from_str(&url).unwrap(),
+            1,
+            Duration::from_secs(10),
+        );
+        let kept = backend_pid(&pinged).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            backend_pid(&pinged).await,
+            kept,
+            "a live connection is kept"
+        );
+        let doomed = backend_pid(&unpinged).await;
+        let mut admin = PgConnection::connect(&url).await.unwrap();
+        for pid in [kept, doomed] {
+            let cut: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+                .bind(pid)
+                .fetch_one(&mut admin)
+                .await
+                .unwrap();
+            assert!(cut, "backend {pid} terminated");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let replaced = backend_pid(&pinged).await;
+        assert_ne!(replaced, kept, "the dropped connection was replaced");
+        let mut c = unpinged.get().await.unwrap();
+        let lost = sqlx::query_scalar::<_, i32>("SELECT 1")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap_err();
+        assert!(
+            connection_lost(&lost),
+            "without the ping the query meets the dead connection"
+        );
+        drop(c);
         crate::testing::mark_suite_passed("custodia-store held_connections_on_postgres");
     }
 }

@@ -79,6 +79,9 @@ pub struct PgStore {
     /// Connections for the hot paths, outside sqlx's pool (which pings each connection
     /// returned to it: a round trip per query; see `held.rs`).
     hot: crate::held::PgConns,
+    /// The audit appender's own connection, so that a group commit does not queue behind
+    /// the reads for one of `hot`'s.
+    audit_conn: crate::held::PgConns,
     write: sqlx::PgPool,
     /// The next audit sequence number, when known (as for SQLite: another node appending
     /// makes an insert collide; then it is read again under the lock).
@@ -431,7 +434,9 @@ impl PgStore {
             .await?;
         Self::migrate(&pool).await?;
         Ok(PgStore {
-            hot: crate::held::PgConns::new(options, 16, Duration::from_secs(10)),
+            hot: crate::held::PgConns::new(options.clone(), 16, Duration::from_secs(10)),
+            audit_conn: crate::held::PgConns::new(options, 1, Duration::from_secs(10))
+                .ping_after(Duration::from_secs(1)),
             read: pool.clone(),
             write: pool,
             audit_next: std::sync::Mutex::new(None),
@@ -451,6 +456,7 @@ impl PgStore {
     /// A hot connection was found lost: closes the idle ones.
     fn hot_lost(&self) {
         self.hot.clear_idle();
+        self.audit_conn.clear_idle();
     }
 
     fn audit_appender_impl(&self) -> Result<Option<Box<dyn AuditAppend>>> {
@@ -524,7 +530,7 @@ impl PgStore {
             )
             .bind(events)
             .bind(first);
-            let mut conn = self.hot().await?;
+            let mut conn = self.audit_conn.get().await?;
             let inserted = inserted.execute(&mut *conn).await;
             match inserted {
                 Ok(_) => {
@@ -538,7 +544,7 @@ impl PgStore {
                     *self.audit_next.lock().expect("audit counter") = None;
                     if crate::held::connection_lost(&e) {
                         // Not retried (the lost insert may have committed: its requests get
-                        // 503), but the next group does not meet the idle dead ones.
+                        // 503), but neither the next group nor the reads meet idle dead ones.
                         self.hot_lost();
                     }
                     return Err(e.into());
