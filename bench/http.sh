@@ -3,7 +3,8 @@
 # axum handler on the same server returning a constant JSON body of the same size, both
 # driven by wrk on loopback in the same run. Then p99 at half the saturated rate, the bare
 # handler again after a durable audit event (what the read adds beyond the audit), RSS, and
-# (SQLite) the read with and without auditing in alternating restarts (#4's ratio).
+# (SQLite) the read with and without auditing in alternating restarts (#4's ratio), or
+# (PostgreSQL) the database's CPU per request and the read's SQL query alone run by pgbench.
 #
 # The server takes CUSTODIA_* settings from the environment (e.g. CUSTODIA_AUDIT_COMMIT_DELAY_US=0).
 # Usage: [PERF=perf.data [PERF_SYSTEM=1]] [STRACE=1] [CUSTODIA_BIN=other/custodia] bench/http.sh [sqlite|postgres]   (postgres uses CUSTODIA_BENCH_PG, default
