@@ -222,8 +222,9 @@ if [ "$BACKEND" = postgres ] && command -v pgbench >/dev/null; then
 SELECT r.id, r.version, r.tier, r.branch, r.fields, r.created_at, r.updated_at, k.key_id, k.kek_version, k.wrapped FROM records r LEFT JOIN record_keys k ON k.collection = r.collection AND k.record_id = r.id WHERE r.collection = 'customers' AND r.id = :id;
 SQL
   for c in 16 4; do
-    TPS=$(pgbench -n -M prepared -c "$c" -j 2 -T "${DURATION%s}" -D "id=$ID" -f "$DIR/read.sql" "$PG/custodia_bench$PGQ" 2>&1 |
-      awk '/^tps/ {printf "%d", $3}')
+    TPS=$( { pgbench -n -M prepared -c "$c" -j 2 -T "${DURATION%s}" -D "id=$ID" -f "$DIR/read.sql" \
+      "$PG/custodia_bench$PGQ" 2>"$DIR/pgbench.err" || true; } | awk '/^tps/ && !n++ {printf "%d", $3}')
+    [ -n "$TPS" ] || { echo "pgbench failed:" >&2; tail -3 "$DIR/pgbench.err" >&2; }
     awk -v t="${TPS:-0}" -v c="$c" -v b="$CONST_RATE" -v r="$READ_RATE" 'BEGIN {
       printf "the query alone      : %d/s (pgbench -M prepared, %d connections): %.2f of the bare handler; the read is %.2f of it\n",
         t, c, t / b, t ? r / t : 0 }'

@@ -1,5 +1,5 @@
-//! PostgreSQL connections for the hot paths (record reads, blind-index searches, audit
-//! appends), kept beside sqlx's pool rather than in it.
+//! PostgreSQL connections for the hot paths (record reads and blind-index searches in one
+//! set, audit appends in a set of their own), kept beside sqlx's pool rather than in it.
 //!
 //! sqlx 0.8 pings every connection handed back to its pool (`PoolConnection::return_to_pool`
 //! sends a `Sync` and waits for PostgreSQL's `ReadyForQuery`), whatever the pool's options
@@ -9,7 +9,9 @@
 //! query; here a connection goes back to the idle list only when its query completed
 //! ([`Done::done`]), and is closed otherwise — a request timeout, a dropped future or an
 //! error — so it never carries a half-read reply into the next query (sqlx drains the rest
-//! of a completed query's reply at the start of the next one).
+//! of a completed query's reply at the start of the next one). A set made with
+//! [`PgConns::ping_after`] (the audit appender's) pings only a connection that idled past
+//! a limit, never one in steady use.
 
 use crate::Result;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -103,7 +105,9 @@ impl PgConns {
         };
         let idle = match (idle, self.ping_after) {
             (Some((mut c, since)), Some(after)) if since.elapsed() > after => {
-                if c.ping().await.is_ok() {
+                // Bounded like the wait for a permit: a connection that a firewall dropped
+                // silently would otherwise hold the permit until TCP gives up.
+                if let Ok(Ok(())) = tokio::time::timeout(self.wait, c.ping()).await {
                     Some(c)
                 } else {
                     self.clear_idle();
@@ -179,7 +183,7 @@ mod tests {
         pid
     }
 
-    /// A completed query's connection serves the next query (no ping, no reconnect); a
+    /// A completed query's connection serves the next query (no reconnect); a
     /// cancelled one's is closed, and the query after it gets a clean connection.
     #[tokio::test]
     async fn completed_connections_are_reused_and_cancelled_ones_closed() {
@@ -274,7 +278,8 @@ mod tests {
         let doomed = backend_pid(&unpinged).await;
         let mut admin = PgConnection::connect(&url).await.unwrap();
         for pid in [kept, doomed] {
-            let cut: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+            // (With a timeout it waits until the backend has exited.)
+            let cut: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
                 .bind(pid)
                 .fetch_one(&mut admin)
                 .await

@@ -76,8 +76,8 @@ pub struct SqliteStore {
 
 pub struct PgStore {
     read: sqlx::PgPool,
-    /// Connections for the hot paths, outside sqlx's pool (which pings each connection
-    /// returned to it: a round trip per query; see `held.rs`).
+    /// Connections for record reads and blind-index searches, outside sqlx's pool (which
+    /// pings each connection returned to it: a round trip per query; see `held.rs`).
     hot: crate::held::PgConns,
     /// The audit appender's own connection, so that a group commit does not queue behind
     /// the reads for one of `hot`'s.
@@ -453,7 +453,7 @@ impl PgStore {
         self.hot.get().await
     }
 
-    /// A hot connection was found lost: closes the idle ones.
+    /// A hot or audit connection was found lost: closes the idle ones of both sets.
     fn hot_lost(&self) {
         self.hot.clear_idle();
         self.audit_conn.clear_idle();
