@@ -261,7 +261,13 @@ impl AuditLog {
                     .store(true, std::sync::atomic::Ordering::Relaxed);
             }
             None => {
-                tokio::spawn(append_loop(store.clone(), rx, log.stats.clone(), handoff));
+                tokio::spawn(append_loop(
+                    store.clone(),
+                    rx,
+                    log.stats.clone(),
+                    handoff,
+                    Arc::downgrade(&log),
+                ));
             }
         }
         // The investigation index follows the log, a quarter of a second behind: a task
@@ -375,8 +381,21 @@ impl AuditLog {
     /// root, never across a database read. (With `try_lock`, one batch skipped while the
     /// signer held it left the tree behind every later batch, and the next signing chased
     /// the log's end through the database: 1.4 s under saturated appends.)
+    /// Extends the tree with the events this node just appended at `first_seq`, if they
+    /// follow what it holds (else, another node appended in between: the signer's catch-up
+    /// reads them back), so that the signer need not read back this node's own events.
     fn grow_from_written(&self, first_seq: i64, events: &[Vec<u8>]) {
         let mut f = self.frontier.blocking_lock();
+        self.grow(&mut f, first_seq, events);
+    }
+
+    /// The same from an async task (PostgreSQL's appender).
+    async fn grow_from_written_async(&self, first_seq: i64, events: &[Vec<u8>]) {
+        let mut f = self.frontier.lock().await;
+        self.grow(&mut f, first_seq, events);
+    }
+
+    fn grow(&self, f: &mut Frontier, first_seq: i64, events: &[Vec<u8>]) {
         if f.size() == first_seq as u64 {
             for e in events {
                 f.push(self.alg, self.alg.leaf(e));
@@ -541,6 +560,7 @@ async fn append_loop(
     mut rx: mpsc::Receiver<Job>,
     stats: Arc<AuditStats>,
     handoff: std::sync::mpsc::SyncSender<(i64, Vec<Entry>)>,
+    log: std::sync::Weak<AuditLog>,
 ) {
     while let Some(first) = rx.recv().await {
         let (events, entries, waiting, head) = take_batch(first, &mut rx);
@@ -551,6 +571,9 @@ async fn append_loop(
             let first_seq = appended.as_ref().ok().copied();
             answer(waiting, appended, &stats);
             if let Some(first_seq) = first_seq {
+                if let Some(log) = log.upgrade() {
+                    log.grow_from_written_async(first_seq, &events).await;
+                }
                 let _ = handoff.try_send((first_seq, entries));
             }
         }
