@@ -94,11 +94,13 @@ cpu_per_req() { # TICKS_BEFORE TICKS_AFTER WRK_OUTPUT
 
 # PostgreSQL: the database's side of the read run (its processes' CPU, commits, rows written
 # and index scans per table), from /proc and pg_stat_* (statistics are flushed about once a
-# second: sleep first). The CPU sums the processes alive at each snapshot: approximate.
+# second: sleep first). The CPU sums the processes alive at each snapshot and their exited
+# children (the postmaster's cutime/cstime: backends closed meanwhile, e.g. those whose
+# queries were cut off when wrk disconnected at the end of a run, count too).
 pg_snap() {
   [ "$BACKEND" = postgres ] || return 0
   sleep 1.2
-  { for p in $(pgrep -x postgres); do awk '{printf "cpu %d\n", $14 + $15}' "/proc/$p/stat" 2>/dev/null; done
+  { for p in $(pgrep -x postgres); do awk '{printf "cpu %d\n", $14 + $15 + $16 + $17}' "/proc/$p/stat" 2>/dev/null; done
     psql "$PG/custodia_bench$PGQ" -Atc "SELECT 'commits', xact_commit FROM pg_stat_database WHERE datname = 'custodia_bench'
       UNION ALL SELECT 'rows inserted ' || relname, n_tup_ins FROM pg_stat_user_tables
       UNION ALL SELECT 'rows updated ' || relname, n_tup_upd FROM pg_stat_user_tables
