@@ -376,14 +376,12 @@ impl AuditLog {
 
     /// The tree grows from what was just written instead of the signer reading it back —
     /// unless another node's events came first, which the signer's catch-up then reads in
-    /// order. Called by the audit thread after it answered the batch's requests. It waits for
+    /// order. Called by SQLite's audit thread after it answered the batch's requests (and,
+    /// as [`AuditLog::grow_from_written_async`], by PostgreSQL's append task). It waits for
     /// the frontier: the signer holds it only to push leaves it already hashed or to read the
     /// root, never across a database read. (With `try_lock`, one batch skipped while the
     /// signer held it left the tree behind every later batch, and the next signing chased
     /// the log's end through the database: 1.4 s under saturated appends.)
-    /// Extends the tree with the events this node just appended at `first_seq`, if they
-    /// follow what it holds (else, another node appended in between: the signer's catch-up
-    /// reads them back), so that the signer need not read back this node's own events.
     fn grow_from_written(&self, first_seq: i64, events: &[Vec<u8>]) {
         let mut f = self.frontier.blocking_lock();
         self.grow(&mut f, first_seq, events);
